@@ -1,0 +1,151 @@
+using System.ComponentModel.DataAnnotations;
+using EcoMonitor.Domain;
+
+namespace EcoMonitor.Service.Hosting;
+
+/// <summary>Settings section "Mqtt": the broker connection the gateways publish to.</summary>
+public sealed class MqttSettings : IValidatableObject
+{
+    public const string Section = "Mqtt";
+
+    [Required] public string Host { get; set; } = "127.0.0.1";
+    [Range(1, 65535)] public int Port { get; set; } = 1883;
+    /// <summary>Stable client id: the broker keeps the persistent session (and queues QoS 1 messages) under it.</summary>
+    [Required, RegularExpression("^[A-Za-z0-9_.-]{1,64}$")] public string ClientId { get; set; } = "ecomonitor-ingest";
+    public string? Username { get; set; }
+    public string? Password { get; set; }
+    /// <summary>How long the broker keeps the session while the service is away.</summary>
+    public TimeSpan SessionExpiry { get; set; } = TimeSpan.FromDays(7);
+    public TimeSpan KeepAlive { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Unacknowledged QoS 1 messages the broker may send at once (MQTT 5 Receive Maximum). It bounds the
+    /// service's memory while the database is slow or down.</summary>
+    [Range(1, 65535)] public int ReceiveMaximum { get; set; } = 2000;
+    public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+    public MqttTlsSettings Tls { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (SessionExpiry < TimeSpan.FromSeconds(1) || SessionExpiry.TotalSeconds > uint.MaxValue)
+            yield return new($"Mqtt:SessionExpiry must be between 1 second and {uint.MaxValue} seconds (got {SessionExpiry}); a session that expires at once loses queued readings.", [nameof(SessionExpiry)]);
+        if (KeepAlive < TimeSpan.FromSeconds(1) || KeepAlive > TimeSpan.FromSeconds(65535))
+            yield return new($"Mqtt:KeepAlive must be between 1 and 65535 seconds (got {KeepAlive}).", [nameof(KeepAlive)]);
+        if (ReconnectInitialDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectInitialDelay)
+            yield return new("Mqtt:ReconnectInitialDelay must be positive and Mqtt:ReconnectMaxDelay at least as long.", [nameof(ReconnectInitialDelay), nameof(ReconnectMaxDelay)]);
+        if (string.IsNullOrEmpty(Username) && !string.IsNullOrEmpty(Password))
+            yield return new("Mqtt:Password is set but Mqtt:Username is empty.", [nameof(Password)]);
+    }
+}
+
+public sealed class MqttTlsSettings
+{
+    public bool Enabled { get; set; }
+    /// <summary>Accept a certificate that does not chain to a trusted root (test brokers only).</summary>
+    public bool AllowUntrustedCertificates { get; set; }
+    /// <summary>Host name expected in the broker's certificate; defaults to Mqtt:Host.</summary>
+    public string? TargetHost { get; set; }
+}
+
+public enum UnknownStationPolicy { Reject, Accept }
+
+/// <summary>Settings section "Ingestion": topic contract and validation limits.</summary>
+public sealed class IngestionSettings : IValidatableObject
+{
+    public const string Section = "Ingestion";
+
+    /// <summary>First topic level: readings arrive on {TopicPrefix}/{stationId}/readings.</summary>
+    [Required, RegularExpression("^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] public string TopicPrefix { get; set; } = "eco";
+    public UnknownStationPolicy UnknownStations { get; set; } = UnknownStationPolicy.Reject;
+    [Range(64, 16 * 1024 * 1024)] public int MaxPayloadBytes { get; set; } = 256 * 1024;
+    [Range(1, 100_000)] public int MaxReadingsPerMessage { get; set; } = 1000;
+    /// <summary>Readings stamped further ahead than this are rejected (clock error at the gateway).</summary>
+    public TimeSpan MaxFutureSkew { get; set; } = TimeSpan.FromMinutes(5);
+    /// <summary>Readings older than this are rejected (a gateway replaying ancient data, or a wrong clock).</summary>
+    public TimeSpan MaxAge { get; set; } = TimeSpan.FromDays(30);
+    /// <summary>How long a stopping service waits for readings already received to be stored and acknowledged.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>Plausible range overrides by parameter code, e.g. Ranges:pm25:Max = 800.</summary>
+    public Dictionary<string, RangeSetting> Ranges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (MaxFutureSkew < TimeSpan.Zero)
+            yield return new("Ingestion:MaxFutureSkew must not be negative.", [nameof(MaxFutureSkew)]);
+        if (MaxAge <= TimeSpan.Zero)
+            yield return new("Ingestion:MaxAge must be positive.", [nameof(MaxAge)]);
+        if (DrainTimeout < TimeSpan.Zero)
+            yield return new("Ingestion:DrainTimeout must not be negative.", [nameof(DrainTimeout)]);
+        foreach (var (code, range) in Ranges)
+        {
+            if (!Parameters.TryFind(code, out var p) || p.Code != code.ToLowerInvariant())
+                yield return new($"Ingestion:Ranges:{code} names no parameter; known: {string.Join(", ", Parameters.All.Select(x => x.Code))}.", [nameof(Ranges)]);
+            else if (!(range.Min ?? p.DefaultMin).IsFiniteLess(range.Max ?? p.DefaultMax))
+                yield return new($"Ingestion:Ranges:{code} needs Min < Max (got {range.Min ?? p.DefaultMin} .. {range.Max ?? p.DefaultMax}).", [nameof(Ranges)]);
+        }
+    }
+
+    public (double Min, double Max) RangeOf(ParameterInfo p) =>
+        Ranges.TryGetValue(p.Code, out var r) ? (r.Min ?? p.DefaultMin, r.Max ?? p.DefaultMax) : (p.DefaultMin, p.DefaultMax);
+}
+
+public sealed class RangeSetting
+{
+    public double? Min { get; set; }
+    public double? Max { get; set; }
+}
+
+/// <summary>Settings section "Influx": where readings are stored (InfluxDB 1.x /write and /query; 2.x and 3.x
+/// through their v1 compatibility API).</summary>
+public sealed class InfluxSettings : IValidatableObject
+{
+    public const string Section = "Influx";
+
+    [Required] public Uri Url { get; set; } = new("http://127.0.0.1:8086");
+    [Required, RegularExpression("^[A-Za-z0-9_-]{1,64}$")] public string Database { get; set; } = "ecomonitor";
+    /// <summary>Retention policy to write into; empty: the database's default.</summary>
+    [RegularExpression("^[A-Za-z0-9_-]{0,64}$")] public string RetentionPolicy { get; set; } = "";
+    /// <summary>Duration of the retention policy when the service creates it (InfluxQL duration, "INF" keeps forever).</summary>
+    [RegularExpression("^(INF|[0-9]+[hdw])$")] public string RetentionDuration { get; set; } = "INF";
+    /// <summary>Create the database and retention policy at start-up when missing (InfluxDB 1.x).</summary>
+    public bool CreateDatabase { get; set; } = true;
+    /// <summary>InfluxDB 2.x/3.x token, sent as "Authorization: Token ...". Never logged.</summary>
+    public string? Token { get; set; }
+    public string? Username { get; set; }
+    /// <summary>Never logged.</summary>
+    public string? Password { get; set; }
+    [Range(1, 100_000)] public int BatchSize { get; set; } = 5000;
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan RetryInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (Url is { IsAbsoluteUri: true } u && u.Scheme is not ("http" or "https"))
+            yield return new($"Influx:Url must be an http or https URL (got scheme '{u.Scheme}').", [nameof(Url)]);
+        if (!string.IsNullOrEmpty(Token) && !string.IsNullOrEmpty(Username))
+            yield return new("Set either Influx:Token or Influx:Username/Password, not both.", [nameof(Token)]);
+        if (string.IsNullOrEmpty(Username) && !string.IsNullOrEmpty(Password))
+            yield return new("Influx:Password is set but Influx:Username is empty.", [nameof(Password)]);
+        if (FlushInterval < TimeSpan.Zero || FlushInterval > TimeSpan.FromMinutes(1))
+            yield return new("Influx:FlushInterval must be between 0 and 1 minute.", [nameof(FlushInterval)]);
+        if (Timeout <= TimeSpan.Zero)
+            yield return new("Influx:Timeout must be positive.", [nameof(Timeout)]);
+        if (RetryInitialDelay <= TimeSpan.Zero || RetryMaxDelay < RetryInitialDelay)
+            yield return new("Influx:RetryInitialDelay must be positive and Influx:RetryMaxDelay at least as long.", [nameof(RetryInitialDelay), nameof(RetryMaxDelay)]);
+    }
+}
+
+/// <summary>Settings section "Stations".</summary>
+public sealed class StationsSettings
+{
+    public const string Section = "Stations";
+
+    /// <summary>Path of the stations file (JSON), relative to the working directory or absolute.</summary>
+    [Required] public string File { get; set; } = "stations.json";
+}
+
+static class DoubleExtensions
+{
+    public static bool IsFiniteLess(this double a, double b) => double.IsFinite(a) && double.IsFinite(b) && a < b;
+}

@@ -1,0 +1,40 @@
+using EcoMonitor.Service.Stations;
+using EcoMonitor.Service.Storage;
+using Microsoft.Extensions.Options;
+
+namespace EcoMonitor.Service.Hosting;
+
+/// <summary>Logs the effective settings once at start-up (secrets only as "set"/"not set"), loads the stations file
+/// so a broken one stops start-up, and creates the database when it is reachable.</summary>
+public sealed class StartupReport(
+    IOptions<MqttSettings> mqtt,
+    IOptions<InfluxSettings> influx,
+    IOptions<IngestionSettings> ingestion,
+    IOptions<StationsSettings> stationsSettings,
+    StationRegistry stations,
+    InfluxWriter writer,
+    ILogger<StartupReport> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var m = mqtt.Value;
+        var i = influx.Value;
+        var g = ingestion.Value;
+        log.LogInformation("MQTT: {Host}:{Port}, client id {ClientId}, session expiry {SessionExpiry}, keep-alive {KeepAlive}, receive maximum {ReceiveMaximum}, TLS {Tls}, user {User}, password {Password}",
+            m.Host, m.Port, m.ClientId, m.SessionExpiry, m.KeepAlive, m.ReceiveMaximum, m.Tls.Enabled, m.Username ?? "(none)", Secret(m.Password));
+        log.LogInformation("InfluxDB: {Url}, database {Database}, retention policy {RetentionPolicy}, batch {BatchSize} / {FlushInterval}, timeout {Timeout}, token {Token}, user {User}, password {Password}",
+            i.Url, i.Database, i.RetentionPolicy.Length == 0 ? "(default)" : i.RetentionPolicy, i.BatchSize, i.FlushInterval, i.Timeout, Secret(i.Token), i.Username ?? "(none)", Secret(i.Password));
+        log.LogInformation("Ingestion: topics {Prefix}/+/readings, dead letters {Prefix}/deadletter/+, unknown stations {Policy}, max payload {MaxPayload} B, max {MaxReadings} readings/message, future skew {Skew}, max age {MaxAge}",
+            g.TopicPrefix, g.TopicPrefix, g.UnknownStations, g.MaxPayloadBytes, g.MaxReadingsPerMessage, g.MaxFutureSkew, g.MaxAge);
+        log.LogInformation("Stations: {Count} from {File} ({Air} air, {Voc} VOCs, {Water} water)",
+            stations.All.Count, stationsSettings.Value.File,
+            stations.All.Count(s => s.Kind == Domain.StationKind.Air),
+            stations.All.Count(s => s.Kind == Domain.StationKind.Voc),
+            stations.All.Count(s => s.Kind == Domain.StationKind.Water));
+        await writer.EnsureDatabaseAsync(ct);
+    }
+
+    static string Secret(string? value) => string.IsNullOrEmpty(value) ? "not set" : "set";
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}

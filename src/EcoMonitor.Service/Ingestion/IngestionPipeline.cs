@@ -1,0 +1,131 @@
+using System.Threading.Channels;
+using EcoMonitor.Service.Hosting;
+using EcoMonitor.Service.Storage;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace EcoMonitor.Service.Ingestion;
+
+/// <summary>A received message waiting for storage: what validation made of it and how to acknowledge it.</summary>
+public sealed record InboundMessage(MqttApplicationMessageReceivedEventArgs Delivery, int Generation, byte[] Payload,
+    ProcessedMessage Result, DateTimeOffset ReceivedAt);
+
+/// <summary>Stores received messages in batches and only then acknowledges them: accepted readings are written to
+/// InfluxDB (retried until they are in), rejections are published to the dead-letter topic, and each message is
+/// acknowledged, in arrival order, once all of its readings are stored or dead-lettered. A message whose connection
+/// dropped meanwhile is not acknowledged: the broker redelivers it and the rewrite overwrites the same points.</summary>
+public sealed class IngestionPipeline
+{
+    readonly Channel<InboundMessage> _queue;
+    readonly InfluxWriter _writer;
+    readonly MqttConnection _mqtt;
+    readonly MessageProcessor _processor;
+    readonly IngestionMetrics _metrics;
+    readonly InfluxSettings _influx;
+    readonly TimeProvider _time;
+    readonly ILogger<IngestionPipeline> _log;
+
+    public IngestionPipeline(InfluxWriter writer, MqttConnection mqtt, MessageProcessor processor, IngestionMetrics metrics,
+        IOptions<InfluxSettings> influx, IOptions<MqttSettings> mqttSettings, TimeProvider time, ILogger<IngestionPipeline> log)
+    {
+        _writer = writer;
+        _mqtt = mqtt;
+        _processor = processor;
+        _metrics = metrics;
+        _influx = influx.Value;
+        _time = time;
+        _log = log;
+        // The broker never has more than ReceiveMaximum unacknowledged messages out to us, so this never fills
+        // while the connection follows the protocol; the bound is a guard, not a flow control.
+        _queue = Channel.CreateBounded<InboundMessage>(new BoundedChannelOptions(mqttSettings.Value.ReceiveMaximum + 64)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public ValueTask EnqueueAsync(InboundMessage message, CancellationToken ct) => _queue.Writer.WriteAsync(message, ct);
+
+    /// <summary>No more messages: <see cref="RunAsync"/> finishes what is queued and returns.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var reader = _queue.Reader;
+        var batch = new List<InboundMessage>();
+        while (await reader.WaitToReadAsync(ct))
+        {
+            batch.Clear();
+            var points = 0;
+            var deadline = _time.GetUtcNow() + _influx.FlushInterval;
+            while (true)
+            {
+                while (points < _influx.BatchSize && reader.TryRead(out var m))
+                {
+                    batch.Add(m);
+                    points += m.Result.Accepted.Count;
+                }
+                var remaining = deadline - _time.GetUtcNow();
+                if (points >= _influx.BatchSize || remaining <= TimeSpan.Zero) break;
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                wait.CancelAfter(remaining);
+                try
+                {
+                    if (!await reader.WaitToReadAsync(wait.Token)) break;
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    break;
+                }
+            }
+            if (batch.Count > 0) await StoreAsync(batch, ct);
+        }
+    }
+
+    async Task StoreAsync(List<InboundMessage> batch, CancellationToken ct)
+    {
+        var lines = new List<string>();
+        var owners = new List<(InboundMessage Message, AcceptedReading Reading)>();
+        foreach (var m in batch)
+            foreach (var a in m.Result.Accepted)
+            {
+                lines.Add(ReadingSchema.ToLineProtocol(a.Reading));
+                owners.Add((m, a));
+            }
+        foreach (var (index, error) in await _writer.WriteAsync(lines, ct))
+        {
+            var (m, a) = owners[index];
+            m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, a.Index, a.Reading.Parameter));
+        }
+
+        // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
+        var deadLetters = batch.Select(m => m.Result.HasRejections ? PublishDeadLetterAsync(m, ct) : Task.FromResult(true)).ToArray();
+        await Task.WhenAll(deadLetters);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (!deadLetters[i].Result) continue;
+            if (await _mqtt.AcknowledgeAsync(batch[i].Delivery, batch[i].Generation, ct)) _metrics.Acknowledged();
+        }
+    }
+
+    async Task<bool> PublishDeadLetterAsync(InboundMessage m, CancellationToken ct)
+    {
+        var r = m.Result;
+        var rejections = r.Fatal is { } f ? [f] : r.Rejections;
+        foreach (var x in rejections) _metrics.Rejected(x.Reason);
+        _log.LogWarning("Rejected {Count} item(s) of {Topic} (station {Station}, {Stored} value(s) stored): {Reason} {Detail}{More}",
+            rejections.Count, r.Topic, r.StationId, r.Accepted.Count - rejections.Count(x => x.Reason == RejectReason.RejectedByDatabase),
+            rejections[0].Reason, rejections[0].Detail, rejections.Count > 1 ? $" (+{rejections.Count - 1} more)" : "");
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(_processor.DeadLetterTopic(r.StationId))
+            .WithPayload(DeadLetter.Build(r, m.Payload, m.ReceivedAt))
+            .WithContentType("application/json")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build();
+        if (m.Generation != _mqtt.Generation) return false; // redelivered on the new connection; dead-lettered then
+        var ok = await _mqtt.PublishAsync(message, ct);
+        if (ok) _metrics.DeadLetterPublished();
+        return ok;
+    }
+}

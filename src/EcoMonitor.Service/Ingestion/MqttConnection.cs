@@ -1,0 +1,175 @@
+using EcoMonitor.Service.Hosting;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace EcoMonitor.Service.Ingestion;
+
+/// <summary>Keeps one MQTT 5 connection to the broker: persistent session (clean start off, session expiry from
+/// settings, stable client id), reconnect with exponential backoff, subscriptions renewed on every connect.
+/// Each connection gets a new <see cref="Generation"/>: an acknowledgement is only sent on the connection that
+/// delivered the message (after a reconnect the broker redelivers whatever was not acknowledged).</summary>
+public sealed class MqttConnection : IDisposable
+{
+    readonly MqttSettings _settings;
+    readonly ILogger<MqttConnection> _log;
+    readonly TimeProvider _time;
+    readonly IMqttClient _client;
+    readonly MqttClientOptions _options;
+    int _generation;
+    TaskCompletionSource _disconnected = NewSignal();
+
+    public MqttConnection(IOptions<MqttSettings> options, ILogger<MqttConnection> log, TimeProvider time)
+    {
+        _settings = options.Value;
+        _log = log;
+        _time = time;
+        _client = new MqttClientFactory().CreateMqttClient();
+        _options = BuildOptions(_settings);
+        _client.DisconnectedAsync += e =>
+        {
+            if (e.ClientWasConnected)
+                _log.LogWarning("MQTT connection to {Host}:{Port} lost: {Reason} {Detail}", _settings.Host, _settings.Port, e.Reason, e.Exception?.Message);
+            _disconnected.TrySetResult();
+            return Task.CompletedTask;
+        };
+        _client.ApplicationMessageReceivedAsync += e =>
+        {
+            e.AutoAcknowledge = false;
+            return MessageReceived is { } handler ? handler(e, Generation) : Task.CompletedTask;
+        };
+    }
+
+    /// <summary>Called for every message, in arrival order, with the generation of the connection it came on.
+    /// The handler acknowledges it later through <see cref="AcknowledgeAsync"/>.</summary>
+    public Func<MqttApplicationMessageReceivedEventArgs, int, Task>? MessageReceived { get; set; }
+
+    public int Generation => Volatile.Read(ref _generation);
+
+    public bool IsConnected => _client.IsConnected;
+
+    internal static MqttClientOptions BuildOptions(MqttSettings s)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(s.Host, s.Port) // MQTTnet sets TCP_NODELAY on its socket by default
+            .WithClientId(s.ClientId)
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithCleanStart(false)
+            .WithSessionExpiryInterval((uint)s.SessionExpiry.TotalSeconds)
+            .WithKeepAlivePeriod(s.KeepAlive)
+            .WithReceiveMaximum((ushort)s.ReceiveMaximum)
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (!string.IsNullOrEmpty(s.Username)) builder.WithCredentials(s.Username, s.Password);
+        if (s.Tls.Enabled)
+            builder.WithTlsOptions(t => t.UseTls()
+                .WithTargetHost(s.Tls.TargetHost ?? s.Host)
+                .WithAllowUntrustedCertificates(s.Tls.AllowUntrustedCertificates)
+                .WithIgnoreCertificateChainErrors(s.Tls.AllowUntrustedCertificates));
+        return builder.Build();
+    }
+
+    /// <summary>Connects, subscribes, and reconnects whenever the connection drops, until <paramref name="ct"/> ends.</summary>
+    public async Task RunAsync(IReadOnlyList<string> topicFilters, CancellationToken ct)
+    {
+        var delay = _settings.ReconnectInitialDelay;
+        while (!ct.IsCancellationRequested)
+        {
+            if (!_client.IsConnected)
+            {
+                try
+                {
+                    _disconnected = NewSignal();
+                    // A new generation before the broker can deliver anything on the new connection.
+                    Interlocked.Increment(ref _generation);
+                    var result = await _client.ConnectAsync(_options, ct);
+                    var subscribe = new MqttClientSubscribeOptionsBuilder();
+                    foreach (var filter in topicFilters)
+                        subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+                    await _client.SubscribeAsync(subscribe.Build(), ct);
+                    _log.LogInformation("MQTT connected to {Host}:{Port} as {ClientId} (session present: {SessionPresent}); subscribed to {Filters}",
+                        _settings.Host, _settings.Port, _settings.ClientId, result.IsSessionPresent, topicFilters);
+                    delay = _settings.ReconnectInitialDelay;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    _log.LogWarning("MQTT connect to {Host}:{Port} failed: {Reason}; retrying in {Delay}", _settings.Host, _settings.Port, e.Message, delay);
+                    try
+                    {
+                        await Task.Delay(delay, _time, ct);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _settings.ReconnectMaxDelay.Ticks));
+                    continue;
+                }
+            }
+            try
+            {
+                await _disconnected.Task.WaitAsync(_settings.KeepAlive, _time, ct);
+            }
+            catch (TimeoutException)
+            {
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Acknowledges a message if the connection that delivered it is still the current one.</summary>
+    public async Task<bool> AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs message, int generation, CancellationToken ct)
+    {
+        if (generation != Generation || !_client.IsConnected) return false;
+        try
+        {
+            await message.AcknowledgeAsync(ct);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _log.LogDebug("Acknowledgement not sent: {Reason}", e.Message);
+            return false;
+        }
+    }
+
+    public async Task<bool> PublishAsync(MqttApplicationMessage message, CancellationToken ct)
+    {
+        try
+        {
+            var result = await _client.PublishAsync(message, ct);
+            if (!result.IsSuccess)
+                _log.LogWarning("Broker refused publish to {Topic}: {Code} {Reason}", message.Topic, result.ReasonCode, result.ReasonString);
+            return result.IsSuccess;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _log.LogWarning("Publish to {Topic} failed: {Reason}", message.Topic, e.Message);
+            return false;
+        }
+    }
+
+    public async Task DisconnectAsync()
+    {
+        if (!_client.IsConnected) return;
+        try
+        {
+            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build());
+        }
+        catch (Exception e)
+        {
+            _log.LogDebug("MQTT disconnect: {Reason}", e.Message);
+        }
+    }
+
+    static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void Dispose() => _client.Dispose();
+}

@@ -1,0 +1,110 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using EcoMonitor.Service.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace EcoMonitor.Service.Storage;
+
+/// <summary>The HTTP connection to InfluxDB's v1 API (/write, /query, /ping): served natively by InfluxDB 1.x and
+/// by the compatibility API of 2.x and 3.x. Credentials go in the Authorization header, never in a URL or a log.</summary>
+public sealed class InfluxConnection : IDisposable
+{
+    readonly HttpClient _http;
+
+    public InfluxConnection(IOptions<InfluxSettings> options)
+    {
+        Settings = options.Value;
+        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            BaseAddress = Settings.Url,
+            Timeout = Settings.Timeout,
+        };
+        if (!string.IsNullOrEmpty(Settings.Token))
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Token", Settings.Token);
+        else if (!string.IsNullOrEmpty(Settings.Username))
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Settings.Username}:{Settings.Password}")));
+    }
+
+    public InfluxSettings Settings { get; }
+
+    public HttpClient Http => _http;
+
+    /// <summary>Runs InfluxQL. <paramref name="parameters"/> are sent as bind parameters ($name in the query text):
+    /// values from requests never become part of the query text.</summary>
+    public async Task<IReadOnlyList<InfluxSeries>> QueryAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters = null,
+        CancellationToken ct = default, bool post = false)
+    {
+        var form = new Dictionary<string, string>
+        {
+            ["db"] = Settings.Database,
+            ["q"] = influxQl,
+            ["epoch"] = "ms",
+        };
+        if (!string.IsNullOrEmpty(Settings.RetentionPolicy)) form["rp"] = Settings.RetentionPolicy;
+        if (parameters is { Count: > 0 }) form["params"] = JsonSerializer.Serialize(parameters);
+        using var content = new FormUrlEncodedContent(form);
+        using var response = post
+            ? await _http.PostAsync("query", content, ct)
+            : await _http.GetAsync("query?" + await content.ReadAsStringAsync(ct), ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        if (!response.IsSuccessStatusCode)
+            throw new InfluxException((int)response.StatusCode, ErrorOf(body) ?? body);
+        return InfluxSeries.Parse(body);
+    }
+
+    /// <summary>The "error" member of an InfluxDB error body, if it has one.</summary>
+    public static string? ErrorOf(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            return doc.RootElement.TryGetProperty("error", out var e) ? e.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}
+
+public sealed class InfluxException(int status, string message) : Exception($"InfluxDB answered {status}: {message}")
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>One series of a /query answer; values keep InfluxDB's JSON (times are epoch milliseconds).</summary>
+public sealed record InfluxSeries(string Name, IReadOnlyDictionary<string, string> Tags, IReadOnlyList<string> Columns, IReadOnlyList<JsonElement[]> Values)
+{
+    public static IReadOnlyList<InfluxSeries> Parse(string body)
+    {
+        using var doc = JsonDocument.Parse(body);
+        var list = new List<InfluxSeries>();
+        if (!doc.RootElement.TryGetProperty("results", out var results)) return list;
+        foreach (var result in results.EnumerateArray())
+        {
+            if (result.TryGetProperty("error", out var error))
+                throw new InfluxException(200, error.GetString() ?? "query error");
+            if (!result.TryGetProperty("series", out var series)) continue;
+            foreach (var s in series.EnumerateArray())
+            {
+                var tags = new Dictionary<string, string>();
+                if (s.TryGetProperty("tags", out var t))
+                    foreach (var p in t.EnumerateObject()) tags[p.Name] = p.Value.GetString() ?? "";
+                var columns = s.GetProperty("columns").EnumerateArray().Select(c => c.GetString()!).ToList();
+                var values = s.TryGetProperty("values", out var v)
+                    ? v.EnumerateArray().Select(row => row.EnumerateArray().Select(x => x.Clone()).ToArray()).ToList()
+                    : [];
+                list.Add(new InfluxSeries(s.TryGetProperty("name", out var n) ? n.GetString() ?? "" : "", tags, columns, values));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>Rows as column name -> value.</summary>
+    public IEnumerable<IReadOnlyDictionary<string, JsonElement>> Rows() =>
+        Values.Select(row => (IReadOnlyDictionary<string, JsonElement>)Columns.Zip(row).ToDictionary(x => x.First, x => x.Second));
+}

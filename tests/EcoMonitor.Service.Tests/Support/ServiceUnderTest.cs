@@ -1,0 +1,95 @@
+using EcoMonitor.Service.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace EcoMonitor.Service.Tests.Support;
+
+/// <summary>The real service, built exactly as Program.cs builds it, run in the test process against the real
+/// broker and database, with its own topic prefix, client id, database and stations file.</summary>
+public sealed class ServiceUnderTest : IAsyncDisposable
+{
+    public const string StationsJson = """
+    {
+      "stations": [
+        { "id": "air-1", "name": "管委会", "kind": "air", "region": "高新区", "latitude": 37.77, "longitude": 115.74 },
+        { "id": "air-2", "name": "科技谷", "kind": "air", "region": "高新区", "latitude": 37.78, "longitude": 115.72 },
+        { "id": "voc-1", "name": "化工园区厂界", "kind": "voc", "region": "高新区北部", "latitude": 37.80, "longitude": 115.77 },
+        { "id": "w-fyh-1", "name": "滏阳河上游断面", "kind": "water", "region": "高新区", "latitude": 37.76, "longitude": 115.71, "waterBody": "river", "waterName": "滏阳河", "targetClass": "IV" }
+      ]
+    }
+    """;
+
+    readonly Dictionary<string, string?> _settings;
+    WebApplication? _app;
+
+    public ServiceUnderTest(Dictionary<string, string?>? overrides = null)
+    {
+        Prefix = TestInfrastructure.UniqueName("t");
+        Database = TestInfrastructure.UniqueName("eco_test");
+        ClientId = TestInfrastructure.UniqueName("ingest");
+        StationsFile = Path.Combine(Path.GetTempPath(), $"{Prefix}-stations.json");
+        File.WriteAllText(StationsFile, StationsJson);
+        _settings = new()
+        {
+            ["Urls"] = "http://127.0.0.1:0",
+            ["Serilog:MinimumLevel:Default"] = "Warning",
+            ["Serilog:Using:0"] = "Serilog.Sinks.Console",
+            ["Serilog:WriteTo:0:Name"] = "Console",
+            ["Stations:File"] = StationsFile,
+            ["Mqtt:Host"] = TestInfrastructure.MqttHost,
+            ["Mqtt:Port"] = TestInfrastructure.MqttPort.ToString(),
+            ["Mqtt:ClientId"] = ClientId,
+            ["Mqtt:ReconnectInitialDelay"] = "00:00:00.200",
+            ["Mqtt:ReconnectMaxDelay"] = "00:00:01",
+            ["Ingestion:TopicPrefix"] = Prefix,
+            ["Ingestion:DrainTimeout"] = "00:00:02",
+            ["Influx:Url"] = TestInfrastructure.InfluxUrl.ToString(),
+            ["Influx:Database"] = Database,
+            ["Influx:FlushInterval"] = "00:00:00.100",
+            ["Influx:RetryInitialDelay"] = "00:00:00.100",
+            ["Influx:RetryMaxDelay"] = "00:00:00.500",
+        };
+        foreach (var (k, v) in overrides ?? []) _settings[k] = v;
+    }
+
+    public string Prefix { get; }
+    public string Database { get; }
+    public string ClientId { get; }
+    public string StationsFile { get; }
+
+    public void Set(string key, string? value) => _settings[key] = value;
+
+    public string ReadingsTopic(string station) => $"{Prefix}/{station}/readings";
+
+    public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("not started");
+
+    public IngestionMetrics Metrics => Services.GetRequiredService<IngestionMetrics>();
+
+    public Uri HttpAddress => new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    public async Task StartAsync()
+    {
+        await TestInfrastructure.RequireAsync();
+        _app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(_settings));
+        await _app.StartAsync();
+        var mqtt = Services.GetRequiredService<Ingestion.MqttConnection>();
+        await TestInfrastructure.EventuallyAsync(() => mqtt.IsConnected, TimeSpan.FromSeconds(15), "service connected to MQTT");
+    }
+
+    public async Task StopAsync()
+    {
+        if (_app is null) return;
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _app = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        File.Delete(StationsFile);
+    }
+}
