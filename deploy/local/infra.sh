@@ -46,6 +46,12 @@ install_missing() {
   fi
 }
 
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+require_free() { # port, what
+  if port_taken "$1"; then log "port $1 for $2 is taken by another program; choose another with the ECOMON_*_PORT settings"; exit 1; fi
+}
+
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 wait_for() { # description, command...
@@ -68,23 +74,28 @@ up() {
   if alive "$state/mosquitto.pid"; then
     log "mosquitto already running on 127.0.0.1:$mqtt_port"
   else
+    require_free "$mqtt_port" mosquitto
     sed -e "s|@PORT@|$mqtt_port|g" -e "s|@DATA@|$state/mosquitto/data/|g" \
       "$deploy/mosquitto/mosquitto.conf.template" >"$state/mosquitto/mosquitto.conf"
     chown -R mosquitto: "$state/mosquitto/data" 2>/dev/null || true
     mosquitto -c "$state/mosquitto/mosquitto.conf" >>"$state/mosquitto.log" 2>&1 &
     echo $! >"$state/mosquitto.pid"
-    wait_for "mosquitto on 127.0.0.1:$mqtt_port" mqtt_answers || { tail -20 "$state/mosquitto.log" >&2; exit 1; }
+    wait_for "mosquitto on 127.0.0.1:$mqtt_port" mqtt_answers && alive "$state/mosquitto.pid" ||
+      { log "mosquitto did not start"; tail -20 "$state/mosquitto.log" >&2; exit 1; }
     log "mosquitto on 127.0.0.1:$mqtt_port (log $state/mosquitto.log)"
   fi
 
   if alive "$state/influxd.pid"; then
     log "influxd already running on 127.0.0.1:$influx_port"
   else
+    require_free "$influx_port" "InfluxDB HTTP"
+    require_free "$influx_rpc_port" "InfluxDB RPC"
     sed -e "s|@HTTP@|127.0.0.1:$influx_port|g" -e "s|@RPC@|127.0.0.1:$influx_rpc_port|g" -e "s|@DIR@|$state/influxdb|g" \
       "$deploy/influxdb/influxdb.conf.template" >"$state/influxdb.conf"
     influxd run -config "$state/influxdb.conf" >>"$state/influxd.log" 2>&1 &
     echo $! >"$state/influxd.pid"
-    wait_for "influxd on 127.0.0.1:$influx_port" influx_answers || { tail -20 "$state/influxd.log" >&2; exit 1; }
+    wait_for "influxd on 127.0.0.1:$influx_port" influx_answers && alive "$state/influxd.pid" ||
+      { log "influxd did not start"; tail -20 "$state/influxd.log" >&2; exit 1; }
     log "influxd on 127.0.0.1:$influx_port (log $state/influxd.log)"
   fi
 }

@@ -151,6 +151,6 @@ public sealed class IngestionIntegrationTests : IAsyncLifetime
         Assert.Contains("ecomonitor_rejections_total{reason=\"malformed_json\"} 1", metrics);
         Assert.Contains("ecomonitor_messages_received_total 1", metrics);
         var health = JsonDocument.Parse(await http.GetStringAsync("/healthz")).RootElement;
-        Assert.Equal("connected", health.GetProperty("mqtt").GetString());
+        Assert.Equal("subscribed", health.GetProperty("mqtt").GetString());
     }
 }

@@ -64,9 +64,9 @@ public static class EcoMonitorApp
 
     static void MapOperationsEndpoints(this WebApplication app)
     {
-        app.MapGet("/healthz", (MqttConnection mqtt) => mqtt.IsConnected
-            ? Results.Ok(new { status = "ok", mqtt = "connected" })
-            : Results.Json(new { status = "degraded", mqtt = "disconnected" }, statusCode: 503));
+        app.MapGet("/healthz", (MqttConnection mqtt) => mqtt.IsSubscribed
+            ? Results.Ok(new { status = "ok", mqtt = "subscribed" })
+            : Results.Json(new { status = "degraded", mqtt = mqtt.IsConnected ? "connected" : "disconnected" }, statusCode: 503));
         app.MapGet("/metrics", (IngestionMetrics metrics) =>
             Results.Text(metrics.ToPrometheusText(), "text/plain; version=0.0.4"));
     }

@@ -18,6 +18,7 @@ public sealed class MqttConnection : IDisposable
     readonly IMqttClient _client;
     readonly MqttClientOptions _options;
     int _generation;
+    int _subscribedGeneration = -1;
     TaskCompletionSource _disconnected = NewSignal();
 
     public MqttConnection(IOptions<MqttSettings> options, ILogger<MqttConnection> log, TimeProvider time)
@@ -48,6 +49,9 @@ public sealed class MqttConnection : IDisposable
     public int Generation => Volatile.Read(ref _generation);
 
     public bool IsConnected => _client.IsConnected;
+
+    /// <summary>Connected and subscribed: readings published from now on reach the service.</summary>
+    public bool IsSubscribed => _client.IsConnected && Volatile.Read(ref _subscribedGeneration) == Generation;
 
     internal static MqttClientOptions BuildOptions(MqttSettings s)
     {
@@ -87,6 +91,7 @@ public sealed class MqttConnection : IDisposable
                     foreach (var filter in topicFilters)
                         subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
                     await _client.SubscribeAsync(subscribe.Build(), ct);
+                    Volatile.Write(ref _subscribedGeneration, Generation);
                     _log.LogInformation("MQTT connected to {Host}:{Port} as {ClientId} (session present: {SessionPresent}); subscribed to {Filters}",
                         _settings.Host, _settings.Port, _settings.ClientId, result.IsSessionPresent, topicFilters);
                     delay = _settings.ReconnectInitialDelay;

@@ -73,10 +73,19 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     public async Task StartAsync()
     {
         await TestInfrastructure.RequireAsync();
-        _app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(_settings));
-        await _app.StartAsync();
+        var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(_settings));
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        _app = app;
         var mqtt = Services.GetRequiredService<Ingestion.MqttConnection>();
-        await TestInfrastructure.EventuallyAsync(() => mqtt.IsConnected, TimeSpan.FromSeconds(15), "service connected to MQTT");
+        await TestInfrastructure.EventuallyAsync(() => mqtt.IsSubscribed, TimeSpan.FromSeconds(15), "service subscribed on MQTT");
     }
 
     public async Task StopAsync()
@@ -91,5 +100,7 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     {
         await StopAsync();
         File.Delete(StationsFile);
+        using var influx = TestInfrastructure.Influx(Database);
+        await influx.QueryAsync($"DROP DATABASE \"{Database}\"", post: true);
     }
 }

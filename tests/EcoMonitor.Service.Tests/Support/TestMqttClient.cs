@@ -13,7 +13,7 @@ public sealed class TestMqttClient : IAsyncDisposable
     readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     public ConcurrentQueue<(string Topic, byte[] Payload)> Received { get; } = new();
 
-    public static async Task<TestMqttClient> ConnectAsync(string? subscribeTo = null)
+    public static async Task<TestMqttClient> ConnectAsync(string? subscribeTo = null, int? port = null)
     {
         var c = new TestMqttClient();
         c._client.ApplicationMessageReceivedAsync += e =>
@@ -22,7 +22,7 @@ public sealed class TestMqttClient : IAsyncDisposable
             return Task.CompletedTask;
         };
         await c._client.ConnectAsync(new MqttClientOptionsBuilder()
-            .WithTcpServer(TestInfrastructure.MqttHost, TestInfrastructure.MqttPort)
+            .WithTcpServer(TestInfrastructure.MqttHost, port ?? TestInfrastructure.MqttPort)
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithClientId(TestInfrastructure.UniqueName("gw"))
             .Build());

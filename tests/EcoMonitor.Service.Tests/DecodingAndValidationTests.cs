@@ -1,0 +1,179 @@
+using System.Text;
+using EcoMonitor.Service.Hosting;
+using EcoMonitor.Service.Ingestion;
+using EcoMonitor.Service.Stations;
+using Microsoft.Extensions.Options;
+
+namespace EcoMonitor.Service.Tests;
+
+/// <summary>Decoding and validation without the broker: every reason, and what is kept beside it.</summary>
+public sealed class DecodingAndValidationTests
+{
+    static readonly DateTimeOffset Now = new(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
+    static readonly long NowMs = Now.ToUnixTimeMilliseconds();
+
+    static readonly StationRegistry Stations = new([
+        new("air-1", "管委会", Domain.StationKind.Air, "高新区", 37.7, 115.7),
+        new("voc-1", "化工园区", Domain.StationKind.Voc, "高新区", 37.8, 115.7),
+        new("w-1", "滏阳河断面", Domain.StationKind.Water, "高新区", 37.7, 115.7, Domain.WaterBody.River, Domain.WaterClass.IV),
+    ]);
+
+    static MessageProcessor Processor(Action<IngestionSettings>? change = null)
+    {
+        var s = new IngestionSettings();
+        change?.Invoke(s);
+        return new MessageProcessor(Options.Create(s), Stations);
+    }
+
+    static ProcessedMessage Process(string station, string json, Action<IngestionSettings>? change = null) =>
+        Processor(change).Process($"eco/{station}/readings", Encoding.UTF8.GetBytes(json), Now);
+
+    [Theory]
+    [InlineData("{", RejectReason.MalformedJson)]
+    [InlineData("", RejectReason.MalformedJson)]
+    [InlineData("{\"ts\": 1, \"values\": {\"pm25\": NaN}}", RejectReason.MalformedJson)]
+    [InlineData("42", RejectReason.InvalidStructure)]
+    [InlineData("\"text\"", RejectReason.InvalidStructure)]
+    [InlineData("[]", RejectReason.InvalidStructure)]
+    public void Whole_message_rejections(string json, string reason)
+    {
+        var r = Process("air-1", json);
+        Assert.Equal(reason, r.Fatal?.Reason);
+        Assert.Empty(r.Accepted);
+    }
+
+    [Theory]
+    [InlineData("""{"values": {"pm25": 1}}""", RejectReason.InvalidTimestamp)]
+    [InlineData("""{"ts": "2026-03-01 08:00:00", "values": {"pm25": 1}}""", RejectReason.InvalidTimestamp)]
+    [InlineData("""{"ts": "yesterday", "values": {"pm25": 1}}""", RejectReason.InvalidTimestamp)]
+    [InlineData("""{"ts": 1.5, "values": {"pm25": 1}}""", RejectReason.InvalidTimestamp)]
+    [InlineData("""{"ts": -1, "values": {"pm25": 1}}""", RejectReason.InvalidTimestamp)]
+    [InlineData("""{"ts": true, "values": {"pm25": 1}}""", RejectReason.InvalidTimestamp)]
+    [InlineData("""{"ts": "2026-03-01T08:06:00.001+08:00", "values": {"pm25": 1}}""", RejectReason.TimestampInFuture)]
+    [InlineData("""{"ts": "2026-01-01T00:00:00Z", "values": {"pm25": 1}}""", RejectReason.TimestampTooOld)]
+    [InlineData("""{"ts": "2026-03-01T00:00:00Z"}""", RejectReason.InvalidStructure)]
+    [InlineData("""{"ts": "2026-03-01T00:00:00Z", "values": {}}""", RejectReason.InvalidStructure)]
+    [InlineData("""{"ts": "2026-03-01T00:00:00Z", "values": [1]}""", RejectReason.InvalidStructure)]
+    [InlineData("""{"ts": "2026-03-01T00:00:00Z", "values": {"pm25": 1}, "flags": "N"}""", RejectReason.InvalidStructure)]
+    [InlineData("""{"ts": "2026-03-01T00:00:00Z", "values": {"pm25": 1}, "units": {"pm25": 1}}""", RejectReason.InvalidStructure)]
+    public void Whole_reading_rejections(string json, string reason)
+    {
+        var r = Process("air-1", json);
+        Assert.Null(r.Fatal);
+        Assert.Empty(r.Accepted);
+        var rejection = Assert.Single(r.Rejections);
+        Assert.Equal(reason, rejection.Reason);
+        Assert.Equal(0, rejection.Index);
+        Assert.Null(rejection.Parameter);
+    }
+
+    [Theory]
+    [InlineData("air-1", """{"xylene": 1}""", null, null, RejectReason.UnknownParameter)]
+    [InlineData("air-1", """{"nmhc": 1}""", null, null, RejectReason.ParameterNotForStationKind)]
+    [InlineData("w-1", """{"pm25": 1}""", null, null, RejectReason.ParameterNotForStationKind)]
+    [InlineData("air-1", """{"pm25": "35"}""", null, null, RejectReason.InvalidValue)]
+    [InlineData("air-1", """{"pm25": null}""", null, null, RejectReason.InvalidValue)]
+    [InlineData("air-1", """{"pm25": "NaN"}""", null, null, RejectReason.NonFiniteValue)]
+    [InlineData("air-1", """{"pm25": "-Infinity"}""", null, null, RejectReason.NonFiniteValue)]
+    [InlineData("air-1", """{"pm25": 1e400}""", null, null, RejectReason.NonFiniteValue)]
+    [InlineData("air-1", """{"pm25": -0.1}""", null, null, RejectReason.NegativeValue)]
+    [InlineData("air-1", """{"pm25": 1000.5}""", null, null, RejectReason.OutOfRange)]
+    [InlineData("air-1", """{"pm25": 1.2}""", """{"pm25": "mg/m3"}""", null, RejectReason.OutOfRange)]
+    [InlineData("w-1", """{"ph": 14.2}""", null, null, RejectReason.OutOfRange)]
+    [InlineData("w-1", """{"wtemp": -6}""", null, null, RejectReason.OutOfRange)]
+    [InlineData("air-1", """{"pm25": 1}""", """{"pm25": "ppm"}""", null, RejectReason.UnknownUnit)]
+    [InlineData("air-1", """{"pm25": 1}""", null, """{"pm25": "Q"}""", RejectReason.InvalidFlag)]
+    [InlineData("air-1", """{"pm25": 1, "PM2.5": 2}""", null, null, RejectReason.DuplicateParameter)]
+    public void Value_rejections_keep_the_other_values(string station, string values, string? units, string? flags, string reason)
+    {
+        var other = station == "w-1" ? "\"do\": 6.5" : "\"pm10\": 80";
+        var json = "{\"ts\": " + NowMs + ", \"values\": {" + other + ", " + values.TrimStart('{')
+            + (units is null ? "" : ", \"units\": " + units) + (flags is null ? "" : ", \"flags\": " + flags) + "}";
+        var r = Process(station, json);
+        Assert.Null(r.Fatal);
+        var rejection = Assert.Single(r.Rejections);
+        Assert.Equal(reason, rejection.Reason);
+        Assert.NotNull(rejection.Parameter);
+        Assert.False(string.IsNullOrWhiteSpace(rejection.Detail));
+        Assert.Contains(r.Accepted, a => a.Reading.Parameter == (station == "w-1" ? "do" : "pm10"));
+    }
+
+    [Fact]
+    public void Flags_and_units_for_absent_values_are_reported_and_the_values_kept()
+    {
+        var r = Process("air-1", $$$"""{"ts": {{{NowMs}}}, "values": {"pm25": 30}, "flags": {"pm10": "N"}, "units": {"pm10": "mg/m3"}}""");
+        Assert.Equal([RejectReason.FlagWithoutValue, RejectReason.UnitWithoutValue], r.Rejections.Select(x => x.Reason));
+        Assert.Equal(30, Assert.Single(r.Accepted).Reading.Value);
+    }
+
+    [Fact]
+    public void Rfc3339_with_offset_and_epoch_milliseconds_give_the_same_instant()
+    {
+        var r = Process("air-1", $$$"""[{"ts": "2026-03-01T07:30:00.250+08:00", "values": {"pm25": 1}}, {"ts": {{{Now.AddMinutes(-30).AddMilliseconds(250).ToUnixTimeMilliseconds()}}}, "values": {"pm10": 2}}]""");
+        Assert.Empty(r.Rejections);
+        Assert.Equal(2, r.Accepted.Count);
+        Assert.All(r.Accepted, a => Assert.Equal(Now.AddMinutes(-30).AddMilliseconds(250), a.Reading.Timestamp));
+        Assert.Equal([0, 1], r.Accepted.Select(a => a.Index));
+        Assert.Equal(TimeSpan.Zero, r.Accepted[0].Reading.Timestamp.Offset);
+    }
+
+    [Fact]
+    public void Flags_default_to_N_and_are_normalised()
+    {
+        var r = Process("w-1", $$$"""{"ts": {{{NowMs}}}, "values": {"ph": 7, "do": 5.5}, "flags": {"do": "m"}}""");
+        Assert.Equal([("do", "M"), ("ph", "N")], r.Accepted.Select(a => (a.Reading.Parameter, a.Reading.Flag)).Order());
+    }
+
+    [Fact]
+    public void Unknown_station_follows_the_policy()
+    {
+        Assert.Equal(RejectReason.UnknownStation, Process("new-9", $$$"""{"ts": {{{NowMs}}}, "values": {"pm25": 1}}""").Fatal?.Reason);
+        var accepted = Process("new-9", $$$"""{"ts": {{{NowMs}}}, "values": {"pm25": 1, "do": 7}}""", s => s.UnknownStations = UnknownStationPolicy.Accept);
+        Assert.Null(accepted.Fatal);
+        Assert.Equal(2, accepted.Accepted.Count); // the kind of an unknown station cannot be checked
+    }
+
+    [Theory]
+    [InlineData("eco/air-1/readings", "air-1")]
+    [InlineData("eco//readings", null)]
+    [InlineData("eco/a b/readings", null)]
+    [InlineData("other/air-1/readings", null)]
+    public void Station_comes_from_the_topic(string topic, string? station)
+    {
+        var r = Processor().Process(topic, "{}"u8.ToArray(), Now);
+        Assert.Equal(station, r.StationId);
+        if (station is null) Assert.Equal(RejectReason.InvalidStationId, r.Fatal?.Reason);
+    }
+
+    [Fact]
+    public void Size_and_count_limits_come_from_settings()
+    {
+        var two = $$$"""[{"ts": {{{NowMs}}}, "values": {"pm25": 1}}, {"ts": {{{NowMs}}}, "values": {"pm10": 1}}]""";
+        Assert.Equal(RejectReason.TooManyReadings, Process("air-1", two, s => s.MaxReadingsPerMessage = 1).Fatal?.Reason);
+        Assert.Equal(RejectReason.PayloadTooLarge, Process("air-1", two, s => s.MaxPayloadBytes = 64).Fatal?.Reason);
+        Assert.Null(Process("air-1", two).Fatal);
+    }
+
+    [Fact]
+    public void Plausible_ranges_can_be_overridden()
+    {
+        var json = $$$"""{"ts": {{{NowMs}}}, "values": {"pm25": 900}}""";
+        Assert.Single(Process("air-1", json).Accepted);
+        var r = Process("air-1", json, s => s.Ranges["pm25"] = new RangeSetting { Max = 800 });
+        Assert.Equal(RejectReason.OutOfRange, Assert.Single(r.Rejections).Reason);
+        Assert.Contains("Ingestion:Ranges:pm25", r.Rejections[0].Detail);
+    }
+
+    [Fact]
+    public void Dead_letter_carries_the_payload_and_every_reason()
+    {
+        var r = Process("air-1", $$$"""{"ts": {{{NowMs}}}, "values": {"pm25": 1, "zz": 2}}""");
+        var json = Encoding.UTF8.GetString(DeadLetter.Build(r, Encoding.UTF8.GetBytes("{\"x\":\"滏阳河\"}"), Now));
+        Assert.Contains("\"reason\":\"unknown_parameter\"", json);
+        Assert.Contains("\"payload\":\"{\\\"x\\\":\\\"滏阳河\\\"}\"", json);
+        Assert.Contains("\"storedReadings\":1", json);
+        var binary = Encoding.UTF8.GetString(DeadLetter.Build(r, [0xff, 0xfe, 0x00], Now));
+        Assert.Contains("\"payloadBase64\":\"//4A\"", binary);
+        Assert.DoesNotContain("\"payload\":", binary);
+    }
+}
