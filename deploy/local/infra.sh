@@ -34,6 +34,7 @@ install_missing() {
   command -v influxd >/dev/null || need+=(influxdb)
   command -v influx >/dev/null || need+=(influxdb-client)
   command -v curl >/dev/null || need+=(curl)
+  command -v openssl >/dev/null || need+=(openssl)
   if ((${#need[@]})); then
     log "installing ${need[*]}"
     local sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo

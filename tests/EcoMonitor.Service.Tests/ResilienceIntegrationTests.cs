@@ -152,4 +152,21 @@ public sealed class ResilienceIntegrationTests
             await gateway.PublishAsync(service.ReadingsTopic("air-1"), Reading("air-1", t.AddHours(1), 10));
         await TestInfrastructure.EventuallyAsync(async () => await CountAsync(service.Database, "air-1") == 402, Wait, "402 points after reconnecting");
     }
+
+    [Fact]
+    public async Task A_database_dropped_under_the_running_service_is_created_again()
+    {
+        await using var service = new ServiceUnderTest();
+        await service.StartAsync();
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        var t = Start;
+        await gateway.PublishAsync(service.ReadingsTopic("air-1"), Reading("air-1", t, 10));
+        await TestInfrastructure.EventuallyAsync(async () => await CountAsync(service.Database, "air-1") == 2, Wait, "first reading stored");
+
+        using (var influx = TestInfrastructure.Influx(service.Database))
+            await influx.QueryAsync($"DROP DATABASE \"{service.Database}\"", post: true);
+        await gateway.PublishAsync(service.ReadingsTopic("air-1"), Reading("air-1", t.AddMinutes(1), 11));
+        await TestInfrastructure.EventuallyAsync(async () => await CountAsync(service.Database, "air-1") == 2, Wait, "second reading stored in the new database");
+        Assert.True(service.Metrics.Retries >= 1);
+    }
 }

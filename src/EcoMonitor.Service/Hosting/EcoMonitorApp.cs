@@ -11,18 +11,21 @@ public static class EcoMonitorApp
 {
     /// <param name="configure">Extra configuration sources, added last (tests use it to point at their own broker,
     /// database and stations file).</param>
-    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
+    /// <param name="services">Extra services, registered last (e.g. a Serilog sink: ILogEventSink services are used).</param>
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null, Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder.Configuration);
         builder.Host.UseSerilog((context, services, logger) => logger
             .ReadFrom.Configuration(context.Configuration)
+            .ReadFrom.Services(services)
             .Enrich.FromLogContext());
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddStations();
         builder.Services.AddInfluxStorage();
         builder.Services.AddIngestion();
+        services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapOperationsEndpoints();

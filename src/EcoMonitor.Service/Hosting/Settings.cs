@@ -77,8 +77,8 @@ public sealed class IngestionSettings : IValidatableObject
             yield return new("Ingestion:DrainTimeout must not be negative.", [nameof(DrainTimeout)]);
         foreach (var (code, range) in Ranges)
         {
-            if (!Parameters.TryFind(code, out var p) || p.Code != code.ToLowerInvariant())
-                yield return new($"Ingestion:Ranges:{code} names no parameter; known: {string.Join(", ", Parameters.All.Select(x => x.Code))}.", [nameof(Ranges)]);
+            if (!Parameters.TryFind(code, out var p) || p.Code != code)
+                yield return new($"Ingestion:Ranges:{code} names no parameter (use the canonical code); known: {string.Join(", ", Parameters.All.Select(x => x.Code))}.", [nameof(Ranges)]);
             else if (!(range.Min ?? p.DefaultMin).IsFiniteLess(range.Max ?? p.DefaultMax))
                 yield return new($"Ingestion:Ranges:{code} needs Min < Max (got {range.Min ?? p.DefaultMin} .. {range.Max ?? p.DefaultMax}).", [nameof(Ranges)]);
         }

@@ -111,21 +111,32 @@ public sealed class IngestionPipeline
 
     async Task<bool> PublishDeadLetterAsync(InboundMessage m, CancellationToken ct)
     {
+        if (m.Generation != _mqtt.Generation) return false; // redelivered on the new connection; dead-lettered then
         var r = m.Result;
         var rejections = r.Fatal is { } f ? [f] : r.Rejections;
         foreach (var x in rejections) _metrics.Rejected(x.Reason);
         _log.LogWarning("Rejected {Count} item(s) of {Topic} (station {Station}, {Stored} value(s) stored): {Reason} {Detail}{More}",
             rejections.Count, r.Topic, r.StationId, r.Accepted.Count - rejections.Count(x => x.Reason == RejectReason.RejectedByDatabase),
             rejections[0].Reason, rejections[0].Detail, rejections.Count > 1 ? $" (+{rejections.Count - 1} more)" : "");
+        var deadLetter = DeadLetter.Build(r, m.Payload, m.ReceivedAt);
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(_processor.DeadLetterTopic(r.StationId))
-            .WithPayload(DeadLetter.Build(r, m.Payload, m.ReceivedAt))
+            .WithPayload(deadLetter)
             .WithContentType("application/json")
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        if (m.Generation != _mqtt.Generation) return false; // redelivered on the new connection; dead-lettered then
-        var ok = await _mqtt.PublishAsync(message, ct);
-        if (ok) _metrics.DeadLetterPublished();
-        return ok;
+        switch (await _mqtt.PublishAsync(message, ct))
+        {
+            case PublishOutcome.Published:
+                _metrics.DeadLetterPublished();
+                return true;
+            case PublishOutcome.Refused:
+                // The broker will not take dead letters (an ACL, most likely). Retrying would hold the message
+                // forever; the dead letter goes to the log in full instead and the message is acknowledged.
+                _log.LogError("Dead letter not accepted by the broker; logged here instead: {DeadLetter}", System.Text.Encoding.UTF8.GetString(deadLetter));
+                return true;
+            default:
+                return false; // connection lost: the message is redelivered and dead-lettered again
+        }
     }
 }

@@ -145,19 +145,20 @@ public sealed class MqttConnection : IDisposable
         }
     }
 
-    public async Task<bool> PublishAsync(MqttApplicationMessage message, CancellationToken ct)
+    /// <summary>Publishes a message; says whether the broker took it, refused it, or could not be reached.</summary>
+    public async Task<PublishOutcome> PublishAsync(MqttApplicationMessage message, CancellationToken ct)
     {
         try
         {
             var result = await _client.PublishAsync(message, ct);
-            if (!result.IsSuccess)
-                _log.LogWarning("Broker refused publish to {Topic}: {Code} {Reason}", message.Topic, result.ReasonCode, result.ReasonString);
-            return result.IsSuccess;
+            if (result.IsSuccess) return PublishOutcome.Published;
+            _log.LogError("Broker refused publish to {Topic}: {Code} {Reason}", message.Topic, result.ReasonCode, result.ReasonString);
+            return PublishOutcome.Refused;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _log.LogWarning("Publish to {Topic} failed: {Reason}", message.Topic, e.Message);
-            return false;
+            return PublishOutcome.Failed;
         }
     }
 
@@ -178,3 +179,5 @@ public sealed class MqttConnection : IDisposable
 
     public void Dispose() => _client.Dispose();
 }
+
+public enum PublishOutcome { Published, Refused, Failed }

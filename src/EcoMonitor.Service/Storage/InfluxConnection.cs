@@ -17,7 +17,8 @@ public sealed class InfluxConnection : IDisposable
         Settings = options.Value;
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
-            BaseAddress = Settings.Url,
+            // A trailing slash keeps a path prefix (a reverse proxy's /influx/) when "write" and "query" are appended.
+            BaseAddress = Settings.Url.AbsoluteUri.EndsWith('/') ? Settings.Url : new Uri(Settings.Url.AbsoluteUri + "/"),
             Timeout = Settings.Timeout,
         };
         if (!string.IsNullOrEmpty(Settings.Token))

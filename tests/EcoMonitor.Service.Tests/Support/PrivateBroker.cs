@@ -11,22 +11,37 @@ public sealed class PrivateBroker : IAsyncDisposable
     readonly string _dir = Path.Combine("/tmp", TestInfrastructure.UniqueName("ecomon-broker"));
     Process? _process;
 
-    public PrivateBroker()
+    /// <param name="extraConfig">Lines appended to the configuration; "@DIR@" stands for the broker's folder.</param>
+    public PrivateBroker(string extraConfig = "", bool anonymous = true)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        Directory.CreateDirectory(Path.Combine(_dir, "data"));
+        System.IO.Directory.CreateDirectory(Path.Combine(_dir, "data"));
         var template = File.ReadAllText(Path.Combine(RepoRoot(), "deploy", "mosquitto", "mosquitto.conf.template"));
         File.WriteAllText(Path.Combine(_dir, "mosquitto.conf"),
-            template.Replace("@PORT@", Port.ToString()).Replace("@DATA@", Path.Combine(_dir, "data") + "/"));
+            template.Replace("@PORT@", Port.ToString()).Replace("@DATA@", Path.Combine(_dir, "data") + "/")
+                .Replace("allow_anonymous true", $"allow_anonymous {(anonymous ? "true" : "false")}")
+            + "\n" + extraConfig.Replace("@DIR@", _dir) + "\n");
         // mosquitto drops root privileges: its data folder must belong to it.
         Run("chmod", $"755 {_dir}");
         Run("chown", $"-R mosquitto: {Path.Combine(_dir, "data")}");
     }
 
     public int Port { get; }
+
+    /// <summary>The broker's folder, for certificates and password files the test puts there.</summary>
+    public string Directory => _dir;
+
+    /// <summary>Runs a program (openssl, mosquitto_passwd) in the broker's folder and fails the test if it fails.</summary>
+    public void Exec(string file, string args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { WorkingDirectory = _dir, RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {args} failed: {err}");
+    }
 
     public async Task StartAsync()
     {
@@ -73,7 +88,7 @@ public sealed class PrivateBroker : IAsyncDisposable
         _process?.Dispose();
         try
         {
-            Directory.Delete(_dir, true);
+            System.IO.Directory.Delete(_dir, true);
         }
         catch (IOException)
         {

@@ -23,10 +23,12 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     """;
 
     readonly Dictionary<string, string?> _settings;
+    readonly Action<IServiceCollection>? _services;
     WebApplication? _app;
 
-    public ServiceUnderTest(Dictionary<string, string?>? overrides = null)
+    public ServiceUnderTest(Dictionary<string, string?>? overrides = null, Action<IServiceCollection>? services = null)
     {
+        _services = services;
         Prefix = TestInfrastructure.UniqueName("t");
         Database = TestInfrastructure.UniqueName("eco_test");
         ClientId = TestInfrastructure.UniqueName("ingest");
@@ -73,7 +75,7 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     public async Task StartAsync()
     {
         await TestInfrastructure.RequireAsync();
-        var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(_settings));
+        var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(_settings), _services);
         try
         {
             await app.StartAsync();
@@ -85,6 +87,7 @@ public sealed class ServiceUnderTest : IAsyncDisposable
         }
         _app = app;
         var mqtt = Services.GetRequiredService<Ingestion.MqttConnection>();
+        // Throws TimeoutException when the service never subscribes (StopAsync still stops it).
         await TestInfrastructure.EventuallyAsync(() => mqtt.IsSubscribed, TimeSpan.FromSeconds(15), "service subscribed on MQTT");
     }
 

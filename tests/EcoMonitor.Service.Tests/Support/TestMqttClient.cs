@@ -13,7 +13,7 @@ public sealed class TestMqttClient : IAsyncDisposable
     readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
     public ConcurrentQueue<(string Topic, byte[] Payload)> Received { get; } = new();
 
-    public static async Task<TestMqttClient> ConnectAsync(string? subscribeTo = null, int? port = null)
+    public static async Task<TestMqttClient> ConnectAsync(string? subscribeTo = null, int? port = null, Action<MqttClientOptionsBuilder>? customize = null)
     {
         var c = new TestMqttClient();
         c._client.ApplicationMessageReceivedAsync += e =>
@@ -21,11 +21,12 @@ public sealed class TestMqttClient : IAsyncDisposable
             c.Received.Enqueue((e.ApplicationMessage.Topic, e.ApplicationMessage.Payload.ToArray()));
             return Task.CompletedTask;
         };
-        await c._client.ConnectAsync(new MqttClientOptionsBuilder()
+        var options = new MqttClientOptionsBuilder()
             .WithTcpServer(TestInfrastructure.MqttHost, port ?? TestInfrastructure.MqttPort)
             .WithProtocolVersion(MqttProtocolVersion.V500)
-            .WithClientId(TestInfrastructure.UniqueName("gw"))
-            .Build());
+            .WithClientId(TestInfrastructure.UniqueName("gw"));
+        customize?.Invoke(options);
+        await c._client.ConnectAsync(options.Build());
         if (subscribeTo is not null)
             await c._client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
                 .WithTopicFilter(f => f.WithTopic(subscribeTo).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());

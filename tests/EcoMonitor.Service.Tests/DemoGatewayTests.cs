@@ -1,0 +1,35 @@
+using System.Text;
+using EcoMonitor.DemoGateway;
+using EcoMonitor.Service.Hosting;
+using EcoMonitor.Service.Ingestion;
+using EcoMonitor.Service.Stations;
+using Microsoft.Extensions.Options;
+
+namespace EcoMonitor.Service.Tests;
+
+/// <summary>The demo feed shows a newcomer stored readings and, now and then, a dead letter.</summary>
+public sealed class DemoGatewayTests
+{
+    [Fact]
+    public void Demo_readings_for_the_sample_stations_pass_validation_and_the_bad_ones_do_not()
+    {
+        var stations = StationRegistry.Load(Path.Combine(AppContext.BaseDirectory, "stations.json"));
+        var processor = new MessageProcessor(Options.Create(new IngestionSettings()), stations);
+        var generator = new ReadingGenerator(new Random(1));
+        var now = DateTimeOffset.UtcNow;
+        for (var hour = 0; hour < 24; hour++)
+        {
+            var t = now.AddHours(-hour);
+            foreach (var s in stations.All)
+            {
+                var kind = s.Kind.ToString().ToLowerInvariant();
+                var good = processor.Process($"eco/{s.Id}/readings", Encoding.UTF8.GetBytes(generator.Payload(kind, t, bad: false)), now);
+                Assert.Empty(good.Rejections);
+                Assert.Null(good.Fatal);
+                Assert.True(good.Accepted.Count >= 2);
+                var bad = processor.Process($"eco/{s.Id}/readings", Encoding.UTF8.GetBytes(generator.Payload(kind, t, bad: true)), now);
+                Assert.NotEmpty(bad.Rejections);
+            }
+        }
+    }
+}
