@@ -57,7 +57,7 @@ public sealed class SecurityIntegrationTests
         settings["Serilog:MinimumLevel:Default"] = "Information"; // the start-up report is at Information
         await using var service = new ServiceUnderTest(settings, s => s.AddSingleton<ILogEventSink>(sink));
         var start = service.StartAsync(); // waits for a subscription that never comes
-        await TestInfrastructure.EventuallyAsync(() => sink.All.Contains("MQTT connect to"), Wait, "a failed connect logged");
+        await TestInfrastructure.EventuallyAsync(() => sink.All.Contains("check Mqtt:Username and Mqtt:Password"), Wait, "the refused connect logged with the settings to check");
         await Assert.ThrowsAsync<TimeoutException>(() => start);
         await service.StopAsync();
 

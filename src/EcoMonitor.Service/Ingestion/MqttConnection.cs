@@ -19,6 +19,7 @@ public sealed class MqttConnection : IDisposable
     readonly MqttClientOptions _options;
     int _generation;
     int _subscribedGeneration = -1;
+    volatile bool _stopping;
     TaskCompletionSource _disconnected = NewSignal();
 
     public MqttConnection(IOptions<MqttSettings> options, ILogger<MqttConnection> log, TimeProvider time)
@@ -30,7 +31,7 @@ public sealed class MqttConnection : IDisposable
         _options = BuildOptions(_settings);
         _client.DisconnectedAsync += e =>
         {
-            if (e.ClientWasConnected)
+            if (e.ClientWasConnected && !_stopping)
                 _log.LogWarning("MQTT connection to {Host}:{Port} lost: {Reason} {Detail}", _settings.Host, _settings.Port, e.Reason, e.Exception?.Message);
             _disconnected.TrySetResult();
             return Task.CompletedTask;
@@ -87,6 +88,10 @@ public sealed class MqttConnection : IDisposable
                     // A new generation before the broker can deliver anything on the new connection.
                     Interlocked.Increment(ref _generation);
                     var result = await _client.ConnectAsync(_options, ct);
+                    if (result.ResultCode != MqttClientConnectResultCode.Success)
+                        throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}{(string.IsNullOrEmpty(result.ReasonString) ? "" : " " + result.ReasonString)}" +
+                            (result.ResultCode is MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized
+                                ? " (check Mqtt:Username and Mqtt:Password)" : ""));
                     var subscribe = new MqttClientSubscribeOptionsBuilder();
                     foreach (var filter in topicFilters)
                         subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
@@ -138,7 +143,7 @@ public sealed class MqttConnection : IDisposable
             await message.AcknowledgeAsync(ct);
             return true;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
             _log.LogDebug("Acknowledgement not sent: {Reason}", e.Message);
             return false;
@@ -155,7 +160,7 @@ public sealed class MqttConnection : IDisposable
             _log.LogError("Broker refused publish to {Topic}: {Code} {Reason}", message.Topic, result.ReasonCode, result.ReasonString);
             return PublishOutcome.Refused;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
             _log.LogWarning("Publish to {Topic} failed: {Reason}", message.Topic, e.Message);
             return PublishOutcome.Failed;
@@ -164,6 +169,7 @@ public sealed class MqttConnection : IDisposable
 
     public async Task DisconnectAsync()
     {
+        _stopping = true;
         if (!_client.IsConnected) return;
         try
         {

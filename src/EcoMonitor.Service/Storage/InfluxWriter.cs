@@ -77,13 +77,15 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
                 _ => (Outcome.Retry, $"{(int)response.StatusCode} {error}"),
             };
         }
-        catch (HttpRequestException e)
-        {
-            return (Outcome.Retry, e.Message);
-        }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             return (Outcome.Retry, $"no answer within {_settings.Timeout} (Influx:Timeout)");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // HttpRequestException mostly, but a reset connection can also surface as a bare SocketException or
+            // IOException: every transport failure is retried, none may end the write loop.
+            return (Outcome.Retry, e.Message);
         }
     }
 
@@ -110,7 +112,7 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
             _databaseReady = true;
             log.LogInformation("InfluxDB database {Database} ready at {Url}", _settings.Database, _settings.Url);
         }
-        catch (Exception e) when (e is HttpRequestException or InfluxException or TaskCanceledException && !ct.IsCancellationRequested)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
             log.LogWarning("InfluxDB not ready at {Url}: {Reason}", _settings.Url, e.Message);
         }
