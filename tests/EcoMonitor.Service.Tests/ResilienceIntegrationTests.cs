@@ -75,11 +75,14 @@ public sealed class ResilienceIntegrationTests
         Assert.Equal(1500, service.Metrics.Messages);
     }
 
-    [Fact]
-    public async Task While_InfluxDB_is_unreachable_readings_wait_unacknowledged_and_are_stored_when_it_returns()
+    [Theory]
+    [InlineData(ProxyMode.Refuse)]          // connection refused
+    [InlineData(ProxyMode.Answer503)]       // 5xx
+    [InlineData(ProxyMode.SwallowResponses)] // no answer: Influx:Timeout
+    public async Task While_InfluxDB_is_unreachable_readings_wait_unacknowledged_and_are_stored_when_it_returns(ProxyMode failure)
     {
-        await using var proxy = new TcpProxy(TestInfrastructure.InfluxUrl) { Mode = ProxyMode.Refuse };
-        await using var service = new ServiceUnderTest(new() { ["Influx:Url"] = proxy.Url.ToString() });
+        await using var proxy = new TcpProxy(TestInfrastructure.InfluxUrl) { Mode = failure };
+        await using var service = new ServiceUnderTest(new() { ["Influx:Url"] = proxy.Url.ToString(), ["Influx:Timeout"] = "00:00:00.500" });
         await service.StartAsync();
         await using var gateway = await TestMqttClient.ConnectAsync();
         var t = Start;
@@ -90,6 +93,7 @@ public sealed class ResilienceIntegrationTests
         Assert.Equal(0, service.Metrics.Acknowledgements);
 
         proxy.Mode = ProxyMode.Forward;
+        proxy.DropConnections();
         await TestInfrastructure.EventuallyAsync(async () => await CountAsync(service.Database, "air-1") == 40, Wait, "40 points once InfluxDB is back");
         await TestInfrastructure.EventuallyAsync(() => service.Metrics.Acknowledgements == 20, Wait, "20 acknowledgements");
     }
@@ -168,5 +172,23 @@ public sealed class ResilienceIntegrationTests
         await gateway.PublishAsync(service.ReadingsTopic("air-1"), Reading("air-1", t.AddMinutes(1), 11));
         await TestInfrastructure.EventuallyAsync(async () => await CountAsync(service.Database, "air-1") == 2, Wait, "second reading stored in the new database");
         Assert.True(service.Metrics.Retries >= 1);
+    }
+
+    [Fact]
+    public async Task Database_and_retention_policy_are_created_at_start_and_written_into()
+    {
+        await using var service = new ServiceUnderTest(new() { ["Influx:RetentionPolicy"] = "one_year", ["Influx:RetentionDuration"] = "52w" });
+        await service.StartAsync();
+        using var influx = TestInfrastructure.Influx(service.Database);
+        var policies = (await influx.QueryAsync($"SHOW RETENTION POLICIES ON \"{service.Database}\"")).SelectMany(s => s.Rows()).ToList();
+        var rp = Assert.Single(policies, p => p["name"].GetString() == "one_year");
+        Assert.Equal("8736h0m0s", rp["duration"].GetString());
+
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        await gateway.PublishAsync(service.ReadingsTopic("air-1"), Reading("air-1", Start, 25));
+        await TestInfrastructure.EventuallyAsync(async () =>
+            (await influx.QueryAsync("SELECT count(\"value\") FROM \"one_year\".\"reading\"")).SelectMany(s => s.Values).Select(v => v[1].GetInt64()).FirstOrDefault() == 2,
+            Wait, "two points in the one_year retention policy");
+        Assert.Empty(await influx.QueryAsync("SELECT * FROM \"autogen\".\"reading\""));
     }
 }

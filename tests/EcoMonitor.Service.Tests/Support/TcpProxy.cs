@@ -54,7 +54,28 @@ public sealed class TcpProxy : IAsyncDisposable
                 client.Dispose();
                 continue;
             }
+            if (Mode == ProxyMode.Answer503)
+            {
+                _ = Answer503Async(client);
+                continue;
+            }
             _ = HandleAsync(client);
+        }
+    }
+
+    static async Task Answer503Async(TcpClient client)
+    {
+        using (client)
+        {
+            try
+            {
+                var stream = client.GetStream();
+                _ = await stream.ReadAsync(new byte[64 * 1024]); // the request (or its start): the answer is the same
+                await stream.WriteAsync("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 26\r\nConnection: close\r\n\r\n{\"error\":\"shutting down\"}"u8.ToArray());
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 
@@ -102,4 +123,4 @@ public sealed class TcpProxy : IAsyncDisposable
     }
 }
 
-public enum ProxyMode { Forward, Refuse, SwallowResponses }
+public enum ProxyMode { Forward, Refuse, Answer503, SwallowResponses }
