@@ -123,6 +123,8 @@ public sealed class ResilienceIntegrationTests
         Assert.Equal(RejectReason.RejectedByDatabase, rejection.GetProperty("reason").GetString());
         Assert.Equal(0, rejection.GetProperty("index").GetInt32());
         Assert.Contains("field type conflict", rejection.GetProperty("detail").GetString());
+        Assert.Equal(2, dl.GetProperty("storedReadings").GetInt32());
+        Assert.Equal("partial", dl.GetProperty("scope").GetString());
         using var influx = TestInfrastructure.Influx(service.Database);
         var stored = await TestInfrastructure.PointsAsync(influx, "air-1");
         Assert.Equal([("pm10", 20.0), ("pm25", 12.0)], stored.Select(p => (p.Parameter, p.Value)).Order());

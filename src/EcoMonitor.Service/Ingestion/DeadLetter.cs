@@ -23,10 +23,10 @@ public static class DeadLetter
             message.Topic,
             message.StationId,
             receivedAt,
-            message.Fatal is null ? "partial" : "message",
+            message.StoredCount == 0 ? "message" : "partial",
             rejections[0].Reason,
             [.. rejections.Select(r => new Item(r.Reason, r.Detail, r.Index, r.Parameter))],
-            message.Accepted.Count,
+            message.StoredCount,
             utf8 ? Encoding.UTF8.GetString(payload) : null,
             utf8 ? null : Convert.ToBase64String(payload));
         return JsonSerializer.SerializeToUtf8Bytes(body, Options);

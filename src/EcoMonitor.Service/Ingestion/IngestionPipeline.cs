@@ -116,7 +116,7 @@ public sealed class IngestionPipeline
         var rejections = r.Fatal is { } f ? [f] : r.Rejections;
         foreach (var x in rejections) _metrics.Rejected(x.Reason);
         _log.LogWarning("Rejected {Count} item(s) of {Topic} (station {Station}, {Stored} value(s) stored): {Reason} {Detail}{More}",
-            rejections.Count, r.Topic, r.StationId, r.Accepted.Count - rejections.Count(x => x.Reason == RejectReason.RejectedByDatabase),
+            rejections.Count, r.Topic, r.StationId, r.StoredCount,
             rejections[0].Reason, rejections[0].Detail, rejections.Count > 1 ? $" (+{rejections.Count - 1} more)" : "");
         var deadLetter = DeadLetter.Build(r, m.Payload, m.ReceivedAt);
         var message = new MqttApplicationMessageBuilder()

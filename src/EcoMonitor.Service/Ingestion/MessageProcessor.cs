@@ -16,6 +16,8 @@ public sealed class ProcessedMessage(string topic, string? stationId)
     /// <summary>Set when the whole message was refused (nothing of it is stored).</summary>
     public Rejection? Fatal { get; set; }
     public bool HasRejections => Fatal is not null || Rejections.Count > 0;
+    /// <summary>Values stored: accepted by validation and not refused by the database.</summary>
+    public int StoredCount => Accepted.Count - Rejections.Count(r => r.Reason == RejectReason.RejectedByDatabase);
 }
 
 /// <summary>Topic -> station, payload -> readings, readings -> validated readings. Pure and synchronous: it runs on
