@@ -31,7 +31,7 @@ await EndToEndAsync(options, tcpNoDelay: false);
 static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads, BenchOptions options)
 {
     var stations = new StationRegistry(Payloads.Stations);
-    var processor = new MessageProcessor(Options.Create(new IngestionSettings()), stations);
+    var processor = new MessageProcessor(Options.Create(new IngestionSettings()), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), stations);
     var now = DateTimeOffset.UtcNow;
     var n = options.Messages * 10;
 

@@ -17,7 +17,9 @@ public sealed record Station(
     double Longitude,
     WaterBody? WaterBody = null,
     WaterClass? TargetClass = null,
-    string? WaterName = null)
+    string? WaterName = null,
+    string? Mn = null,
+    string? Password = null)
 {
     /// <summary>Station ids appear in MQTT topics, InfluxDB tags and queries: letters, digits, '-', '_' and '.',
     /// 1-64 characters, so they never need escaping anywhere.</summary>
@@ -26,7 +28,22 @@ public sealed record Station(
     public static bool IsValidId(string id) => IdPattern.IsMatch(id);
 
     public bool Measures(ParameterInfo parameter) => parameter.Kind == Kind;
+
+    // The HJ 212 password is a secret: a station printed in a log shows whether it has one, not what it is.
+    bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append($"Id = {Id}, Name = {Name}, Kind = {Kind}, Region = {Region}, Mn = {Mn}, Password = {(Password is null ? "not set" : "set")}");
+        return true;
+    }
 }
+
+public enum StatisticPeriod { Minute, Hour, Day }
+
+/// <summary>An HJ 212 minute, hourly or daily statistic of one parameter, as the datalogger computed it. Start is the
+/// beginning of the period (UTC). Avg, Min and Max are in the canonical unit; Cou (the cumulative value) is kept as
+/// sent.</summary>
+public readonly record struct Statistic(string StationId, string Parameter, StatisticPeriod Period, DateTimeOffset Start,
+    double? Avg, double? Min, double? Max, double? Cou, string Flag);
 
 /// <summary>A reading after validation: canonical parameter, canonical unit, UTC time, HJ 212 flag.</summary>
 public readonly record struct Reading(string StationId, string Parameter, DateTimeOffset Timestamp, double Value, string Flag);

@@ -22,7 +22,7 @@ public sealed class DecodingAndValidationTests
     {
         var s = new IngestionSettings();
         change?.Invoke(s);
-        return new MessageProcessor(Options.Create(s), Stations);
+        return new MessageProcessor(Options.Create(s), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), Stations);
     }
 
     static ProcessedMessage Process(string station, string json, Action<IngestionSettings>? change = null) =>

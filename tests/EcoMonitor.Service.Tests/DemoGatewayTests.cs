@@ -14,7 +14,7 @@ public sealed class DemoGatewayTests
     public void Demo_readings_for_the_sample_stations_pass_validation_and_the_bad_ones_do_not()
     {
         var stations = StationRegistry.Load(Path.Combine(AppContext.BaseDirectory, "stations.json"));
-        var processor = new MessageProcessor(Options.Create(new IngestionSettings()), stations);
+        var processor = new MessageProcessor(Options.Create(new IngestionSettings()), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), stations);
         var generator = new ReadingGenerator(new Random(1));
         var now = DateTimeOffset.UtcNow;
         for (var hour = 0; hour < 24; hour++)

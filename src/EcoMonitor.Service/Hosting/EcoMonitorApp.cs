@@ -1,4 +1,5 @@
 using EcoMonitor.Service.Ingestion;
+using EcoMonitor.Service.Ingestion.Hj212;
 using EcoMonitor.Service.Stations;
 using EcoMonitor.Service.Storage;
 using Microsoft.Extensions.Options;
@@ -56,12 +57,16 @@ public static class EcoMonitorApp
     {
         services.AddOptions<MqttSettings>().BindConfiguration(MqttSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<IngestionSettings>().BindConfiguration(IngestionSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<Hj212Settings>().BindConfiguration(Hj212Settings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IngestionMetrics>();
         services.AddSingleton<MessageProcessor>();
         services.AddSingleton<MqttConnection>();
         services.AddSingleton<IngestionPipeline>();
         services.AddHostedService<StartupReport>();
         services.AddHostedService<IngestionWorker>();
+        // Registered after the worker so that it stops first: no frame arrives once the pipeline drains.
+        services.AddSingleton<Hj212TcpListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<Hj212TcpListener>());
         return services;
     }
 

@@ -8,8 +8,17 @@ using MQTTnet.Protocol;
 namespace EcoMonitor.Service.Ingestion;
 
 /// <summary>A received message waiting for storage: what validation made of it and how to acknowledge it.</summary>
-public sealed record InboundMessage(MqttApplicationMessageReceivedEventArgs Delivery, int Generation, byte[] Payload,
-    ProcessedMessage Result, DateTimeOffset ReceivedAt);
+public sealed record InboundMessage(IAcknowledgement Ack, byte[] Payload, ProcessedMessage Result, DateTimeOffset ReceivedAt);
+
+/// <summary>How the sender learns that a message is safe: an MQTT PUBACK, or an HJ 212 data response on TCP.</summary>
+public interface IAcknowledgement
+{
+    /// <summary>True when acknowledging is pointless because the message will be delivered again (the MQTT
+    /// connection that carried it is gone): then it is neither dead-lettered nor acknowledged now.</summary>
+    bool IsStale { get; }
+
+    Task<bool> AcknowledgeAsync(CancellationToken ct);
+}
 
 /// <summary>Stores received messages in batches and only then acknowledges them: accepted readings are written to
 /// InfluxDB (retried until they are in), rejections are published to the dead-letter topic, and each message is
@@ -64,7 +73,7 @@ public sealed class IngestionPipeline
                 while (points < _influx.BatchSize && reader.TryRead(out var m))
                 {
                     batch.Add(m);
-                    points += m.Result.Accepted.Count;
+                    points += m.Result.Accepted.Count + m.Result.Statistics.Count;
                 }
                 var remaining = deadline - _time.GetUtcNow();
                 if (points >= _influx.BatchSize || remaining <= TimeSpan.Zero) break;
@@ -86,17 +95,25 @@ public sealed class IngestionPipeline
     async Task StoreAsync(List<InboundMessage> batch, CancellationToken ct)
     {
         var lines = new List<string>();
-        var owners = new List<(InboundMessage Message, AcceptedReading Reading)>();
+        var owners = new List<(InboundMessage Message, int Index, string Parameter)>();
         foreach (var m in batch)
+        {
             foreach (var a in m.Result.Accepted)
             {
                 lines.Add(ReadingSchema.ToLineProtocol(a.Reading));
-                owners.Add((m, a));
+                owners.Add((m, a.Index, a.Reading.Parameter));
             }
+            foreach (var a in m.Result.Statistics)
+            {
+                lines.Add(StatisticSchema.ToLineProtocol(a.Statistic));
+                owners.Add((m, a.Index, a.Statistic.Parameter));
+            }
+            foreach (var note in m.Result.Notes) _log.LogDebug("{Source}: {Note}", m.Result.Topic, note);
+        }
         foreach (var (index, error) in await _writer.WriteAsync(lines, ct))
         {
-            var (m, a) = owners[index];
-            m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, a.Index, a.Reading.Parameter));
+            var (m, readingIndex, parameter) = owners[index];
+            m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
         }
 
         // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
@@ -105,13 +122,13 @@ public sealed class IngestionPipeline
         for (var i = 0; i < batch.Count; i++)
         {
             if (!deadLetters[i].Result) continue;
-            if (await _mqtt.AcknowledgeAsync(batch[i].Delivery, batch[i].Generation, ct)) _metrics.Acknowledged();
+            if (await batch[i].Ack.AcknowledgeAsync(ct)) _metrics.Acknowledged();
         }
     }
 
     async Task<bool> PublishDeadLetterAsync(InboundMessage m, CancellationToken ct)
     {
-        if (m.Generation != _mqtt.Generation) return false; // redelivered on the new connection; dead-lettered then
+        if (m.Ack.IsStale) return false; // delivered again on the new connection; dead-lettered then
         var r = m.Result;
         var rejections = r.Fatal is { } f ? [f] : r.Rejections;
         foreach (var x in rejections) _metrics.Rejected(x.Reason);

@@ -24,7 +24,7 @@ public sealed class IngestionWorker(
         mqtt.MessageReceived = (e, generation) => OnMessageAsync(e, generation, stoppingToken);
         try
         {
-            var connecting = mqtt.RunAsync([processor.ReadingsTopicFilter], stoppingToken);
+            var connecting = mqtt.RunAsync(processor.TopicFilters, stoppingToken);
             // A failure of the pipeline (a bug) stops the service instead of leaving it connected but deaf.
             var first = await Task.WhenAny(connecting, storing);
             await first;
@@ -67,7 +67,7 @@ public sealed class IngestionWorker(
         metrics.ReadingsAccepted(result.Accepted.Count);
         try
         {
-            await pipeline.EnqueueAsync(new InboundMessage(e, generation, payload, result, now), ct);
+            await pipeline.EnqueueAsync(new InboundMessage(mqtt.AcknowledgementFor(e, generation), payload, result, now), ct);
         }
         catch (Exception ex) when (ex is OperationCanceledException or System.Threading.Channels.ChannelClosedException)
         {

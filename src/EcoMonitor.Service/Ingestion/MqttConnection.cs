@@ -134,8 +134,19 @@ public sealed class MqttConnection : IDisposable
         }
     }
 
+    /// <summary>The acknowledgement of a message received on connection <paramref name="generation"/>.</summary>
+    public IAcknowledgement AcknowledgementFor(MqttApplicationMessageReceivedEventArgs message, int generation) =>
+        new MqttAcknowledgement(this, message, generation);
+
+    sealed class MqttAcknowledgement(MqttConnection connection, MqttApplicationMessageReceivedEventArgs message, int generation) : IAcknowledgement
+    {
+        public bool IsStale => generation != connection.Generation;
+
+        public Task<bool> AcknowledgeAsync(CancellationToken ct) => connection.AcknowledgeAsync(message, generation, ct);
+    }
+
     /// <summary>Acknowledges a message if the connection that delivered it is still the current one.</summary>
-    public async Task<bool> AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs message, int generation, CancellationToken ct)
+    async Task<bool> AcknowledgeAsync(MqttApplicationMessageReceivedEventArgs message, int generation, CancellationToken ct)
     {
         if (generation != Generation || !_client.IsConnected) return false;
         try

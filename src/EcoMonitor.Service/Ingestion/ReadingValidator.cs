@@ -14,16 +14,9 @@ public sealed class ReadingValidator(IngestionSettings settings)
     {
         foreach (var reading in raw)
         {
-            if (reading.Timestamp > now + settings.MaxFutureSkew)
+            if (CheckTime(reading.Timestamp, now) is { } timeProblem)
             {
-                rejections.Add(new(RejectReason.TimestampInFuture,
-                    $"{reading.Timestamp:O} is more than {settings.MaxFutureSkew} ahead of the service clock ({now:O}); Ingestion:MaxFutureSkew", reading.Index));
-                continue;
-            }
-            if (reading.Timestamp < now - settings.MaxAge)
-            {
-                rejections.Add(new(RejectReason.TimestampTooOld,
-                    $"{reading.Timestamp:O} is older than {settings.MaxAge} (Ingestion:MaxAge)", reading.Index));
+                rejections.Add(new(timeProblem.Reason, timeProblem.Detail, reading.Index));
                 continue;
             }
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -40,7 +33,19 @@ public sealed class ReadingValidator(IngestionSettings settings)
         }
     }
 
-    (string Reason, string Detail)? Check(Station? station, RawValue value, out ParameterInfo? parameter, out double canonical, out string flag)
+    /// <summary>A time ahead of the clock by more than Ingestion:MaxFutureSkew or older than Ingestion:MaxAge.</summary>
+    public (string Reason, string Detail)? CheckTime(DateTimeOffset time, DateTimeOffset now)
+    {
+        if (time > now + settings.MaxFutureSkew)
+            return (RejectReason.TimestampInFuture, $"{time:O} is more than {settings.MaxFutureSkew} ahead of the service clock ({now:O}); Ingestion:MaxFutureSkew");
+        if (time < now - settings.MaxAge)
+            return (RejectReason.TimestampTooOld, $"{time:O} is older than {settings.MaxAge} (Ingestion:MaxAge)");
+        return null;
+    }
+
+    /// <summary>Checks one value: parameter, station kind, unit, flag, range. On success gives the canonical value and
+    /// the normalised flag.</summary>
+    public (string Reason, string Detail)? Check(Station? station, RawValue value, out ParameterInfo? parameter, out double canonical, out string flag)
     {
         canonical = 0;
         flag = DataFlags.Normal;
@@ -63,3 +68,6 @@ public sealed class ReadingValidator(IngestionSettings settings)
 
 /// <summary>A validated reading and its position in the payload (for dead letters about it).</summary>
 public readonly record struct AcceptedReading(int Index, Reading Reading);
+
+/// <summary>A validated statistic and its position in the payload.</summary>
+public readonly record struct AcceptedStatistic(int Index, Statistic Statistic);

@@ -26,6 +26,13 @@ public static class RejectReason
     public const string UnitWithoutValue = "unit_without_value";
     public const string RejectedByDatabase = "rejected_by_database";
     public const string ProcessingFailed = "processing_failed";
+    public const string BadFrame = "bad_frame";
+    public const string MalformedPacket = "malformed_packet";
+    public const string UnknownDevice = "unknown_device";
+    public const string WrongPassword = "wrong_password";
+    public const string StationMismatch = "station_mismatch";
+    public const string UnknownFactorCode = "unknown_factor_code";
+    public const string MissingValue = "missing_value";
 }
 
 /// <summary>One rejection. <see cref="Index"/> is the reading's position in the payload (0 for a single object,

@@ -13,11 +13,17 @@ public sealed class StationRegistry
     public StationRegistry(IEnumerable<Station> stations)
     {
         _byId = stations.ToDictionary(s => s.Id, StringComparer.Ordinal);
+        _byMn = _byId.Values.Where(s => s.Mn is not null).ToDictionary(s => s.Mn!, StringComparer.Ordinal);
     }
+
+    readonly Dictionary<string, Station> _byMn;
 
     public IReadOnlyCollection<Station> All => _byId.Values;
 
     public bool TryGet(string id, out Station station) => _byId.TryGetValue(id, out station!);
+
+    /// <summary>The station whose HJ 212 datalogger has this MN.</summary>
+    public bool TryGetByMn(string mn, out Station station) => _byMn.TryGetValue(mn, out station!);
 
     public static StationRegistry Load(string path)
     {
@@ -42,6 +48,7 @@ public sealed class StationRegistry
         var errors = new List<string>();
         var result = new List<Station>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var seenMn = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < entries.Count; i++)
         {
             var e = entries[i];
@@ -68,13 +75,20 @@ public sealed class StationRegistry
             }
             else if (e.WaterBody is not null || e.TargetClass is not null)
                 errors.Add($"{where}: waterBody and targetClass apply to water sections only");
+            if (e.Mn is not null && !MnPattern.IsMatch(e.Mn)) errors.Add($"{where}: mn must be 1-24 letters or digits (the HJ 212 MN)");
+            else if (e.Mn is not null && !seenMn.Add(e.Mn)) errors.Add($"{where}: mn {e.Mn} is used by another station");
+            if (e.Password is not null && (e.Password.Length is 0 or > 64 || e.Password.Any(c => c is ';' or '=' or '&' or ',' || char.IsControl(c))))
+                errors.Add($"{where}: password must be 1-64 characters without ; = & , (the HJ 212 PW)");
+            if (e.Password is not null && e.Mn is null) errors.Add($"{where}: password is set but mn is not");
             if (errors.Count == before)
-                result.Add(new Station(e.Id!, e.Name!, kind, e.Region!, e.Latitude!.Value, e.Longitude!.Value, body, target, e.WaterName));
+                result.Add(new Station(e.Id!, e.Name!, kind, e.Region!, e.Latitude!.Value, e.Longitude!.Value, body, target, e.WaterName, e.Mn, e.Password));
         }
         if (errors.Count > 0)
             throw new InvalidOperationException($"Stations:File: '{path}' has {errors.Count} problem(s):\n  " + string.Join("\n  ", errors));
         return result;
     }
+
+    static readonly System.Text.RegularExpressions.Regex MnPattern = new("^[A-Za-z0-9]{1,24}$");
 
     static bool TryParseClass(string? text, out WaterClass value)
     {
@@ -115,5 +129,9 @@ public sealed class StationRegistry
         public string? TargetClass { get; set; }
         /// <summary>Name of the river or lake (e.g. 滏阳河).</summary>
         public string? WaterName { get; set; }
+        /// <summary>HJ 212 device identity (MN) of the station's datalogger.</summary>
+        public string? Mn { get; set; }
+        /// <summary>HJ 212 access password (PW); frames with another PW are rejected.</summary>
+        public string? Password { get; set; }
     }
 }

@@ -27,3 +27,35 @@ public static class ReadingSchema
             .Timestamp(r.Timestamp, Precision)
             .ToLineProtocol();
 }
+
+/// <summary>HJ 212 minute, hourly and daily statistics, stored apart from readings (README, "Schema in InfluxDB").
+/// measurement <c>stat</c>; tags <c>station</c>, <c>parameter</c>, <c>period</c> (minute | hour | day); fields
+/// <c>avg</c>, <c>min</c>, <c>max</c> (float, canonical unit), <c>cou</c> (float, as sent), <c>flag</c>; time = the
+/// start of the period. Identity: station + parameter + period + start.</summary>
+public static class StatisticSchema
+{
+    public const string Measurement = "stat";
+    public const string PeriodTag = "period";
+
+    public static string PeriodName(StatisticPeriod period) => period switch
+    {
+        StatisticPeriod.Minute => "minute",
+        StatisticPeriod.Hour => "hour",
+        _ => "day",
+    };
+
+    public static string ToLineProtocol(Statistic s)
+    {
+        var point = PointData.Measurement(Measurement)
+            .Tag(ReadingSchema.StationTag, s.StationId)
+            .Tag(ReadingSchema.ParameterTag, s.Parameter)
+            .Tag(PeriodTag, PeriodName(s.Period))
+            .Field(ReadingSchema.FlagField, s.Flag)
+            .Timestamp(s.Start, ReadingSchema.Precision);
+        if (s.Avg is { } avg) point = point.Field("avg", avg);
+        if (s.Min is { } min) point = point.Field("min", min);
+        if (s.Max is { } max) point = point.Field("max", max);
+        if (s.Cou is { } cou) point = point.Field("cou", cou);
+        return point.ToLineProtocol();
+    }
+}
