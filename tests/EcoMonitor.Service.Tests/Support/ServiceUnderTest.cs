@@ -14,10 +14,10 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     public const string StationsJson = """
     {
       "stations": [
-        { "id": "air-1", "name": "管委会", "kind": "air", "region": "高新区", "latitude": 37.77, "longitude": 115.74 },
+        { "id": "air-1", "name": "管委会", "kind": "air", "region": "高新区", "latitude": 37.77, "longitude": 115.74, "mn": "AIR0001", "password": "123456" },
         { "id": "air-2", "name": "科技谷", "kind": "air", "region": "高新区", "latitude": 37.78, "longitude": 115.72 },
-        { "id": "voc-1", "name": "化工园区厂界", "kind": "voc", "region": "高新区北部", "latitude": 37.80, "longitude": 115.77 },
-        { "id": "w-fyh-1", "name": "滏阳河上游断面", "kind": "water", "region": "高新区", "latitude": 37.76, "longitude": 115.71, "waterBody": "river", "waterName": "滏阳河", "targetClass": "IV" }
+        { "id": "voc-1", "name": "化工园区厂界", "kind": "voc", "region": "高新区北部", "latitude": 37.80, "longitude": 115.77, "mn": "VOC0001" },
+        { "id": "w-fyh-1", "name": "滏阳河上游断面", "kind": "water", "region": "高新区", "latitude": 37.76, "longitude": 115.71, "waterBody": "river", "waterName": "滏阳河", "targetClass": "IV", "mn": "WAT0001" }
       ]
     }
     """;
@@ -53,6 +53,8 @@ public sealed class ServiceUnderTest : IAsyncDisposable
             ["Influx:FlushInterval"] = "00:00:00.100",
             ["Influx:RetryInitialDelay"] = "00:00:00.100",
             ["Influx:RetryMaxDelay"] = "00:00:00.500",
+            ["Hj212:Tcp:Enabled"] = "true",
+            ["Hj212:Tcp:Port"] = "0",
         };
         foreach (var (k, v) in overrides ?? []) _settings[k] = v;
     }
@@ -69,6 +71,9 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     public IServiceProvider Services => _app?.Services ?? throw new InvalidOperationException("not started");
 
     public IngestionMetrics Metrics => Services.GetRequiredService<IngestionMetrics>();
+
+    public async Task<System.Net.IPEndPoint> Hj212EndpointAsync() =>
+        await Services.GetRequiredService<Ingestion.Hj212.Hj212TcpListener>().Listening.WaitAsync(TimeSpan.FromSeconds(10));
 
     public Uri HttpAddress => new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
