@@ -75,6 +75,7 @@ EcoMonitor is storing readings ($count values so far). Look at them:
 Rejected readings, with their reasons:
   mosquitto_sub -p $ECOMON_MQTT_PORT -t 'eco/deadletter/#' -v
 Counters:  curl -s http://127.0.0.1:$http_port/metrics
+HJ 212 dataloggers: TCP 127.0.0.1:9212, or MQTT eco/<station>/hj212 (README, "HJ 212-2017")
 Stop all:  deploy/local/run.sh stop
 
 MSG
