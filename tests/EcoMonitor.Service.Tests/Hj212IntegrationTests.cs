@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Tests.Support;
 
@@ -61,7 +62,11 @@ public sealed class Hj212IntegrationTests : IAsyncLifetime
         await using var gateway = await TestMqttClient.ConnectAsync();
         await gateway.PublishAsync($"{_service.Prefix}/air-1/hj212",
             Frame(RealTime("AIR0001", "123456", t, "a34004-Rtd=35.2,a34004-Flag=N;a34002-Rtd=81.0,a34002-Flag=D")) +
-            Frame(RealTime("AIR0001", "123456", t.AddMinutes(1), "a34004-Rtd=36.0")));
+            Frame(RealTime("AIR0001", "123456", t.AddMinutes(1), "a34004-Rtd=36.0")) +
+            Frame($"QN=1;ST=22;CN=2061;PW=123456;MN=AIR0001;Flag=4;CP=&&DataTime={Local(hour)};a34004-Avg=38.5,a34004-Min=30,a34004-Max=47,a34004-Flag=N&&"));
+        await gateway.PublishAsync($"{_service.Prefix}/voc-1/hj212",
+            Frame($"QN=1;ST=27;CN=2061;PW=x;MN=VOC0001;Flag=4;CP=&&DataTime={Local(hour)};a24088-Avg=1.8,a24088-Max=6.2,a24088-Flag=N&&"));
+        await gateway.PublishAsync($"{_service.Prefix}/w-fyh-1/hj212", Frame(RealTime("WAT0001", "x", t, "w01009-Rtd=5.6,w01009-Flag=N;w01019-Rtd=6.1")));
         await gateway.PublishAsync($"{_service.Prefix}/voc-1/hj212", Frame(RealTime("VOC0001", "x", t, "a24088-Rtd=2.45,a24088-Flag=T")));
         await gateway.PublishAsync($"{_service.Prefix}/w-fyh-1/hj212",
             Frame($"QN=1;ST=21;CN=2061;PW=x;MN=WAT0001;Flag=4;CP=&&DataTime={Local(hour)};w01001-Avg=7.6,w01001-Min=7.4,w01001-Max=7.9,w01001-Flag=N;w21003-Avg=0.82,w21003-Flag=C&&"));
@@ -73,7 +78,7 @@ public sealed class Hj212IntegrationTests : IAsyncLifetime
         Assert.Equal(new StoredPoint(t, "nmhc", 2.45, "T"), (await PointsAsync("voc-1")).Single());
 
         using var influx = TestInfrastructure.Influx(_service.Database);
-        await TestInfrastructure.EventuallyAsync(async () => (await influx.QueryAsync("SELECT * FROM \"stat\"")).Count > 0, Wait, "statistics stored");
+        await TestInfrastructure.EventuallyAsync(async () => (await influx.QueryAsync("SELECT * FROM \"stat\" WHERE \"station\" = 'w-fyh-1'")).Count > 0, Wait, "water statistics stored");
         var stats = (await influx.QueryAsync("SELECT * FROM \"stat\" WHERE \"station\" = $s", new Dictionary<string, object> { ["s"] = "w-fyh-1" }))
             .SelectMany(s => s.Rows()).ToDictionary(r => r["parameter"].GetString()!);
         Assert.Equal(2, stats.Count);
@@ -81,7 +86,12 @@ public sealed class Hj212IntegrationTests : IAsyncLifetime
         Assert.All(stats.Values, r => Assert.Equal("hour", r["period"].GetString()));
         Assert.Equal((7.6, 7.4, 7.9, "N"), (stats["ph"]["avg"].GetDouble(), stats["ph"]["min"].GetDouble(), stats["ph"]["max"].GetDouble(), stats["ph"]["flag"].GetString()));
         Assert.Equal((0.82, "C"), (stats["nh3n"]["avg"].GetDouble(), stats["nh3n"]["flag"].GetString()));
-        Assert.Empty(await PointsAsync("w-fyh-1")); // statistics are not readings
+        Assert.Equal([new StoredPoint(t, "codmn", 6.1, "N"), new StoredPoint(t, "do", 5.6, "N")], (await PointsAsync("w-fyh-1")).OrderBy(p => p.Parameter));
+        await TestInfrastructure.EventuallyAsync(async () => (await influx.QueryAsync("SELECT * FROM \"stat\"")).SelectMany(x => x.Values).Count() == 4, Wait, "4 statistics");
+        var others = (await influx.QueryAsync("SELECT * FROM \"stat\" WHERE \"station\" != 'w-fyh-1'")).SelectMany(x => x.Rows()).ToDictionary(r => r["station"].GetString()!);
+        Assert.Equal((38.5, 30.0, 47.0, hour.ToUnixTimeMilliseconds()), (others["air-1"]["avg"].GetDouble(), others["air-1"]["min"].GetDouble(), others["air-1"]["max"].GetDouble(), others["air-1"]["time"].GetInt64()));
+        Assert.Equal((1.8, 6.2, "nmhc"), (others["voc-1"]["avg"].GetDouble(), others["voc-1"]["max"].GetDouble(), others["voc-1"]["parameter"].GetString()));
+        Assert.Equal(JsonValueKind.Null, others["voc-1"]["min"].ValueKind); // only what the datalogger sent
         Assert.Empty(_deadLetters.Received);
     }
 
