@@ -24,20 +24,20 @@ var options = BenchOptions.Parse(args);
 Console.WriteLine($"EcoMonitor benchmark: {options.Messages} messages, InfluxDB {options.InfluxUrl}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
 
 var payloads = Payloads.Build(1000);
-Micro(payloads, options);
+Micro(payloads);
 await EndToEndAsync(options, tcpNoDelay: true);
 await EndToEndAsync(options, tcpNoDelay: false);
 
-static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads, BenchOptions options)
+static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads)
 {
     var stations = new StationRegistry(Payloads.Stations);
     var processor = new MessageProcessor(Options.Create(new IngestionSettings()), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), stations);
     var now = DateTimeOffset.UtcNow;
-    var n = options.Messages * 10;
+    const int n = 200_000; // per round, whatever --messages says: long enough for tiered JIT to settle
 
     double Run(Action<(string Station, byte[] Payload)> body, out long allocated)
     {
-        for (var i = 0; i < 2000; i++) body(payloads[i % payloads.Count]);
+        for (var i = 0; i < 100_000; i++) body(payloads[i % payloads.Count]);
         var best = double.MaxValue;
         allocated = 0;
         for (var round = 0; round < 5; round++)
