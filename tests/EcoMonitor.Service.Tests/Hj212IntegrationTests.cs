@@ -28,17 +28,7 @@ public sealed class Hj212IntegrationTests : IAsyncLifetime
         await _service.DisposeAsync();
     }
 
-    /// <summary>Frames built with an implementation of the standard's CRC of the test's own.</summary>
-    static string Frame(string segment)
-    {
-        var crc = Encoding.ASCII.GetBytes(segment).Aggregate(0xFFFF, (reg, b) =>
-        {
-            reg = (reg >> 8) ^ b;
-            for (var i = 0; i < 8; i++) reg = (reg & 1) == 1 ? (reg >> 1) ^ 0xA001 : reg >> 1;
-            return reg;
-        });
-        return $"##{segment.Length:D4}{segment}{crc:X4}\r\n";
-    }
+    static string Frame(string segment) => Hj212TestFrames.Frame(segment);
 
     static string Local(DateTimeOffset t) => t.ToOffset(China).ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
 

@@ -4,6 +4,7 @@ using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Ingestion.Hj212;
 using EcoMonitor.Service.Stations;
+using EcoMonitor.Service.Tests.Support;
 using Microsoft.Extensions.Options;
 
 namespace EcoMonitor.Service.Tests;
@@ -13,17 +14,9 @@ public sealed class Hj212ProtocolTests
 {
     const string WorkedSegment = "QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&";
 
-    /// <summary>An independent implementation of the standard's CRC (same definition, other code), so frames the
-    /// product emits are checked against something it did not compute itself.</summary>
-    static string ReferenceCrc(string segment) =>
-        Encoding.ASCII.GetBytes(segment).Aggregate(0xFFFF, (reg, b) =>
-        {
-            reg = (reg >> 8) ^ b;
-            for (var i = 0; i < 8; i++) reg = (reg & 1) == 1 ? (reg >> 1) ^ 0xA001 : reg >> 1;
-            return reg;
-        }).ToString("X4");
+    static string ReferenceCrc(string segment) => Hj212TestFrames.Crc(segment);
 
-    static string Frame(string segment) => $"##{segment.Length:D4}{segment}{ReferenceCrc(segment)}\r\n";
+    static string Frame(string segment) => Hj212TestFrames.Frame(segment);
 
     [Fact]
     public void Worked_example_of_the_standard()
