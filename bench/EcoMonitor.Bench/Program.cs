@@ -82,7 +82,8 @@ static async Task EndToEndAsync(BenchOptions options, bool tcpNoDelay)
     }, new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
     var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(new Dictionary<string, string?>
     {
-        ["Urls"] = "http://127.0.0.1:0",
+        ["Http:Url"] = "http://127.0.0.1:0",
+        ["Grpc:Url"] = "http://127.0.0.1:0",
         ["Serilog:MinimumLevel:Default"] = "Warning",
         ["Stations:File"] = stationsFile,
         ["Mqtt:Port"] = broker.Port.ToString(CultureInfo.InvariantCulture),

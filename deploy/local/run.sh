@@ -7,7 +7,7 @@
 #   deploy/local/run.sh stop     stop the service, the gateway, mosquitto and InfluxDB
 #
 # Ports (environment): ECOMON_MQTT_PORT (1883), ECOMON_INFLUX_PORT (8086), ECOMON_INFLUX_RPC_PORT (8088),
-# ECOMON_HTTP_PORT (8480, the service's /healthz and /metrics).
+# ECOMON_HTTP_PORT (8480, the service's /healthz and /metrics), ECOMON_GRPC_PORT (8481, the query API).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -15,6 +15,8 @@ repo=$(pwd)
 export ECOMON_INSTANCE=demo
 export ECOMON_MQTT_PORT=${ECOMON_MQTT_PORT:-1883} ECOMON_INFLUX_PORT=${ECOMON_INFLUX_PORT:-8086} ECOMON_INFLUX_RPC_PORT=${ECOMON_INFLUX_RPC_PORT:-8088}
 http_port=${ECOMON_HTTP_PORT:-8480}
+grpc_port=${ECOMON_GRPC_PORT:-8481}
+demo_key=demo-officer-key-0001   # an API key for the demo only; production keys go in settings, never in scripts
 state=/tmp/ecomonitor-demo
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -41,7 +43,9 @@ dotnet build -c Release -v quiet -nologo src/EcoMonitor.DemoGateway/EcoMonitor.D
 out=$repo/src/EcoMonitor.Service/bin/Release/net10.0
 
 (cd "$out" && exec dotnet EcoMonitor.Service.dll \
-  --Urls "http://127.0.0.1:$http_port" \
+  --Http:Url "http://127.0.0.1:$http_port" \
+  --Grpc:Url "http://127.0.0.1:$grpc_port" \
+  --Api:Keys:0:Name demo-officer --Api:Keys:0:Key "$demo_key" \
   --Mqtt:Port "$ECOMON_MQTT_PORT" \
   --Influx:Url "http://127.0.0.1:$ECOMON_INFLUX_PORT") >"$state/service.log" 2>&1 &
 echo $! >"$state/service.pid"

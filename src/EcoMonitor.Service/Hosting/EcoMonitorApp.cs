@@ -1,4 +1,7 @@
+using System.Net;
 using EcoMonitor.Service.Ingestion;
+using EcoMonitor.Service.Query;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using EcoMonitor.Service.Ingestion.Hj212;
 using EcoMonitor.Service.Stations;
 using EcoMonitor.Service.Storage;
@@ -22,15 +25,73 @@ public static class EcoMonitorApp
             .ReadFrom.Services(services)
             .Enrich.FromLogContext());
 
+        ConfigureEndpoints(builder);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddStations();
         builder.Services.AddInfluxStorage();
         builder.Services.AddIngestion();
+        builder.Services.AddQueryApi();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapOperationsEndpoints();
+        app.MapQueryApi();
         return app;
+    }
+
+    /// <summary>Two endpoints: Http:Url (HTTP/1.1: /healthz, /metrics) and Grpc:Url (HTTP/2 only, as gRPC needs
+    /// without TLS). An https URL takes its certificate from Grpc:Tls:CertificatePath / CertificatePassword.</summary>
+    static void ConfigureEndpoints(WebApplicationBuilder builder)
+    {
+        var config = builder.Configuration;
+        var http = ParseUrl(config["Http:Url"] ?? "http://127.0.0.1:8480", "Http:Url");
+        var grpc = ParseUrl(config["Grpc:Url"] ?? "http://127.0.0.1:8481", "Grpc:Url");
+        var certificate = config["Grpc:Tls:CertificatePath"];
+        var password = config["Grpc:Tls:CertificatePassword"];
+        if (grpc.Scheme == "https" && string.IsNullOrEmpty(certificate))
+            throw new InvalidOperationException("Grpc:Url is https but Grpc:Tls:CertificatePath is not set.");
+        if (!string.IsNullOrEmpty(certificate) && !File.Exists(certificate))
+            throw new InvalidOperationException($"Grpc:Tls:CertificatePath: '{certificate}' does not exist.");
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(http.Address, http.Port, o => o.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(grpc.Address, grpc.Port, o =>
+            {
+                o.Protocols = HttpProtocols.Http2;
+                if (grpc.Scheme == "https") o.UseHttps(certificate!, password);
+            });
+        });
+    }
+
+    static (string Scheme, IPAddress Address, int Port) ParseUrl(string url, string setting)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
+            throw new InvalidOperationException($"{setting} must be http(s)://address:port (got '{url}').");
+        var address = uri.Host switch
+        {
+            "localhost" => IPAddress.Loopback,
+            "*" or "+" => IPAddress.Any,
+            _ => IPAddress.TryParse(uri.Host.Trim('[', ']'), out var a) ? a : throw new InvalidOperationException($"{setting}: '{uri.Host}' is not an IP address."),
+        };
+        return (uri.Scheme, address, uri.Port);
+    }
+
+    static IServiceCollection AddQueryApi(this IServiceCollection services)
+    {
+        services.AddOptions<ApiSettings>().BindConfiguration(ApiSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ReadingQueries>();
+        services.AddSingleton<ApiKeyInterceptor>();
+        services.AddGrpc(o => o.EnableDetailedErrors = false).AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        services.AddGrpcReflection();
+        services.AddGrpcHealthChecks().AddCheck<MqttHealthCheck>("mqtt");
+        return services;
+    }
+
+    static void MapQueryApi(this WebApplication app)
+    {
+        app.MapGrpcService<QueryApi>();
+        app.MapGrpcReflectionService();
+        app.MapGrpcHealthChecksService();
     }
 
     static IServiceCollection AddStations(this IServiceCollection services)
@@ -68,6 +129,15 @@ public static class EcoMonitorApp
         services.AddSingleton<Hj212TcpListener>();
         services.AddHostedService(sp => sp.GetRequiredService<Hj212TcpListener>());
         return services;
+    }
+
+    sealed class MqttHealthCheck(MqttConnection mqtt) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+    {
+        public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken ct) =>
+            Task.FromResult(mqtt.IsSubscribed
+                ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy("subscribed")
+                : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("not subscribed to the broker"));
     }
 
     static void MapOperationsEndpoints(this WebApplication app)

@@ -36,7 +36,14 @@ public sealed class ServiceUnderTest : IAsyncDisposable
         File.WriteAllText(StationsFile, StationsJson);
         _settings = new()
         {
-            ["Urls"] = "http://127.0.0.1:0",
+            ["Http:Url"] = "http://127.0.0.1:0",
+            ["Grpc:Url"] = "http://127.0.0.1:0",
+            ["Api:Keys:0:Name"] = "officer",
+            ["Api:Keys:0:Key"] = ReaderKey,
+            ["Api:Keys:0:Role"] = "Reader",
+            ["Api:Keys:1:Name"] = "duty-operator",
+            ["Api:Keys:1:Key"] = OperatorKey,
+            ["Api:Keys:1:Role"] = "Operator",
             ["Serilog:MinimumLevel:Default"] = "Warning",
             ["Serilog:Using:0"] = "Serilog.Sinks.Console",
             ["Serilog:WriteTo:0:Name"] = "Console",
@@ -75,7 +82,13 @@ public sealed class ServiceUnderTest : IAsyncDisposable
     public async Task<System.Net.IPEndPoint> Hj212EndpointAsync() =>
         await Services.GetRequiredService<Ingestion.Hj212.Hj212TcpListener>().Listening.WaitAsync(TimeSpan.FromSeconds(10));
 
+    public const string ReaderKey = "reader-key-for-tests-0001";
+    public const string OperatorKey = "operator-key-for-tests-0001";
+
+    /// <summary>The HTTP/1.1 endpoint (first listened) and the gRPC endpoint (second).</summary>
     public Uri HttpAddress => new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    public Uri GrpcAddress => new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Skip(1).First());
 
     public async Task StartAsync()
     {

@@ -1,0 +1,134 @@
+using EcoMonitor.Domain.Standards;
+
+namespace EcoMonitor.Service.Query;
+
+/// <summary>China Standard Time: hours, days, months and years of every aggregate are local (UTC+8, no DST).</summary>
+public static class ChinaTime
+{
+    public static readonly TimeSpan Offset = TimeSpan.FromHours(8);
+
+    public static DateTimeOffset StartOf(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), Offset);
+
+    public static DateOnly DateOf(DateTimeOffset t) => DateOnly.FromDateTime(t.ToOffset(Offset).DateTime);
+
+    public static string Format(DateTimeOffset t) => t.ToOffset(Offset).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
+}
+
+public enum AggregatePeriod { Hour, Day, Month, Year }
+
+/// <summary>One bucket of an aggregate: the figures, and whether the data behind them meets the standard's rule.</summary>
+public sealed record BucketValue(DateTimeOffset Start, bool Valid, double? Mean, double? Min, double? Max, double? Percentile,
+    int Count, int Required, string Note = "");
+
+/// <summary>Builds hourly, daily, monthly and yearly buckets from hourly statistics by the GB 3095 validity rules:
+/// an hour needs MinMinutesPerHour minutes of data, a day MinHoursPerDay valid hours, a month its minimum of valid
+/// days, a year MinDaysPerYear valid days and every month's minimum. Every bucket of the range is returned, empty
+/// ones too, so that gaps show.</summary>
+public sealed class Aggregator(AirQualityStandard standard)
+{
+    public AirQualityStandard Standard => standard;
+
+    public IReadOnlyList<BucketValue> Build(IReadOnlyList<HourStat> hours, AggregatePeriod period, DateOnly from, DateOnly to, double percentile) => period switch
+    {
+        AggregatePeriod.Hour => Hours(hours, from, to),
+        AggregatePeriod.Day => Days(hours, from, to, percentile),
+        AggregatePeriod.Month => Months(DailyMeans(hours, from, to), from, to, percentile),
+        _ => Years(DailyMeans(hours, from, to), from, to, percentile),
+    };
+
+    IReadOnlyList<BucketValue> Hours(IReadOnlyList<HourStat> hours, DateOnly from, DateOnly to)
+    {
+        var byStart = hours.ToDictionary(h => h.Start);
+        var buckets = new List<BucketValue>();
+        for (var t = ChinaTime.StartOf(from); t < ChinaTime.StartOf(to.AddDays(1)); t = t.AddHours(1))
+        {
+            if (!byStart.TryGetValue(t, out var h))
+            {
+                buckets.Add(new BucketValue(t, false, null, null, null, null, 0, standard.MinMinutesPerHour, "no data"));
+                continue;
+            }
+            var valid = h.Minutes >= standard.MinMinutesPerHour;
+            buckets.Add(valid
+                ? new BucketValue(t, true, h.Mean, h.Min, h.Max, null, h.Minutes, standard.MinMinutesPerHour)
+                : new BucketValue(t, false, null, null, null, null, h.Minutes, standard.MinMinutesPerHour, $"{h.Minutes} minutes of data"));
+        }
+        return buckets;
+    }
+
+    /// <summary>Valid hourly means grouped by local day.</summary>
+    Dictionary<DateOnly, List<double>> ValidHoursByDay(IReadOnlyList<HourStat> hours) =>
+        hours.Where(h => h.Minutes >= standard.MinMinutesPerHour)
+            .GroupBy(h => ChinaTime.DateOf(h.Start))
+            .ToDictionary(g => g.Key, g => g.Select(h => h.Mean).ToList());
+
+    /// <summary>Valid daily means (at least MinHoursPerDay valid hours) of the local days from..to.</summary>
+    public Dictionary<DateOnly, double> DailyMeans(IReadOnlyList<HourStat> hours, DateOnly from, DateOnly to)
+    {
+        var result = new Dictionary<DateOnly, double>();
+        foreach (var (day, means) in ValidHoursByDay(hours))
+            if (day >= from && day <= to && standard.DailyMean(means) is { Value: { } mean }) result[day] = mean;
+        return result;
+    }
+
+    IReadOnlyList<BucketValue> Days(IReadOnlyList<HourStat> hours, DateOnly from, DateOnly to, double percentile)
+    {
+        var byDay = ValidHoursByDay(hours);
+        var buckets = new List<BucketValue>();
+        for (var d = from; d <= to; d = d.AddDays(1))
+        {
+            var means = byDay.GetValueOrDefault(d) ?? [];
+            buckets.Add(Summarise(ChinaTime.StartOf(d), means, standard.DailyMean(means), percentile, "valid hours"));
+        }
+        return buckets;
+    }
+
+    IReadOnlyList<BucketValue> Months(Dictionary<DateOnly, double> daily, DateOnly from, DateOnly to, double percentile)
+    {
+        var buckets = new List<BucketValue>();
+        for (var m = new DateOnly(from.Year, from.Month, 1); m <= to; m = m.AddMonths(1))
+        {
+            var means = daily.Where(kv => kv.Key.Year == m.Year && kv.Key.Month == m.Month).Select(kv => kv.Value).ToList();
+            buckets.Add(Summarise(ChinaTime.StartOf(m), means, standard.MonthlyMean(m.Month, means), percentile, "valid days"));
+        }
+        return buckets;
+    }
+
+    IReadOnlyList<BucketValue> Years(Dictionary<DateOnly, double> daily, DateOnly from, DateOnly to, double percentile)
+    {
+        var buckets = new List<BucketValue>();
+        for (var y = from.Year; y <= to.Year; y++)
+        {
+            var days = daily.Where(kv => kv.Key.Year == y).ToDictionary();
+            var annual = standard.AnnualMean(days);
+            var note = annual.IsValid ? "" :
+                annual.MonthsBelowMinimum.Count > 0 && days.Count >= annual.RequiredDays
+                    ? $"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}"
+                    : $"{days.Count} valid days";
+            var values = days.Values.ToList();
+            buckets.Add(new BucketValue(ChinaTime.StartOf(new DateOnly(y, 1, 1)), annual.IsValid, annual.Value,
+                annual.IsValid ? values.Min() : null, annual.IsValid ? values.Max() : null,
+                annual.IsValid ? Hj663.Percentile(values, percentile) : null, days.Count, annual.RequiredDays, note));
+        }
+        return buckets;
+    }
+
+    static BucketValue Summarise(DateTimeOffset start, List<double> values, ValidatedMean mean, double percentile, string counted) =>
+        mean.IsValid
+            ? new BucketValue(start, true, mean.Value, values.Min(), values.Max(), Hj663.Percentile(values, percentile), mean.Count, mean.Required)
+            : new BucketValue(start, false, null, null, null, null, mean.Count, mean.Required, $"{mean.Count} {counted}, {mean.Required} required");
+
+    /// <summary>The region's (or zone's) value of each bucket: the arithmetic mean of the stations' valid values in that
+    /// bucket; valid when at least one station is. Count is the number of valid stations.</summary>
+    public static IReadOnlyList<BucketValue> Region(IReadOnlyList<IReadOnlyList<BucketValue>> stations, int stationCount)
+    {
+        if (stations.Count == 0) return [];
+        return stations[0].Select((bucket, i) =>
+        {
+            var valid = stations.Select(s => s[i]).Where(b => b.Valid).ToList();
+            return valid.Count == 0
+                ? new BucketValue(bucket.Start, false, null, null, null, null, 0, 1, $"no valid station of {stationCount}")
+                : new BucketValue(bucket.Start, true, valid.Average(b => b.Mean!.Value), valid.Min(b => b.Mean!.Value), valid.Max(b => b.Mean!.Value),
+                    null, valid.Count, 1, $"mean of {valid.Count} of {stationCount} stations");
+        }).ToList();
+    }
+}

@@ -1,0 +1,54 @@
+using System.Security.Cryptography;
+using System.Text;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.Extensions.Options;
+
+namespace EcoMonitor.Service.Query;
+
+/// <summary>API-key authentication with roles for EcoMonitor's gRPC services: no or an unknown key is
+/// UNAUTHENTICATED, a key whose role is too low is PERMISSION_DENIED. Keys are compared in constant time and never
+/// logged; the caller's name is.</summary>
+public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, ILogger<ApiKeyInterceptor> log) : Interceptor
+{
+    readonly (byte[] Hash, ApiKey Key)[] _keys = options.Value.Keys.Select(k => (Hash(k.Key), k)).ToArray();
+
+    /// <summary>Methods that need the operator role (full gRPC names); everything else needs at least a reader. The
+    /// query API has none: acknowledging and silencing alerts will be.</summary>
+    static readonly IReadOnlySet<string> OperatorMethods = new HashSet<string>(StringComparer.Ordinal);
+
+    static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+
+    ApiKey Authorize(ServerCallContext context)
+    {
+        var presented = context.RequestHeaders.GetValue("x-api-key");
+        var authorization = context.RequestHeaders.GetValue("authorization");
+        if (presented is null && authorization is not null && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            presented = authorization["Bearer ".Length..].Trim();
+        if (string.IsNullOrEmpty(presented))
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "an API key is required (header x-api-key or authorization: Bearer)"));
+        var hash = Hash(presented);
+        var match = _keys.FirstOrDefault(k => CryptographicOperations.FixedTimeEquals(k.Hash, hash)).Key;
+        if (match is null)
+        {
+            log.LogWarning("Refused {Method} from {Peer}: unknown API key", context.Method, context.Peer);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown API key"));
+        }
+        if (OperatorMethods.Contains(context.Method) && match.Role != ApiRole.Operator)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"{context.Method} needs the operator role; {match.Name} is a {match.Role.ToString().ToLowerInvariant()}"));
+        return match;
+    }
+
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        var caller = Authorize(context);
+        using (log.BeginScope(new Dictionary<string, object> { ["Caller"] = caller.Name }))
+            return continuation(request, context);
+    }
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Authorize(context);
+        return continuation(request, responseStream, context);
+    }
+}

@@ -1,0 +1,46 @@
+using System.ComponentModel.DataAnnotations;
+using EcoMonitor.Domain.Standards;
+
+namespace EcoMonitor.Service.Query;
+
+public enum ApiRole { Reader, Operator }
+
+/// <summary>Settings section "Api": who may call the gRPC API, and the zone's target.</summary>
+public sealed class ApiSettings : IValidatableObject
+{
+    public const string Section = "Api";
+
+    /// <summary>API keys, sent as "x-api-key: KEY" or "authorization: Bearer KEY". Never logged.</summary>
+    public List<ApiKey> Keys { get; set; } = [];
+
+    /// <summary>The PM2.5 year-over-year reduction target in percent (the zone's plan: -3).</summary>
+    public double TargetPercent { get; set; } = -3;
+
+    /// <summary>Whether the target verdict uses exact means or means rounded as published (HJ 663).</summary>
+    public TargetVerdictPolicy TargetVerdictPolicy { get; set; } = TargetVerdictPolicy.Exact;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        for (var i = 0; i < Keys.Count; i++)
+        {
+            var k = Keys[i];
+            if (string.IsNullOrWhiteSpace(k.Name))
+                yield return new($"Api:Keys:{i}:Name is required (it names the caller in logs).", [nameof(Keys)]);
+            if (k.Key is null || k.Key.Length < 16)
+                yield return new($"Api:Keys:{i}:Key must be at least 16 characters.", [nameof(Keys)]);
+        }
+        foreach (var name in Keys.GroupBy(k => k.Name).Where(g => g.Count() > 1).Select(g => g.Key))
+            yield return new($"Api:Keys: the name '{name}' is used twice.", [nameof(Keys)]);
+        if (Keys.Select(k => k.Key).Distinct().Count() != Keys.Count)
+            yield return new("Api:Keys: two keys are the same.", [nameof(Keys)]);
+        if (!double.IsFinite(TargetPercent) || TargetPercent is >= 0 or < -100)
+            yield return new($"Api:TargetPercent must be a reduction between -100 and 0 (got {TargetPercent}).", [nameof(TargetPercent)]);
+    }
+}
+
+public sealed class ApiKey
+{
+    public string Name { get; set; } = "";
+    public string Key { get; set; } = "";
+    public ApiRole Role { get; set; } = ApiRole.Reader;
+}

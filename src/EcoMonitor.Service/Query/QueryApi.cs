@@ -1,0 +1,304 @@
+using System.Globalization;
+using EcoMonitor.Api.V1;
+using EcoMonitor.Domain;
+using EcoMonitor.Domain.Standards;
+using EcoMonitor.Service.Stations;
+using EcoMonitor.Service.Storage;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using DomainStation = EcoMonitor.Domain.Station;
+using DomainKind = EcoMonitor.Domain.StationKind;
+
+namespace EcoMonitor.Service.Query;
+
+/// <summary>The officers' query API (protos/ecomonitor/v1/query.proto). Arguments are checked first and a bad one is
+/// INVALID_ARGUMENT naming its field; an unreachable InfluxDB is UNAVAILABLE.</summary>
+public sealed class QueryApi(
+    StationRegistry stations,
+    ReadingQueries queries,
+    IOptions<ApiSettings> api,
+    TimeProvider time) : QueryService.QueryServiceBase
+{
+    static readonly Aggregator Aggregator = new(AirQualityStandard.Gb3095_2012);
+    static readonly AqiEdition Aqi = AqiEdition.Hj633_2012;
+    static readonly WaterQualityStandard Water = WaterQualityStandard.Gb3838_2002;
+    const int MaxDays = 3 * 366 + 1;
+
+    public override Task<ListStationsResponse> ListStations(ListStationsRequest request, ServerCallContext context)
+    {
+        var response = new ListStationsResponse();
+        response.Stations.AddRange(stations.All
+            .Where(s => request.Kind == Api.V1.StationKind.Unspecified || ApiMapping.ToApi(s.Kind) == request.Kind)
+            .Where(s => request.Region.Length == 0 || s.Region == request.Region)
+            .OrderBy(s => s.Id, StringComparer.Ordinal)
+            .Select(ApiMapping.ToApi));
+        return Task.FromResult(response);
+    }
+
+    public override Task<Api.V1.Station> GetStation(GetStationRequest request, ServerCallContext context) =>
+        Task.FromResult(ApiMapping.ToApi(Known(request.Id, "id")));
+
+    public override async Task<AggregateResponse> Aggregate(AggregateRequest request, ServerCallContext context)
+    {
+        if (!Parameters.TryFind(request.Parameter, out var parameter) || parameter.Code != request.Parameter)
+            throw Invalid("parameter", $"'{Printable(request.Parameter)}' is not a parameter code; known: {string.Join(", ", Parameters.All.Select(p => p.Code))}");
+        var period = PeriodOf(request.Period, "period");
+        var (from, to) = Range(request.From, request.To);
+        var percentile = request.Percentile == 0 ? 95 : request.Percentile;
+        if (percentile is < 0 or > 100 || !double.IsFinite(percentile)) throw Invalid("percentile", "must be within 0..100");
+        var (selected, region) = Select(request.Selection, parameter.Kind);
+
+        var hourly = await Guarded(() => queries.HourlyAsync(selected.Select(s => s.Id).ToList(), parameter.Code,
+            ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+        var response = new AggregateResponse
+        {
+            Parameter = parameter.Code,
+            Unit = parameter.CanonicalUnit,
+            Period = request.Period,
+            Standard = Aggregator.Standard.Name,
+        };
+        var perStation = new List<IReadOnlyList<BucketValue>>();
+        foreach (var s in selected)
+        {
+            var buckets = Aggregator.Build(hourly[s.Id], period, from, to, percentile);
+            perStation.Add(buckets);
+            response.Stations.Add(ApiMapping.ToApi(s.Id, buckets));
+        }
+        if (region is not null) response.Region = ApiMapping.ToApi("", Aggregator.Region(perStation, selected.Count));
+        return response;
+    }
+
+    public override async Task<AqiResponse> GetAqi(AqiRequest request, ServerCallContext context)
+    {
+        var period = PeriodOf(request.Period, "period");
+        if (period is not (AggregatePeriod.Hour or AggregatePeriod.Day)) throw Invalid("period", "AQI is hourly or daily");
+        var (from, to) = Range(request.From, request.To);
+        var (selected, region) = Select(request.Selection, DomainKind.Air);
+        var ids = selected.Select(s => s.Id).ToList();
+        var pollutants = Aqi.Breakpoints.Keys.Order().ToList();
+        var buckets = new Dictionary<string, List<IReadOnlyList<BucketValue>>>();
+        foreach (var pollutant in pollutants)
+        {
+            var hourly = await Guarded(() => queries.HourlyAsync(ids, pollutant, ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+            buckets[pollutant] = ids.Select(id => Aggregator.Build(hourly[id], period, from, to, 95)).ToList();
+        }
+        var response = new AqiResponse { Edition = Aqi.Name };
+        for (var i = 0; i < selected.Count; i++)
+            response.Stations.Add(AqiSeries(selected[i].Id, pollutants.ToDictionary(p => p, p => buckets[p][i])));
+        if (region is not null)
+            response.Region = AqiSeries("", pollutants.ToDictionary(p => p, p => Aggregator.Region(buckets[p], selected.Count)));
+        return response;
+    }
+
+    static AqiSeries AqiSeries(string station, Dictionary<string, IReadOnlyList<BucketValue>> byPollutant)
+    {
+        var series = new AqiSeries { StationId = station };
+        var count = byPollutant.Values.First().Count;
+        for (var i = 0; i < count; i++)
+        {
+            var valid = byPollutant.Where(kv => kv.Value[i].Valid).ToDictionary(kv => kv.Key, kv => kv.Value[i].Mean!.Value);
+            if (valid.Count == 0) continue; // no AQI without a valid mean
+            var r = Aqi.Evaluate(valid);
+            var value = new AqiValue
+            {
+                Start = ChinaTime.Format(byPollutant.Values.First()[i].Start),
+                Aqi = r.Aqi,
+                CategoryZh = r.Category.Chinese,
+                CategoryEn = r.Category.English,
+            };
+            foreach (var (pollutant, iaqi) in r.Iaqi) value.Iaqi[pollutant] = iaqi;
+            value.PrimaryPollutants.AddRange(r.PrimaryPollutants);
+            value.OverStandard.AddRange(r.OverStandardPollutants);
+            value.Missing.AddRange(byPollutant.Keys.Where(p => !valid.ContainsKey(p)).Order());
+            series.Values.Add(value);
+        }
+        return series;
+    }
+
+    public override async Task<TargetProgressResponse> GetTargetProgress(TargetProgressRequest request, ServerCallContext context)
+    {
+        var asOf = request.AsOf.Length == 0 ? ChinaTime.DateOf(time.GetUtcNow()).AddDays(-1) : Date(request.AsOf, "as_of");
+        var target = request.TargetPercent == 0 ? api.Value.TargetPercent : request.TargetPercent;
+        if (!double.IsFinite(target) || target is >= 0 or < -100) throw Invalid("target_percent", "must be a reduction between -100 and 0");
+        if (request.PastYears is < 0 or > 10) throw Invalid("past_years", "must be within 0..10");
+        var zone = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0);
+        var (selected, region) = zone
+            ? (stations.All.Where(s => s.Kind == DomainKind.Air).OrderBy(s => s.Id, StringComparer.Ordinal).ToList(), null)
+            : Select(request.Selection!, DomainKind.Air);
+        if (selected.Count == 0) throw Invalid("selection", "no air stations");
+
+        var firstYear = asOf.Year - Math.Max(1, request.PastYears) - 1;
+        var from = new DateOnly(firstYear, 1, 1);
+        var hourly = await Guarded(() => queries.HourlyAsync(selected.Select(s => s.Id).ToList(), Parameters.Pm25,
+            ChinaTime.StartOf(from), ChinaTime.StartOf(asOf.AddDays(1)), context.CancellationToken));
+        var daily = selected.ToDictionary(s => s.Id, s => Aggregator.DailyMeans(hourly[s.Id], from, asOf));
+
+        var scopes = new List<(string Scope, Dictionary<DateOnly, double> Daily)>();
+        scopes.AddRange(selected.Select(s => (s.Id, daily[s.Id])));
+        if (zone || region is not null)
+        {
+            // The zone's (region's) daily mean: the mean of its stations' valid daily means of that day.
+            var combined = daily.Values.SelectMany(d => d).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Average(kv => kv.Value));
+            scopes.Add((zone ? "zone" : $"region:{region}", combined));
+        }
+
+        var response = new TargetProgressResponse { AsOf = asOf.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) };
+        var previousAsOf = SameDayLastYear(asOf);
+        foreach (var (scope, days) in scopes)
+        {
+            var current = YearToDate(days, asOf);
+            var previous = YearToDate(days, previousAsOf);
+            var item = new YearOverYear
+            {
+                Scope = scope,
+                CurrentDays = current.Days,
+                PreviousDays = previous.Days,
+                TargetPercent = target,
+                VerdictPolicy = api.Value.TargetVerdictPolicy == TargetVerdictPolicy.Exact ? "exact" : "rounded-means",
+                Note = string.Join("; ", new[] { current.Note, previous.Note }.Where(n => n.Length > 0)),
+            };
+            if (current.Mean is { } c) item.CurrentMean = c;
+            if (previous.Mean is { } p) item.PreviousMean = p;
+            if (current.Mean is { } cm && previous.Mean is { } pm && pm > 0)
+            {
+                var progress = new TargetProgress(cm, pm, target, api.Value.TargetVerdictPolicy);
+                item.ChangePercent = progress.ChangePercent;
+                item.RoundedChangePercent = progress.RoundedChangePercent;
+                item.OnTrack = progress.OnTrack;
+            }
+            response.Progress.Add(item);
+
+            for (var year = asOf.Year - 1; year >= asOf.Year - request.PastYears; year--)
+            {
+                var annual = Aggregator.Standard.AnnualMean(days.Where(kv => kv.Key.Year == year).ToDictionary());
+                var before = Aggregator.Standard.AnnualMean(days.Where(kv => kv.Key.Year == year - 1).ToDictionary());
+                var figure = new AnnualFigure { Scope = scope, Year = year, Valid = annual.IsValid, ValidDays = annual.ValidDays };
+                if (annual.Value is { } a)
+                {
+                    figure.Mean = a;
+                    if (before.Value is { } b && b > 0) figure.ChangePercent = (a - b) / b * 100;
+                }
+                else figure.Note = annual.MonthsBelowMinimum.Count > 0 ? $"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}" : $"{annual.ValidDays} valid days, {annual.RequiredDays} required";
+                response.Years.Add(figure);
+            }
+        }
+        return response;
+    }
+
+    static DateOnly SameDayLastYear(DateOnly d) => d.Month == 2 && d.Day == 29 ? new DateOnly(d.Year - 1, 2, 28) : d.AddYears(-1);
+
+    /// <summary>Mean of the valid daily means from 1 January to <paramref name="until"/>; invalid when a complete month
+    /// of the span has fewer valid days than GB 3095's monthly minimum.</summary>
+    static (double? Mean, int Days, string Note) YearToDate(Dictionary<DateOnly, double> daily, DateOnly until)
+    {
+        var span = daily.Where(kv => kv.Key.Year == until.Year && kv.Key <= until).ToList();
+        var lastComplete = until.AddDays(1).Day == 1 ? until.Month : until.Month - 1;
+        var shortMonths = Enumerable.Range(1, Math.Max(0, lastComplete))
+            .Where(m => span.Count(kv => kv.Key.Month == m) < Aggregator.Standard.MinDaysIn(m)).ToList();
+        if (span.Count == 0) return (null, 0, $"{until.Year}: no valid day");
+        if (shortMonths.Count > 0) return (null, span.Count, $"{until.Year}: months below their minimum: {string.Join(", ", shortMonths)}");
+        return (span.Average(kv => kv.Value), span.Count, "");
+    }
+
+    public override async Task<WaterQualityResponse> GetWaterQuality(WaterQualityRequest request, ServerCallContext context)
+    {
+        var (from, to) = Range(request.From, request.To);
+        var sections = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0)
+            ? stations.All.Where(s => s.Kind == DomainKind.Water).OrderBy(s => s.Id, StringComparer.Ordinal).ToList()
+            : Select(request.Selection, DomainKind.Water).Stations;
+        var response = new WaterQualityResponse { Standard = Water.Name };
+        foreach (var section in sections)
+        {
+            var means = await Guarded(() => queries.PeriodMeansAsync(section.Id, ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+            var e = Water.Evaluate(means, section.WaterBody!.Value, section.TargetClass!.Value);
+            var quality = new SectionQuality
+            {
+                StationId = section.Id,
+                WaterClass = e.SectionClass?.Roman() ?? "",
+                TargetClass = section.TargetClass.Value.Roman(),
+                MeetsTarget = e.MeetsTarget,
+            };
+            quality.Parameters.AddRange(e.ParameterClasses.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new ParameterClass
+            {
+                Parameter = kv.Key,
+                Mean = means[kv.Key],
+                WaterClass = kv.Value.Roman(),
+                FailsTarget = kv.Value > e.Target,
+            }));
+            quality.FailingParameters.AddRange(e.FailingParameters);
+            response.Sections.Add(quality);
+        }
+        return response;
+    }
+
+    // ---- arguments ----
+
+    static RpcException Invalid(string field, string message) => new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
+
+    /// <summary>Identifiers are echoed in errors only when they are plain; anything else is described, not repeated.</summary>
+    static string Printable(string s) => s.Length <= 64 && s.All(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.') ? s : $"<{s.Length} characters>";
+
+    DomainStation Known(string id, string field)
+    {
+        if (!DomainStation.IsValidId(id)) throw Invalid(field, $"'{Printable(id)}' is not a station id ({DomainStation.IdPattern})");
+        if (!stations.TryGet(id, out var s)) throw Invalid(field, $"no station '{id}'");
+        return s;
+    }
+
+    (List<DomainStation> Stations, string? Region) Select(Selection? selection, DomainKind kind)
+    {
+        if (selection is null || (selection.StationIds.Count == 0 && selection.Region.Length == 0))
+            throw Invalid("selection", "name station_ids or a region");
+        if (selection.StationIds.Count > 0 && selection.Region.Length > 0)
+            throw Invalid("selection", "name station_ids or a region, not both");
+        if (selection.Region.Length > 0)
+        {
+            var inRegion = stations.All.Where(s => s.Region == selection.Region && s.Kind == kind).OrderBy(s => s.Id, StringComparer.Ordinal).ToList();
+            if (inRegion.Count == 0) throw Invalid("selection.region", $"no {kind.ToString().ToLowerInvariant()} station in region '{Printable(selection.Region)}'");
+            return (inRegion, selection.Region);
+        }
+        if (selection.StationIds.Count > 200) throw Invalid("selection.station_ids", "at most 200 stations");
+        var list = new List<DomainStation>();
+        for (var i = 0; i < selection.StationIds.Count; i++)
+        {
+            var s = Known(selection.StationIds[i], $"selection.station_ids[{i}]");
+            if (s.Kind != kind) throw Invalid($"selection.station_ids[{i}]", $"{s.Id} is a {s.Kind.ToString().ToLowerInvariant()} station, not {kind.ToString().ToLowerInvariant()}");
+            if (!list.Contains(s)) list.Add(s);
+        }
+        return (list, null);
+    }
+
+    static AggregatePeriod PeriodOf(Period period, string field) => period switch
+    {
+        Period.Hour => AggregatePeriod.Hour,
+        Period.Day => AggregatePeriod.Day,
+        Period.Month => AggregatePeriod.Month,
+        Period.Year => AggregatePeriod.Year,
+        _ => throw Invalid(field, "one of PERIOD_HOUR, PERIOD_DAY, PERIOD_MONTH, PERIOD_YEAR"),
+    };
+
+    static DateOnly Date(string text, string field) =>
+        DateOnly.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
+            ? d : throw Invalid(field, $"'{Printable(text)}' is not a date yyyy-MM-dd");
+
+    static (DateOnly From, DateOnly To) Range(string from, string to)
+    {
+        var f = Date(from, "from");
+        var t = Date(to, "to");
+        if (t < f) throw Invalid("to", "is before from");
+        if (t.DayNumber - f.DayNumber + 1 > MaxDays) throw Invalid("to", $"at most {MaxDays} days per request");
+        return (f, t);
+    }
+
+    static async Task<T> Guarded<T>(Func<Task<T>> query)
+    {
+        try
+        {
+            return await query();
+        }
+        catch (Exception e) when (e is HttpRequestException or InfluxException or TaskCanceledException or System.Net.Sockets.SocketException)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, $"the database cannot answer now: {e.Message}"));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using System.Globalization;
+using EcoMonitor.Domain;
+using EcoMonitor.Service.Storage;
+
+namespace EcoMonitor.Service.Query;
+
+/// <summary>One station's hour: statistics of its minute means (minutes with at least one valid reading).</summary>
+public readonly record struct HourStat(DateTimeOffset Start, int Minutes, double Mean, double Min, double Max);
+
+/// <summary>InfluxQL over the stored readings. Every value from a request travels as a bind parameter ($name); only
+/// validated identifiers and fixed text make up the query. Values with invalid HJ 212 flags are left out here.</summary>
+public sealed class ReadingQueries(InfluxConnection influx)
+{
+    const string ValidFlags = "(\"flag\" = 'N' OR \"flag\" = 'S')";
+
+    static (string Clause, Dictionary<string, object> Parameters) StationClause(IReadOnlyList<string> stations)
+    {
+        var parameters = new Dictionary<string, object>();
+        var terms = new List<string>();
+        for (var i = 0; i < stations.Count; i++)
+        {
+            parameters[$"s{i}"] = stations[i];
+            terms.Add($"\"station\" = $s{i}");
+        }
+        return ("(" + string.Join(" OR ", terms) + ")", parameters);
+    }
+
+    static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+
+    /// <summary>Hourly statistics per station from minute means, [from, to). GB 3095's 45-minute rule is judged on
+    /// <see cref="HourStat.Minutes"/>.</summary>
+    public async Task<Dictionary<string, List<HourStat>>> HourlyAsync(IReadOnlyList<string> stations, string parameter,
+        DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["p"] = parameter;
+        parameters["from"] = Rfc3339(from);
+        parameters["to"] = Rfc3339(to);
+        var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
+                $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $p AND {ValidFlags} AND {clause} " +
+                "AND time >= $from AND time < $to GROUP BY time(1m), \"station\" fill(none)) " +
+                "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\" fill(none) tz('Asia/Shanghai')";
+        var result = stations.ToDictionary(s => s, _ => new List<HourStat>());
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+        {
+            if (!series.Tags.TryGetValue("station", out var station) || !result.TryGetValue(station, out var list)) continue;
+            foreach (var row in series.Rows())
+            {
+                if (row["mean"].ValueKind != System.Text.Json.JsonValueKind.Number) continue;
+                list.Add(new HourStat(DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()), row["minutes"].GetInt32(),
+                    row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble()));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Mean of the valid readings of each parameter of one station over [from, to).</summary>
+    public async Task<Dictionary<string, double>> PeriodMeansAsync(string station, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var q = $"SELECT mean(\"value\") AS \"mean\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND {ValidFlags} " +
+                "AND time >= $from AND time < $to GROUP BY \"parameter\"";
+        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var means = new Dictionary<string, double>();
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            if (series.Tags.TryGetValue("parameter", out var parameter) && series.Values.FirstOrDefault() is { } row
+                && row[1].ValueKind == System.Text.Json.JsonValueKind.Number)
+                means[parameter] = row[1].GetDouble();
+        return means;
+    }
+}
