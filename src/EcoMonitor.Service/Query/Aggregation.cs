@@ -100,16 +100,23 @@ public sealed class Aggregator(AirQualityStandard standard)
         {
             var days = daily.Where(kv => kv.Key.Year == y).ToDictionary();
             var annual = standard.AnnualMean(days);
-            var note = annual.IsValid ? "" :
-                annual.MonthsBelowMinimum.Count > 0 && days.Count >= annual.RequiredDays
-                    ? $"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}"
-                    : $"{days.Count} valid days";
+            var note = AnnualNote(annual);
             var values = days.Values.ToList();
             buckets.Add(new BucketValue(ChinaTime.StartOf(new DateOnly(y, 1, 1)), annual.IsValid, annual.Value,
                 annual.IsValid ? values.Min() : null, annual.IsValid ? values.Max() : null,
                 annual.IsValid ? Hj663.Percentile(values, percentile) : null, days.Count, annual.RequiredDays, note));
         }
         return buckets;
+    }
+
+    /// <summary>Why an annual mean is not valid: too few valid days, months below their minimum, or both.</summary>
+    public static string AnnualNote(AnnualMean annual)
+    {
+        if (annual.IsValid) return "";
+        var parts = new List<string>();
+        if (annual.ValidDays < annual.RequiredDays) parts.Add($"{annual.ValidDays} valid days, {annual.RequiredDays} required");
+        if (annual.MonthsBelowMinimum.Count > 0) parts.Add($"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}");
+        return string.Join("; ", parts);
     }
 
     static BucketValue Summarise(DateTimeOffset start, List<double> values, ValidatedMean mean, double percentile, string counted) =>

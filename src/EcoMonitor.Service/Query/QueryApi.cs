@@ -178,7 +178,7 @@ public sealed class QueryApi(
                     figure.Mean = a;
                     if (before.Value is { } b && b > 0) figure.ChangePercent = (a - b) / b * 100;
                 }
-                else figure.Note = annual.MonthsBelowMinimum.Count > 0 ? $"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}" : $"{annual.ValidDays} valid days, {annual.RequiredDays} required";
+                else figure.Note = Aggregator.AnnualNote(annual);
                 response.Years.Add(figure);
             }
         }

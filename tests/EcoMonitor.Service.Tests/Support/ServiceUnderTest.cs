@@ -16,6 +16,7 @@ public sealed class ServiceUnderTest : IAsyncDisposable
       "stations": [
         { "id": "air-1", "name": "管委会", "kind": "air", "region": "高新区", "latitude": 37.77, "longitude": 115.74, "mn": "AIR0001", "password": "123456" },
         { "id": "air-2", "name": "科技谷", "kind": "air", "region": "高新区", "latitude": 37.78, "longitude": 115.72 },
+        { "id": "air-3", "name": "苏正", "kind": "air", "region": "高新区北部", "latitude": 37.81, "longitude": 115.76 },
         { "id": "voc-1", "name": "化工园区厂界", "kind": "voc", "region": "高新区北部", "latitude": 37.80, "longitude": 115.77, "mn": "VOC0001" },
         { "id": "w-fyh-1", "name": "滏阳河上游断面", "kind": "water", "region": "高新区", "latitude": 37.76, "longitude": 115.71, "waterBody": "river", "waterName": "滏阳河", "targetClass": "IV", "mn": "WAT0001" }
       ]

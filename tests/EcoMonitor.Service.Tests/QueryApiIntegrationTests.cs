@@ -1,0 +1,281 @@
+using EcoMonitor.Api.V1;
+using EcoMonitor.Service.Tests.Support;
+using Grpc.Core;
+
+namespace EcoMonitor.Service.Tests;
+
+/// <summary>A real gRPC client against the running service and the real InfluxDB, on data worked out by hand.</summary>
+[Trait("Category", "Integration")]
+public sealed class QueryApiIntegrationTests : IAsyncLifetime
+{
+    readonly ServiceUnderTest _service = new();
+    Grpc.Net.Client.GrpcChannel _channel = null!;
+    QueryService.QueryServiceClient _client = null!;
+    static readonly Metadata Reader = Seed.Key(ServiceUnderTest.ReaderKey);
+
+    public async Task InitializeAsync()
+    {
+        await _service.StartAsync();
+        _channel = Seed.Channel(_service);
+        _client = new QueryService.QueryServiceClient(_channel);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        await _service.DisposeAsync();
+    }
+
+    static Selection Stations(params string[] ids)
+    {
+        var s = new Selection();
+        s.StationIds.AddRange(ids);
+        return s;
+    }
+
+    [Fact]
+    public async Task Calls_without_a_known_key_are_unauthenticated()
+    {
+        var none = await Assert.ThrowsAsync<RpcException>(() => _client.ListStationsAsync(new ListStationsRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, none.StatusCode);
+        var wrong = await Assert.ThrowsAsync<RpcException>(() => _client.ListStationsAsync(new ListStationsRequest(), Seed.Key("not-a-key-of-ours-at-all")).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, wrong.StatusCode);
+        var bearer = await _client.ListStationsAsync(new ListStationsRequest(), new Metadata { { "authorization", $"Bearer {ServiceUnderTest.OperatorKey}" } });
+        Assert.Equal(5, bearer.Stations.Count);
+    }
+
+    [Fact]
+    public async Task Stations_are_listed_and_filtered()
+    {
+        var air = await _client.ListStationsAsync(new ListStationsRequest { Kind = StationKind.Air }, Reader);
+        Assert.Equal(["air-1", "air-2", "air-3"], air.Stations.Select(s => s.Id));
+        var water = await _client.GetStationAsync(new GetStationRequest { Id = "w-fyh-1" }, Reader);
+        Assert.Equal(("river", "滏阳河", "IV", "WAT0001"), (water.WaterBody, water.WaterName, water.TargetClass, water.Mn));
+        var region = await _client.ListStationsAsync(new ListStationsRequest { Region = "高新区北部" }, Reader);
+        Assert.Equal(["air-3", "voc-1"], region.Stations.Select(s => s.Id));
+    }
+
+    [Theory]
+    [InlineData("station", "x' OR 1=1 --", "id")]
+    [InlineData("station", "air-1\" OR \"station\" =~ /.*/", "id")]
+    [InlineData("aggregate-station", "air-1' OR '1'='1", "selection.station_ids[0]")]
+    [InlineData("aggregate-parameter", "value\" FROM \"reading\" --", "parameter")]
+    [InlineData("aggregate-region", "x'; DROP DATABASE eco; --", "selection.region")]
+    [InlineData("aggregate-date", "2026-01-01'); --", "from")]
+    public async Task Hostile_identifiers_are_rejected_naming_the_field(string call, string hostile, string field)
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => call switch
+        {
+            "station" => _client.GetStationAsync(new GetStationRequest { Id = hostile }, Reader).ResponseAsync,
+            "aggregate-station" => (Task)_client.AggregateAsync(new AggregateRequest { Selection = Stations(hostile), Parameter = "pm25", Period = Period.Day, From = "2026-01-01", To = "2026-01-02" }, Reader).ResponseAsync,
+            "aggregate-parameter" => _client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = hostile, Period = Period.Day, From = "2026-01-01", To = "2026-01-02" }, Reader).ResponseAsync,
+            "aggregate-region" => _client.AggregateAsync(new AggregateRequest { Selection = new Selection { Region = hostile }, Parameter = "pm25", Period = Period.Day, From = "2026-01-01", To = "2026-01-02" }, Reader).ResponseAsync,
+            _ => _client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "pm25", Period = Period.Day, From = hostile, To = "2026-01-02" }, Reader).ResponseAsync,
+        });
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith(field + ":", e.Status.Detail);
+        Assert.DoesNotContain("DROP", e.Status.Detail);
+        // The database is still there and answers.
+        await _client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "pm25", Period = Period.Day, From = "2026-01-01", To = "2026-01-01" }, Reader);
+    }
+
+    [Fact]
+    public async Task A_day_needs_20_valid_hours_and_an_hour_45_minutes_of_valid_data()
+    {
+        var d1 = new DateOnly(2026, 1, 10);
+        var d2 = d1.AddDays(1);
+        var lines = new List<string>();
+        for (var h = 0; h < 20; h++) lines.AddRange(Seed.Hour("air-1", "pm25", d1.ToDateTime(new TimeOnly(h, 0)), 45, 30 + h));
+        for (var h = 0; h < 19; h++) lines.AddRange(Seed.Hour("air-1", "pm25", d2.ToDateTime(new TimeOnly(h, 0)), 45, 50));
+        lines.AddRange(Seed.Hour("air-1", "pm25", d2.ToDateTime(new TimeOnly(20, 0)), 44, 50)); // 44 minutes: not a valid hour
+        // Invalid flags are kept out: in hour 21 of day 1, 45 normal minutes at 40 and 15 fault minutes at 400.
+        lines.AddRange(Seed.Hour("air-1", "pm25", d1.ToDateTime(new TimeOnly(21, 0)), 45, 40));
+        lines.AddRange(Seed.Hour("air-1", "pm25", d1.ToDateTime(new TimeOnly(21, 45)), 15, 400, "D"));
+        await Seed.WriteAsync(_service.Database, lines);
+
+        var days = await _client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "pm25", Period = Period.Day, From = "2026-01-10", To = "2026-01-11" }, Reader);
+        var (first, second) = (days.Stations[0].Buckets[0], days.Stations[0].Buckets[1]);
+        Assert.Equal("2026-01-10T00:00:00+08:00", first.Start);
+        Assert.True(first.Valid);
+        Assert.Equal(21, first.Count);                       // hours 0-19 and hour 21
+        Assert.Equal((20 * 39.5 + 40) / 21, first.Mean, 9);  // 30..49 and 40
+        Assert.Equal((30.0, 49.0), (first.Min, first.Max));
+        Assert.False(second.Valid);
+        Assert.False(second.HasMean);
+        Assert.Equal((19, 20), (second.Count, second.Required));
+
+        var hours = await _client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "pm25", Period = Period.Hour, From = "2026-01-10", To = "2026-01-11" }, Reader);
+        var byStart = hours.Stations[0].Buckets.ToDictionary(b => b.Start);
+        Assert.Equal(48, byStart.Count);
+        Assert.Equal((true, 40.0, 45), (byStart["2026-01-10T21:00:00+08:00"].Valid, byStart["2026-01-10T21:00:00+08:00"].Mean, byStart["2026-01-10T21:00:00+08:00"].Count));
+        Assert.Equal((false, 44), (byStart["2026-01-11T20:00:00+08:00"].Valid, byStart["2026-01-11T20:00:00+08:00"].Count));
+        Assert.Equal((false, 0), (byStart["2026-01-10T22:00:00+08:00"].Valid, byStart["2026-01-10T22:00:00+08:00"].Count));
+    }
+
+    [Fact]
+    public async Task Readings_at_15_59_and_16_00_UTC_fall_on_different_local_days()
+    {
+        var utc = new DateTimeOffset(2026, 1, 20, 15, 15, 0, TimeSpan.Zero); // 23:15 local
+        var lines = Enumerable.Range(0, 45).Select(m => Seed.Line("air-2", "pm25", utc.AddMinutes(m), 20))          // 15:15-15:59 UTC
+            .Concat(Enumerable.Range(0, 45).Select(m => Seed.Line("air-2", "pm25", utc.AddMinutes(45 + m), 60)));      // 16:00-16:44 UTC
+        await Seed.WriteAsync(_service.Database, lines);
+        var r = await _client.AggregateAsync(new AggregateRequest { Selection = Stations("air-2"), Parameter = "pm25", Period = Period.Hour, From = "2026-01-20", To = "2026-01-21" }, Reader);
+        var valid = r.Stations[0].Buckets.Where(b => b.Valid).ToList();
+        Assert.Equal([("2026-01-20T23:00:00+08:00", 20.0), ("2026-01-21T00:00:00+08:00", 60.0)], valid.Select(b => (b.Start, b.Mean)));
+    }
+
+    [Fact]
+    public async Task Daily_aqi_by_HJ_633_with_primary_pollutant_and_category()
+    {
+        var day = new DateOnly(2026, 1, 5);
+        await Seed.WriteAsync(_service.Database, Seed.Day("air-1", "pm25", day, 100).Concat(Seed.Day("air-1", "pm10", day, 160))
+            .Concat(Seed.Day("air-2", "pm25", day, 35)).Concat(Seed.Day("air-2", "pm10", day, 50)));
+        var r = await _client.GetAqiAsync(new AqiRequest { Selection = new Selection { Region = "高新区" }, Period = Period.Day, From = "2026-01-05", To = "2026-01-05" }, Reader);
+        var a1 = r.Stations.Single(s => s.StationId == "air-1").Values.Single();
+        Assert.Equal((132, 132, 105), (a1.Aqi, a1.Iaqi["pm25"], a1.Iaqi["pm10"]));
+        Assert.Equal(["pm25"], a1.PrimaryPollutants);
+        Assert.Equal(("轻度污染", "Lightly polluted"), (a1.CategoryZh, a1.CategoryEn));
+        var a2 = r.Stations.Single(s => s.StationId == "air-2").Values.Single();
+        Assert.Equal((50, "优"), (a2.Aqi, a2.CategoryZh));
+        Assert.Empty(a2.PrimaryPollutants);
+        // The region: PM2.5 (100 + 35) / 2 = 67.5 -> IAQI ceil(50 + 50 * 32.5 / 40) = 91; PM10 105 -> ceil(50 + 50 * 55 / 100) = 78.
+        var region = r.Region.Values.Single();
+        Assert.Equal((91, 91, 78), (region.Aqi, region.Iaqi["pm25"], region.Iaqi["pm10"]));
+        Assert.Equal("良", region.CategoryZh);
+    }
+
+    [Fact]
+    public async Task The_target_at_minus_2_9_minus_3_0_and_minus_3_1_percent()
+    {
+        // January of both years, every day valid: last year 50 everywhere; this year 48.55, 48.5 and 48.45.
+        var lines = new List<string>();
+        foreach (var (station, current) in new[] { ("air-1", 48.55), ("air-2", 48.5), ("air-3", 48.45) })
+            for (var d = 1; d <= 31; d++)
+            {
+                lines.AddRange(Seed.Day(station, "pm25", new DateOnly(2025, 1, d), 50));
+                lines.AddRange(Seed.Day(station, "pm25", new DateOnly(2026, 1, d), current));
+            }
+        await Seed.WriteAsync(_service.Database, lines);
+        var r = await _client.GetTargetProgressAsync(new TargetProgressRequest { AsOf = "2026-01-31", PastYears = 1 }, Reader);
+        var byScope = r.Progress.ToDictionary(p => p.Scope);
+        Assert.Equal(48.55, byScope["air-1"].CurrentMean, 9);
+        Assert.Equal(50.0, byScope["air-1"].PreviousMean, 9);
+        Assert.Equal((31, 31), (byScope["air-1"].CurrentDays, byScope["air-1"].PreviousDays));
+        Assert.Equal(-2.9, byScope["air-1"].ChangePercent, 9);
+        Assert.False(byScope["air-1"].OnTrack);
+        Assert.Equal(-3.0, byScope["air-2"].ChangePercent, 9);
+        Assert.True(byScope["air-2"].OnTrack);
+        Assert.Equal(-3.1, byScope["air-3"].ChangePercent, 9);
+        Assert.True(byScope["air-3"].OnTrack);
+        Assert.Equal(-3, byScope["air-3"].TargetPercent);
+        // Zone: the mean of the stations' daily means, (48.55 + 48.5 + 48.45) / 3 = 48.5 -> -3.0 %.
+        Assert.Equal(-3.0, byScope["zone"].ChangePercent, 9);
+        Assert.True(byScope["zone"].OnTrack);
+        // Rounded as published, 49 vs 50 and 48 vs 50.
+        Assert.Equal(-2.0, byScope["air-1"].RoundedChangePercent, 9);
+        Assert.Equal(-4.0, byScope["air-2"].RoundedChangePercent, 9);
+        // 2025 as a full year has only January: not a valid annual mean, and it says why.
+        var year = r.Years.Single(y => y.Scope == "air-1");
+        Assert.Equal((2025, false, 31), (year.Year, year.Valid, year.ValidDays));
+        Assert.StartsWith("31 valid days, 324 required; months below their minimum: 2, 3,", year.Note);
+    }
+
+    [Fact]
+    public async Task A_year_needs_324_valid_days_and_every_month_its_minimum()
+    {
+        // air-1: 324 valid days, every month at or above its minimum; air-2: 323 days; air-3: 330 days but February 24.
+        static IEnumerable<DateOnly> Year(int keep, int februaryDays)
+        {
+            var days = new List<DateOnly>();
+            for (var m = 1; m <= 12; m++)
+            {
+                var inMonth = DateTime.DaysInMonth(2025, m);
+                days.AddRange(Enumerable.Range(1, m == 2 ? Math.Min(februaryDays, inMonth) : inMonth).Select(d => new DateOnly(2025, m, d)));
+            }
+            // Drop days from the ends of the months, never below 27 (February: its given days).
+            var drop = days.Count - keep;
+            foreach (var m in Enumerable.Range(1, 12).Where(m => m != 2))
+            {
+                var spare = DateTime.DaysInMonth(2025, m) - 27;
+                var n = Math.Min(spare, drop);
+                days.RemoveAll(d => d.Month == m && d.Day > DateTime.DaysInMonth(2025, m) - n);
+                drop -= n;
+            }
+            return days;
+        }
+        var lines = new List<string>();
+        foreach (var d in Year(324, 25)) lines.AddRange(Seed.Day("air-1", "pm25", d, 40, hours: 20));
+        foreach (var d in Year(323, 25)) lines.AddRange(Seed.Day("air-2", "pm25", d, 40, hours: 20));
+        foreach (var d in Year(330, 24)) lines.AddRange(Seed.Day("air-3", "pm25", d, 40, hours: 20));
+
+        // A year of minute data is computed from the raw readings here (no rollup yet): give the database time.
+        await using var patient = new ServiceUnderTest(new() { ["Influx:Timeout"] = "00:02:00" });
+        await patient.StartAsync();
+        using var channel = Seed.Channel(patient);
+        var client = new QueryService.QueryServiceClient(channel);
+        await Seed.WriteAsync(patient.Database, lines);
+        var years = await client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1", "air-2", "air-3"), Parameter = "pm25", Period = Period.Year, From = "2025-01-01", To = "2025-12-31" }, Reader);
+        var y = years.Stations.ToDictionary(s => s.StationId, s => s.Buckets.Single());
+        Assert.Equal((true, 40.0, 324, 324), (y["air-1"].Valid, y["air-1"].Mean, y["air-1"].Count, y["air-1"].Required));
+        Assert.Equal((false, 323), (y["air-2"].Valid, y["air-2"].Count));
+        Assert.False(y["air-2"].HasMean);
+        Assert.Equal((false, 330), (y["air-3"].Valid, y["air-3"].Count));
+        Assert.Equal("months below their minimum: 2", y["air-3"].Note);
+        Assert.Equal(40.0, y["air-1"].Percentile);
+
+        var months = await client.AggregateAsync(new AggregateRequest { Selection = Stations("air-3"), Parameter = "pm25", Period = Period.Month, From = "2025-02-01", To = "2025-03-31" }, Reader);
+        var (feb, mar) = (months.Stations[0].Buckets[0], months.Stations[0].Buckets[1]);
+        Assert.Equal((false, 24, 25), (feb.Valid, feb.Count, feb.Required));
+        Assert.Equal((true, 27), (mar.Valid, mar.Required));
+        Assert.True(mar.Count >= 27);
+    }
+
+    [Fact]
+    public async Task Water_sections_are_classed_by_GB_3838()
+    {
+        var t = new DateTime(2026, 2, 10, 8, 0, 0);
+        // COD 15 is class I (equal limits of I and II: the better class); NH3-N 2.5 is worse than V; TN is not
+        // evaluated for rivers; a fault-flagged DO reading does not count.
+        await Seed.WriteAsync(_service.Database, new[]
+        {
+            Seed.Line("w-fyh-1", "cod", new DateTimeOffset(t, Seed.China), 15),
+            Seed.Line("w-fyh-1", "do", new DateTimeOffset(t, Seed.China), 6),
+            Seed.Line("w-fyh-1", "do", new DateTimeOffset(t.AddHours(1), Seed.China), 1, "D"),
+            Seed.Line("w-fyh-1", "nh3n", new DateTimeOffset(t, Seed.China), 2.4),
+            Seed.Line("w-fyh-1", "nh3n", new DateTimeOffset(t.AddHours(1), Seed.China), 2.6),
+            Seed.Line("w-fyh-1", "tp", new DateTimeOffset(t, Seed.China), 0.2),
+            Seed.Line("w-fyh-1", "tn", new DateTimeOffset(t, Seed.China), 5),
+        });
+        var r = await _client.GetWaterQualityAsync(new WaterQualityRequest { From = "2026-02-01", To = "2026-02-28" }, Reader);
+        var s = r.Sections.Single();
+        Assert.Equal(("w-fyh-1", "劣V", "IV", false), (s.StationId, s.WaterClass, s.TargetClass, s.MeetsTarget));
+        Assert.Equal(["nh3n"], s.FailingParameters);
+        Assert.Equal([("cod", "I"), ("do", "II"), ("nh3n", "劣V"), ("tp", "III")], s.Parameters.Select(p => (p.Parameter, p.WaterClass)));
+        Assert.Equal(2.5, s.Parameters.Single(p => p.Parameter == "nh3n").Mean, 9);
+    }
+
+    [Fact]
+    public async Task An_unreachable_database_is_unavailable_and_the_service_stays_up()
+    {
+        await using var service = new ServiceUnderTest(new() { ["Influx:Url"] = "http://127.0.0.1:9/", ["Influx:Timeout"] = "00:00:02" });
+        await service.StartAsync();
+        using var channel = Seed.Channel(service);
+        var client = new QueryService.QueryServiceClient(channel);
+        var e = await Assert.ThrowsAsync<RpcException>(() => client.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "pm25", Period = Period.Day, From = "2026-01-01", To = "2026-01-01" }, Reader).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Equal(5, (await client.ListStationsAsync(new ListStationsRequest(), Reader)).Stations.Count);
+    }
+
+    [Fact]
+    public async Task Health_and_reflection_are_served()
+    {
+        var health = new Grpc.Health.V1.Health.HealthClient(_channel);
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest())).Status);
+        var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(_channel);
+        using var call = reflection.ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Contains("ecomonitor.v1.QueryService", call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name));
+    }
+}

@@ -1,0 +1,39 @@
+using System.Globalization;
+using System.Text;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace EcoMonitor.Service.Tests.Support;
+
+/// <summary>Readings written straight into the test's database (line protocol, as the service writes it), so that
+/// query tests work on data whose answers are worked out by hand.</summary>
+public static class Seed
+{
+    public static readonly TimeSpan China = TimeSpan.FromHours(8);
+
+    public static string Line(string station, string parameter, DateTimeOffset t, double value, string flag = "N") =>
+        string.Create(CultureInfo.InvariantCulture, $"reading,station={station},parameter={parameter} value={value},flag=\"{flag}\" {t.ToUnixTimeMilliseconds()}");
+
+    /// <summary>One value per minute for <paramref name="minutes"/> minutes from the start of the local hour.</summary>
+    public static IEnumerable<string> Hour(string station, string parameter, DateTime localHour, int minutes, double value, string flag = "N") =>
+        Enumerable.Range(0, minutes).Select(m => Line(station, parameter, new DateTimeOffset(localHour, China).AddMinutes(m), value, flag));
+
+    /// <summary>A valid day (the first <paramref name="hours"/> local hours, 45 minutes each) at a constant value.</summary>
+    public static IEnumerable<string> Day(string station, string parameter, DateOnly day, double value, int hours = 20) =>
+        Enumerable.Range(0, hours).SelectMany(h => Hour(station, parameter, day.ToDateTime(new TimeOnly(h, 0)), 45, value));
+
+    public static async Task WriteAsync(string database, IEnumerable<string> lines)
+    {
+        using var http = new HttpClient { BaseAddress = TestInfrastructure.InfluxUrl, Timeout = TimeSpan.FromMinutes(2) };
+        (await http.PostAsync("query", new FormUrlEncodedContent(new Dictionary<string, string> { ["q"] = $"CREATE DATABASE \"{database}\"" }))).EnsureSuccessStatusCode();
+        foreach (var chunk in lines.Chunk(20000))
+        {
+            var response = await http.PostAsync($"write?db={database}&precision=ms", new StringContent(string.Join('\n', chunk), Encoding.UTF8));
+            Assert.Equal(204, (int)response.StatusCode);
+        }
+    }
+
+    public static Metadata Key(string key) => new() { { "x-api-key", key } };
+
+    public static GrpcChannel Channel(ServiceUnderTest service) => GrpcChannel.ForAddress(service.GrpcAddress);
+}
