@@ -278,4 +278,27 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
         Assert.Contains("ecomonitor.v1.QueryService", call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name));
     }
+
+    [Fact]
+    public async Task The_api_answers_json_over_http_1_1()
+    {
+        await Seed.WriteAsync(_service.Database, Seed.Day("air-1", "pm25", new DateOnly(2026, 1, 7), 42));
+        using var http = new HttpClient { BaseAddress = _service.HttpAddress };
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync("/v1/stations")).StatusCode);
+        http.DefaultRequestHeaders.Add("x-api-key", ServiceUnderTest.ReaderKey);
+
+        var stations = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/v1/stations?kind=STATION_KIND_WATER")).RootElement;
+        Assert.Equal("w-fyh-1", stations.GetProperty("stations")[0].GetProperty("id").GetString());
+        var station = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/v1/stations/air-1")).RootElement;
+        Assert.Equal("管委会", station.GetProperty("name").GetString());
+
+        var day = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(
+            "/v1/aggregate?selection.stationIds=air-1&parameter=pm25&period=PERIOD_DAY&from=2026-01-07&to=2026-01-07")).RootElement;
+        var bucket = day.GetProperty("stations")[0].GetProperty("buckets")[0];
+        Assert.Equal((true, 42.0, 20), (bucket.GetProperty("valid").GetBoolean(), bucket.GetProperty("mean").GetDouble(), bucket.GetProperty("count").GetInt32()));
+
+        var bad = await http.GetAsync("/v1/aggregate?selection.stationIds=air-1%27%20OR%201%3D1&parameter=pm25&period=PERIOD_DAY&from=2026-01-07&to=2026-01-07");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("selection.station_ids[0]", await bad.Content.ReadAsStringAsync());
+    }
 }

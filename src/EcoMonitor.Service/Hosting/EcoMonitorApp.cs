@@ -81,7 +81,8 @@ public static class EcoMonitorApp
         services.AddOptions<ApiSettings>().BindConfiguration(ApiSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ReadingQueries>();
         services.AddSingleton<ApiKeyInterceptor>();
-        services.AddGrpc(o => o.EnableDetailedErrors = false).AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        services.AddGrpc(o => o.EnableDetailedErrors = false).AddJsonTranscoding()
+            .AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<MqttHealthCheck>("mqtt");
         return services;
