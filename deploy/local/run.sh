@@ -78,6 +78,9 @@ EcoMonitor is storing readings ($count values so far). Look at them:
   influx -port $ECOMON_INFLUX_PORT -database ecomonitor -execute "SELECT mean(value) FROM reading WHERE parameter = 'pm25' AND time > now() - 1h GROUP BY station"
 Rejected readings, with their reasons:
   mosquitto_sub -p $ECOMON_MQTT_PORT -t 'eco/deadletter/#' -v
+Query API (gRPC on 127.0.0.1:$grpc_port, JSON here), demo key $demo_key:
+  curl -s -H 'x-api-key: $demo_key' 'http://127.0.0.1:$http_port/v1/aggregate?selection.stationIds=air-gxq-gwh&parameter=pm25&period=PERIOD_HOUR&from='\$(TZ=Asia/Shanghai date +%F)'&to='\$(TZ=Asia/Shanghai date +%F)
+  (an hour is valid once it has 45 minutes of data; a day once it has 20 valid hours: GB 3095)
 Counters:  curl -s http://127.0.0.1:$http_port/metrics
 HJ 212 dataloggers: TCP 127.0.0.1:9212, or MQTT eco/<station>/hj212 (README, "HJ 212-2017")
 Stop all:  deploy/local/run.sh stop
