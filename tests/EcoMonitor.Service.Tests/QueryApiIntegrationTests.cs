@@ -301,4 +301,80 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Contains("selection.station_ids[0]", await bad.Content.ReadAsStringAsync());
     }
+
+    static DateTimeOffset RecentSecond(int minutesAgo) =>
+        DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddMinutes(-minutesAgo).ToUnixTimeSeconds());
+
+    [Fact]
+    public async Task Latest_values_per_station_and_parameter_with_their_flags()
+    {
+        var (t1, t2) = (RecentSecond(90), RecentSecond(30));
+        await Seed.WriteAsync(_service.Database, new[]
+        {
+            Seed.Line("air-1", "pm25", t1, 30), Seed.Line("air-1", "pm25", t2, 35, "M"), Seed.Line("air-1", "pm10", t1, 70),
+            Seed.Line("air-2", "pm25", t2, 44), Seed.Line("air-1", "pm25", t1.AddDays(-3), 99),
+        });
+        var r = await _client.GetLatestAsync(new LatestRequest { Selection = Stations("air-1") }, Reader);
+        Assert.Equal([("pm10", 70.0, "N", true), ("pm25", 35.0, "M", false)], r.Readings.Select(x => (x.Parameter, x.Value, x.Flag, x.Valid)));
+        Assert.Equal(t2.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"), r.Readings[1].Time);
+        var all = await _client.GetLatestAsync(new LatestRequest(), Reader);
+        Assert.Equal(["air-1", "air-1", "air-2"], all.Readings.Select(x => x.StationId));
+    }
+
+    [Fact]
+    public async Task Raw_readings_come_a_page_at_a_time()
+    {
+        var start = new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero);
+        await Seed.WriteAsync(_service.Database, Enumerable.Range(0, 25).Select(i => Seed.Line("air-2", "pm25", start.AddMinutes(i), i))
+            .Concat(Enumerable.Range(0, 5).Select(i => Seed.Line("air-2", "pm10", start.AddMinutes(i), 100 + i))));
+        var pages = new List<ListReadingsResponse>();
+        var token = "";
+        do
+        {
+            var page = await _client.ListReadingsAsync(new ListReadingsRequest { StationId = "air-2", Parameter = "pm25", From = "2026-02-01T00:00:00Z", To = "2026-02-02T00:00:00Z", PageSize = 10, PageToken = token }, Reader);
+            pages.Add(page);
+            token = page.NextPageToken;
+        } while (token.Length > 0);
+        Assert.Equal([10, 10, 5], pages.Select(p => p.Readings.Count));
+        Assert.Equal(Enumerable.Range(0, 25).Select(i => (double)i), pages.SelectMany(p => p.Readings).Select(r => r.Value));
+        var both = await _client.ListReadingsAsync(new ListReadingsRequest { StationId = "air-2", From = "2026-02-01T00:00:00Z", To = "2026-02-01T00:03:00Z" }, Reader);
+        Assert.Equal(6, both.Readings.Count);
+        var e = await Assert.ThrowsAsync<RpcException>(() => _client.ListReadingsAsync(new ListReadingsRequest { StationId = "air-2", From = "2026-02-01T00:00:00Z", To = "2026-02-02T00:00:00Z", PageToken = "1; DROP" }, Reader).ResponseAsync);
+        Assert.StartsWith("page_token:", e.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Watch_streams_the_readings_of_the_chosen_stations_as_they_are_stored()
+    {
+        var request = new WatchRequest();
+        request.StationIds.Add("air-2");
+        using var call = _client.Watch(request, Reader);
+        var broadcast = (EcoMonitor.Service.Query.ReadingBroadcast)_service.Services.GetService(typeof(EcoMonitor.Service.Query.ReadingBroadcast))!;
+        await TestInfrastructure.EventuallyAsync(() => broadcast.Watchers == 1, TimeSpan.FromSeconds(10), "the watcher subscribed");
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        var t = RecentSecond(1);
+        await gateway.PublishAsync(_service.ReadingsTopic("air-1"), $$$"""{"ts": {{{t.ToUnixTimeMilliseconds()}}}, "values": {"pm25": 11}}""");
+        await gateway.PublishAsync(_service.ReadingsTopic("air-2"), $$$"""{"ts": {{{t.ToUnixTimeMilliseconds()}}}, "values": {"pm25": 22, "pm10": 33}}""");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var received = new List<Reading>();
+        while (received.Count < 2 && await call.ResponseStream.MoveNext(cts.Token)) received.Add(call.ResponseStream.Current);
+        Assert.Equal([("air-2", "pm10", 33.0), ("air-2", "pm25", 22.0)], received.Select(r => (r.StationId, r.Parameter, r.Value)).Order());
+    }
+
+    [Fact]
+    public async Task Vocs_hourly_means_and_single_values_over_the_limits()
+    {
+        var h1 = new DateTime(2026, 1, 15, 9, 0, 0);
+        var h2 = h1.AddHours(1);
+        var lines = Seed.Hour("voc-1", "nmhc", h1, 45, 12).ToList();                    // hourly mean 12 > 10
+        lines.AddRange(Seed.Hour("voc-1", "nmhc", h2, 44, 5));                           // hourly mean 5.57: below
+        lines.Add(Seed.Line("voc-1", "nmhc", new DateTimeOffset(h2.AddMinutes(44), Seed.China), 31)); // single value 31 > 30
+        lines.Add(Seed.Line("voc-1", "nmhc", new DateTimeOffset(h2.AddMinutes(50), Seed.China), 80, "C")); // calibration: not counted
+        await Seed.WriteAsync(_service.Database, lines);
+        var r = await _client.GetVocExceedancesAsync(new VocExceedancesRequest { From = "2026-01-15", To = "2026-01-15" }, Reader);
+        var s = r.Stations.Single();
+        Assert.Equal(("voc-1", 10.0, 30.0), (s.StationId, s.HourlyLimit, s.SingleLimit));
+        Assert.Equal([("hourly-mean", "2026-01-15T09:00:00+08:00", 12.0), ("single-value", "2026-01-15T02:44:00.000Z", 31.0)],
+            s.Exceedances.Select(x => (x.Kind, x.Time, x.Value)));
+    }
 }

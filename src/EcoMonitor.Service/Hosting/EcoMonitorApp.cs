@@ -79,6 +79,8 @@ public static class EcoMonitorApp
     static IServiceCollection AddQueryApi(this IServiceCollection services)
     {
         services.AddOptions<ApiSettings>().BindConfiguration(ApiSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<VocSettings>().BindConfiguration(VocSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ReadingBroadcast>();
         services.AddSingleton<ReadingQueries>();
         services.AddSingleton<ApiKeyInterceptor>();
         services.AddGrpc(o => o.EnableDetailedErrors = false).AddJsonTranscoding()

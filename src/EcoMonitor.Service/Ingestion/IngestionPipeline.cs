@@ -34,10 +34,13 @@ public sealed class IngestionPipeline
     readonly InfluxSettings _influx;
     readonly TimeProvider _time;
     readonly ILogger<IngestionPipeline> _log;
+    readonly Query.ReadingBroadcast _broadcast;
 
     public IngestionPipeline(InfluxWriter writer, MqttConnection mqtt, MessageProcessor processor, IngestionMetrics metrics,
-        IOptions<InfluxSettings> influx, IOptions<MqttSettings> mqttSettings, TimeProvider time, ILogger<IngestionPipeline> log)
+        IOptions<InfluxSettings> influx, IOptions<MqttSettings> mqttSettings, TimeProvider time, ILogger<IngestionPipeline> log,
+        Query.ReadingBroadcast broadcast)
     {
+        _broadcast = broadcast;
         _writer = writer;
         _mqtt = mqtt;
         _processor = processor;
@@ -96,10 +99,12 @@ public sealed class IngestionPipeline
     {
         var lines = new List<string>();
         var owners = new List<(InboundMessage Message, int Index, string Parameter)>();
+        var readingLines = new List<(int Line, Domain.Reading Reading)>();
         foreach (var m in batch)
         {
             foreach (var a in m.Result.Accepted)
             {
+                readingLines.Add((lines.Count, a.Reading));
                 lines.Add(ReadingSchema.ToLineProtocol(a.Reading));
                 owners.Add((m, a.Index, a.Reading.Parameter));
             }
@@ -110,10 +115,16 @@ public sealed class IngestionPipeline
             }
             foreach (var note in m.Result.Notes) _log.LogDebug("{Source}: {Note}", m.Result.Topic, note);
         }
-        foreach (var (index, error) in await _writer.WriteAsync(lines, ct))
+        var refused = await _writer.WriteAsync(lines, ct);
+        foreach (var (index, error) in refused)
         {
             var (m, readingIndex, parameter) = owners[index];
             m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
+        }
+        if (_broadcast.Watchers > 0)
+        {
+            var refusedLines = refused.Select(r => r.Index).ToHashSet();
+            _broadcast.Publish(readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading));
         }
 
         // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.

@@ -42,4 +42,16 @@ public static class ApiMapping
         }
         return series;
     }
+
+    public static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static Reading ToApi(Domain.Reading r) => new()
+    {
+        StationId = r.StationId,
+        Parameter = r.Parameter,
+        Time = Rfc3339(r.Timestamp),
+        Value = r.Value,
+        Flag = r.Flag,
+        Valid = Domain.DataFlags.IsValid(r.Flag),
+    };
 }

@@ -44,3 +44,33 @@ public sealed class ApiKey
     public string Key { get; set; } = "";
     public ApiRole Role { get; set; } = ApiRole.Reader;
 }
+
+/// <summary>Settings section "Voc": NMHC limits at VOCs monitoring points. Defaults from GB 37822-2019 (plant area):
+/// 10 mg/m³ as a 1-hour average, 30 mg/m³ for any single value; per station overrides (e.g. the special limits 6 and
+/// 20) under Voc:Stations:{id}.</summary>
+public sealed class VocSettings : IValidatableObject
+{
+    public const string Section = "Voc";
+
+    public double HourlyMeanLimit { get; set; } = 10;
+    public double SingleValueLimit { get; set; } = 30;
+    public Dictionary<string, VocStationLimits> Stations { get; set; } = new(StringComparer.Ordinal);
+
+    public (double Hourly, double Single) LimitsFor(string station) =>
+        Stations.TryGetValue(station, out var s) ? (s.HourlyMeanLimit ?? HourlyMeanLimit, s.SingleValueLimit ?? SingleValueLimit) : (HourlyMeanLimit, SingleValueLimit);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (!(HourlyMeanLimit > 0) || !(SingleValueLimit > 0))
+            yield return new("Voc:HourlyMeanLimit and Voc:SingleValueLimit must be positive.", [nameof(HourlyMeanLimit)]);
+        foreach (var (id, l) in Stations)
+            if (l.HourlyMeanLimit is <= 0 || l.SingleValueLimit is <= 0)
+                yield return new($"Voc:Stations:{id}: limits must be positive.", [nameof(Stations)]);
+    }
+}
+
+public sealed class VocStationLimits
+{
+    public double? HourlyMeanLimit { get; set; }
+    public double? SingleValueLimit { get; set; }
+}

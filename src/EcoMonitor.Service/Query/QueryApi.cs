@@ -17,6 +17,8 @@ public sealed class QueryApi(
     StationRegistry stations,
     ReadingQueries queries,
     IOptions<ApiSettings> api,
+    IOptions<VocSettings> voc,
+    ReadingBroadcast broadcast,
     TimeProvider time) : QueryService.QueryServiceBase
 {
     static readonly Aggregator Aggregator = new(AirQualityStandard.Gb3095_2012);
@@ -231,7 +233,109 @@ public sealed class QueryApi(
         return response;
     }
 
+    public override async Task<LatestResponse> GetLatest(LatestRequest request, ServerCallContext context)
+    {
+        var hours = request.WithinHours == 0 ? 24 : request.WithinHours;
+        if (hours is < 1 or > 24 * 366) throw Invalid("within_hours", "must be within 1..8784");
+        var selected = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0)
+            ? stations.All.OrderBy(s => s.Id, StringComparer.Ordinal).ToList()
+            : SelectAnyKind(request.Selection);
+        var response = new LatestResponse();
+        if (selected.Count == 0) return response;
+        var latest = await Guarded(() => queries.LatestAsync(selected.Select(s => s.Id).ToList(), time.GetUtcNow().AddHours(-hours), context.CancellationToken));
+        response.Readings.AddRange(latest.Select(ApiMapping.ToApi));
+        return response;
+    }
+
+    public override async Task<ListReadingsResponse> ListReadings(ListReadingsRequest request, ServerCallContext context)
+    {
+        var station = Known(request.StationId, "station_id");
+        string? parameter = null;
+        if (request.Parameter.Length > 0)
+        {
+            if (!Parameters.TryFind(request.Parameter, out var p) || p.Code != request.Parameter)
+                throw Invalid("parameter", $"'{Printable(request.Parameter)}' is not a parameter code");
+            parameter = p.Code;
+        }
+        var from = Instant(request.From, "from");
+        var to = Instant(request.To, "to");
+        if (to <= from) throw Invalid("to", "must be after from");
+        var size = request.PageSize == 0 ? 1000 : request.PageSize;
+        if (size is < 1 or > 5000) throw Invalid("page_size", "must be within 1..5000");
+        long offset = 0;
+        if (request.PageToken.Length > 0 && !long.TryParse(request.PageToken, NumberStyles.None, CultureInfo.InvariantCulture, out offset))
+            throw Invalid("page_token", "is not a token this API gave");
+        // One more than asked tells whether there is a next page.
+        var rows = await Guarded(() => queries.ReadingsAsync(station.Id, parameter, from, to, size + 1, offset, context.CancellationToken));
+        var response = new ListReadingsResponse();
+        response.Readings.AddRange(rows.Take(size).Select(ApiMapping.ToApi));
+        if (rows.Count > size) response.NextPageToken = (offset + size).ToString(CultureInfo.InvariantCulture);
+        return response;
+    }
+
+    public override async Task Watch(WatchRequest request, IServerStreamWriter<Api.V1.Reading> responseStream, ServerCallContext context)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < request.StationIds.Count; i++) ids.Add(Known(request.StationIds[i], $"station_ids[{i}]").Id);
+        DomainKind? kind = request.Kind switch
+        {
+            Api.V1.StationKind.Unspecified => null,
+            Api.V1.StationKind.Air => DomainKind.Air,
+            Api.V1.StationKind.Voc => DomainKind.Voc,
+            Api.V1.StationKind.Water => DomainKind.Water,
+            _ => throw Invalid("kind", "unknown station kind"),
+        };
+        using var watcher = broadcast.Subscribe(r =>
+            (ids.Count == 0 || ids.Contains(r.StationId)) &&
+            (kind is null || Parameters.Get(r.Parameter).Kind == kind));
+        try
+        {
+            await foreach (var reading in watcher.Reader.ReadAllAsync(context.CancellationToken))
+                await responseStream.WriteAsync(ApiMapping.ToApi(reading), context.CancellationToken);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // the watcher went away
+        }
+    }
+
+    public override async Task<VocExceedancesResponse> GetVocExceedances(VocExceedancesRequest request, ServerCallContext context)
+    {
+        var (from, to) = Range(request.From, request.To);
+        var selected = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0)
+            ? stations.All.Where(s => s.Kind == DomainKind.Voc).OrderBy(s => s.Id, StringComparer.Ordinal).ToList()
+            : Select(request.Selection, DomainKind.Voc).Stations;
+        var response = new VocExceedancesResponse();
+        foreach (var station in selected)
+        {
+            var (hourlyLimit, singleLimit) = voc.Value.LimitsFor(station.Id);
+            var (start, end) = (ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)));
+            var hours = await Guarded(() => queries.HourlyAsync([station.Id], Parameters.Nmhc, start, end, context.CancellationToken));
+            var singles = await Guarded(() => queries.AboveAsync(station.Id, Parameters.Nmhc, singleLimit, start, end, context.CancellationToken));
+            var item = new VocStationExceedances { StationId = station.Id, HourlyLimit = hourlyLimit, SingleLimit = singleLimit };
+            // The 1-hour average over the limit (hours with at least 45 minutes of data, as for every hourly mean).
+            item.Exceedances.AddRange(hours[station.Id]
+                .Where(h => h.Minutes >= Aggregator.Standard.MinMinutesPerHour && h.Mean > hourlyLimit)
+                .Select(h => new VocExceedance { Time = ChinaTime.Format(h.Start), Value = h.Mean, Limit = hourlyLimit, Kind = "hourly-mean" }));
+            item.Exceedances.AddRange(singles.Select(r => new VocExceedance { Time = ApiMapping.Rfc3339(r.Timestamp), Value = r.Value, Limit = singleLimit, Kind = "single-value" }));
+            response.Stations.Add(item);
+        }
+        return response;
+    }
+
     // ---- arguments ----
+
+    List<DomainStation> SelectAnyKind(Selection selection)
+    {
+        if (selection.StationIds.Count > 0 && selection.Region.Length > 0) throw Invalid("selection", "name station_ids or a region, not both");
+        if (selection.Region.Length > 0)
+            return [.. stations.All.Where(s => s.Region == selection.Region).OrderBy(s => s.Id, StringComparer.Ordinal)];
+        return [.. selection.StationIds.Select((id, i) => Known(id, $"selection.station_ids[{i}]")).Distinct()];
+    }
+
+    static DateTimeOffset Instant(string text, string field) =>
+        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) && text.Contains('T')
+            ? t.ToUniversalTime() : throw Invalid(field, $"'{Printable(text)}' is not an RFC 3339 instant");
 
     static RpcException Invalid(string field, string message) => new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
 

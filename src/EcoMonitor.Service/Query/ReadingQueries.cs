@@ -67,4 +67,53 @@ public sealed class ReadingQueries(InfluxConnection influx)
                 means[parameter] = row[1].GetDouble();
         return means;
     }
+
+    static Reading ToReading(string station, string parameter, IReadOnlyDictionary<string, System.Text.Json.JsonElement> row) =>
+        new(station, parameter, DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()), row["value"].GetDouble(), row["flag"].GetString() ?? "");
+
+    /// <summary>The last value of each parameter of each station since <paramref name="since"/> (any flag).</summary>
+    public async Task<List<Reading>> LatestAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["since"] = Rfc3339(since);
+        var q = $"SELECT last(\"value\") AS \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE {clause} AND time >= $since GROUP BY \"station\", \"parameter\"";
+        var list = new List<Reading>();
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            foreach (var row in series.Rows())
+                list.Add(ToReading(series.Tags["station"], series.Tags["parameter"], row));
+        return [.. list.OrderBy(r => r.StationId, StringComparer.Ordinal).ThenBy(r => r.Parameter, StringComparer.Ordinal)];
+    }
+
+    /// <summary>Readings of one station in [from, to), oldest first, <paramref name="limit"/> from <paramref name="offset"/>.</summary>
+    public async Task<List<Reading>> ReadingsAsync(string station, string? parameter, DateTimeOffset from, DateTimeOffset to, int limit, long offset, CancellationToken ct)
+    {
+        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var filter = "";
+        if (parameter is not null)
+        {
+            parameters["p"] = parameter;
+            filter = " AND \"parameter\" = $p";
+        }
+        // LIMIT and OFFSET are integers the API validated, not request text.
+        var q = $"SELECT \"value\", \"flag\", \"parameter\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s{filter} AND time >= $from AND time < $to " +
+                $"ORDER BY time ASC LIMIT {limit} OFFSET {offset}";
+        var list = new List<Reading>();
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            foreach (var row in series.Rows())
+                list.Add(ToReading(station, row["parameter"].GetString()!, row));
+        return list;
+    }
+
+    /// <summary>Valid single values of a parameter above <paramref name="limit"/> in [from, to), oldest first (at most 1000).</summary>
+    public async Task<List<Reading>> AboveAsync(string station, string parameter, double limit, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var parameters = new Dictionary<string, object> { ["s"] = station, ["p"] = parameter, ["limit"] = limit, ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var q = $"SELECT \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND \"parameter\" = $p AND {ValidFlags} " +
+                "AND \"value\" > $limit AND time >= $from AND time < $to ORDER BY time ASC LIMIT 1000";
+        var list = new List<Reading>();
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            foreach (var row in series.Rows())
+                list.Add(ToReading(station, parameter, row));
+        return list;
+    }
 }
