@@ -1,0 +1,244 @@
+using System.CommandLine;
+using EcoMonitor.Api.V1;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace EcoMonitor.Cli;
+
+/// <summary>`ecomon`: EcoMonitor's command line for officers and operators (a gRPC client of the query API).
+/// Readable tables by default, --json for scripts, --png FILE for a trend with its limit line.</summary>
+public static class Ecomon
+{
+    static readonly Option<string> Server = new("--server")
+    {
+        Description = "gRPC address of the service (env ECOMON_SERVER)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ECOMON_SERVER") ?? "http://127.0.0.1:8481",
+    };
+
+    static readonly Option<string?> Key = new("--key")
+    {
+        Description = "API key (env ECOMON_API_KEY)",
+        Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ECOMON_API_KEY"),
+    };
+
+    static readonly Option<bool> Json = new("--json") { Description = "print JSON instead of a table", Recursive = true };
+    static readonly Option<string[]> Station = new("--station") { Description = "station id (repeatable)", AllowMultipleArgumentsPerToken = true };
+    static readonly Option<string?> Region = new("--region") { Description = "all stations of a region" };
+    static readonly Option<string> From = new("--from") { Description = "first local day, yyyy-MM-dd", Required = true };
+    static readonly Option<string> To = new("--to") { Description = "last local day, yyyy-MM-dd", Required = true };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("EcoMonitor: query stations, aggregates, AQI, the PM2.5 target, water quality and VOCs.");
+        root.Options.Add(Server);
+        root.Options.Add(Key);
+        root.Options.Add(Json);
+        foreach (var command in Commands(output)) root.Subcommands.Add(command);
+        var parse = root.Parse(args);
+        parse.InvocationConfiguration.Output = output;
+        parse.InvocationConfiguration.Error = error;
+        try
+        {
+            return await parse.InvokeAsync(parse.InvocationConfiguration);
+        }
+        catch (RpcException e)
+        {
+            await error.WriteLineAsync($"error: {e.StatusCode}: {e.Status.Detail}");
+            return 1;
+        }
+    }
+
+    static IEnumerable<Command> Commands(TextWriter output)
+    {
+        var kind = new Option<string?>("--kind") { Description = "air | voc | water" };
+        var stations = new Command("stations", "list the stations") { kind, Region };
+        stations.SetAction(async (p, ct) =>
+        {
+            var r = await Client(p).ListStationsAsync(new ListStationsRequest { Kind = KindOf(p.GetValue(kind)), Region = p.GetValue(Region) ?? "" }, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            var t = new Table("id", "name", "kind", "region", "lat", "lon", "water", "target", "mn");
+            foreach (var s in r.Stations) t.Row(s.Id, s.Name, Short(s.Kind), s.Region, s.Latitude, s.Longitude, s.WaterName, s.TargetClass, s.Mn);
+            t.WriteTo(output);
+        });
+        yield return stations;
+
+        var hours = new Option<int>("--hours") { Description = "look back this many hours (24)", DefaultValueFactory = _ => 24 };
+        var latest = new Command("latest", "latest value of each parameter per station") { Station, Region, hours };
+        latest.SetAction(async (p, ct) =>
+        {
+            var request = new LatestRequest { WithinHours = p.GetValue(hours) };
+            if (SelectionOf(p, optional: true) is { } sel) request.Selection = sel;
+            var r = await Client(p).GetLatestAsync(request, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            var t = new Table("station", "parameter", "time (UTC)", "value", "flag");
+            foreach (var x in r.Readings) t.Row(x.StationId, x.Parameter, x.Time, x.Value, x.Flag);
+            t.WriteTo(output);
+        });
+        yield return latest;
+
+        var parameter = new Option<string>("--parameter") { Description = "pm25, pm10, nmhc, ...", Required = true };
+        var period = new Option<string>("--period") { Description = "hour | day | month | year", Required = true };
+        var percentile = new Option<double>("--percentile") { Description = "percentile to report (95)" };
+        var png = new Option<FileInfo?>("--png") { Description = "also draw the trend with its limit line into this PNG" };
+        var aggregate = new Command("aggregate", "means, min, max, count and percentile by GB 3095") { parameter, period, From, To, Station, Region, percentile, png };
+        aggregate.SetAction(async (p, ct) =>
+        {
+            var request = new AggregateRequest
+            {
+                Selection = SelectionOf(p)!, Parameter = p.GetValue(parameter)!, Period = PeriodOf(p.GetValue(period)),
+                From = p.GetValue(From)!, To = p.GetValue(To)!, Percentile = p.GetValue(percentile),
+            };
+            var r = await Client(p).AggregateAsync(request, Headers(p), cancellationToken: ct);
+            if (p.GetValue(png) is { } file) Chart.Trend(r, file.FullName);
+            if (Print(p, output, r)) return;
+            var t = new Table("series", "start", "valid", "mean", "min", "max", "p", "count", "note");
+            foreach (var s in r.Stations.Append(r.Region).Where(s => s is not null))
+                foreach (var b in s.Buckets)
+                    t.Row(s.StationId.Length == 0 ? "region" : s.StationId, b.Start, b.Valid, b.HasMean ? b.Mean : null, b.HasMin ? b.Min : null,
+                        b.HasMax ? b.Max : null, b.HasPercentile ? b.Percentile : null, $"{b.Count}/{b.Required}", b.Note);
+            output.WriteLine($"{r.Parameter} ({r.Unit}), {r.Standard}");
+            t.WriteTo(output);
+        });
+        yield return aggregate;
+
+        var aqiPeriod = new Option<string>("--period") { Description = "hour | day", DefaultValueFactory = _ => "day" };
+        var aqi = new Command("aqi", "HJ 633 AQI") { aqiPeriod, From, To, Station, Region };
+        aqi.SetAction(async (p, ct) =>
+        {
+            var r = await Client(p).GetAqiAsync(new AqiRequest { Selection = SelectionOf(p)!, Period = PeriodOf(p.GetValue(aqiPeriod)), From = p.GetValue(From)!, To = p.GetValue(To)! }, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            var t = new Table("series", "start", "AQI", "category", "primary", "IAQI PM2.5", "IAQI PM10", "missing");
+            foreach (var s in r.Stations.Append(r.Region).Where(s => s is not null))
+                foreach (var v in s.Values)
+                    t.Row(s.StationId.Length == 0 ? "region" : s.StationId, v.Start, v.Aqi, $"{v.CategoryZh} {v.CategoryEn}", string.Join(",", v.PrimaryPollutants),
+                        v.Iaqi.TryGetValue("pm25", out var a) ? a : null, v.Iaqi.TryGetValue("pm10", out var b) ? b : null, string.Join(",", v.Missing));
+            t.WriteTo(output);
+        });
+        yield return aqi;
+
+        var asOf = new Option<string?>("--as-of") { Description = "last local day counted (yesterday)" };
+        var pastYears = new Option<int>("--past-years") { Description = "full-year figures for this many past years (2)", DefaultValueFactory = _ => 2 };
+        var target = new Command("target", "PM2.5 year-to-date against the reduction target") { asOf, pastYears, Station, Region };
+        target.SetAction(async (p, ct) =>
+        {
+            var request = new TargetProgressRequest { AsOf = p.GetValue(asOf) ?? "", PastYears = p.GetValue(pastYears) };
+            if (SelectionOf(p, optional: true) is { } sel) request.Selection = sel;
+            var r = await Client(p).GetTargetProgressAsync(request, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            output.WriteLine($"PM2.5 from 1 January to {r.AsOf}, against the same span last year");
+            var t = new Table("scope", "this year", "last year", "change %", "rounded %", "target %", "on track", "note");
+            foreach (var x in r.Progress)
+                t.Row(x.Scope, x.HasCurrentMean ? x.CurrentMean : null, x.HasPreviousMean ? x.PreviousMean : null, x.HasChangePercent ? x.ChangePercent : null,
+                    x.HasRoundedChangePercent ? x.RoundedChangePercent : null, x.TargetPercent, x.OnTrack, x.Note);
+            t.WriteTo(output);
+            if (r.Years.Count == 0) return;
+            output.WriteLine();
+            var y = new Table("scope", "year", "annual mean", "valid", "valid days", "change %", "note");
+            foreach (var a in r.Years) y.Row(a.Scope, a.Year, a.HasMean ? a.Mean : null, a.Valid, a.ValidDays, a.HasChangePercent ? a.ChangePercent : null, a.Note);
+            y.WriteTo(output);
+        });
+        yield return target;
+
+        var water = new Command("water", "GB 3838 class of water sections") { From, To, Station, Region };
+        water.SetAction(async (p, ct) =>
+        {
+            var request = new WaterQualityRequest { From = p.GetValue(From)!, To = p.GetValue(To)! };
+            if (SelectionOf(p, optional: true) is { } sel) request.Selection = sel;
+            var r = await Client(p).GetWaterQualityAsync(request, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            var t = new Table("section", "class", "target", "meets", "failing", "parameters");
+            foreach (var s in r.Sections)
+                t.Row(s.StationId, s.WaterClass, s.TargetClass, s.MeetsTarget, string.Join(",", s.FailingParameters),
+                    string.Join(" ", s.Parameters.Select(x => $"{x.Parameter}={x.Mean:0.###}({x.WaterClass})")));
+            t.WriteTo(output);
+        });
+        yield return water;
+
+        var voc = new Command("voc", "VOCs (NMHC) exceedances of the limits") { From, To, Station, Region };
+        voc.SetAction(async (p, ct) =>
+        {
+            var request = new VocExceedancesRequest { From = p.GetValue(From)!, To = p.GetValue(To)! };
+            if (SelectionOf(p, optional: true) is { } sel) request.Selection = sel;
+            var r = await Client(p).GetVocExceedancesAsync(request, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            var t = new Table("station", "kind", "time", "value mg/m³", "limit");
+            foreach (var s in r.Stations)
+                foreach (var e in s.Exceedances) t.Row(s.StationId, e.Kind, e.Time, e.Value, e.Limit);
+            t.WriteTo(output);
+        });
+        yield return voc;
+
+        var count = new Option<int>("--count") { Description = "stop after this many readings (0: until Ctrl-C)" };
+        var watchKind = new Option<string?>("--kind") { Description = "air | voc | water" };
+        var watch = new Command("watch", "readings as they are stored") { Station, watchKind, count };
+        watch.SetAction(async (p, ct) =>
+        {
+            var request = new WatchRequest { Kind = KindOf(p.GetValue(watchKind)) };
+            request.StationIds.AddRange(p.GetValue(Station) ?? []);
+            using var call = Client(p).Watch(request, Headers(p), cancellationToken: ct);
+            var seen = 0;
+            var limit = p.GetValue(count);
+            while (await call.ResponseStream.MoveNext(ct))
+            {
+                var x = call.ResponseStream.Current;
+                output.WriteLine(p.GetValue(Json) ? JsonFormatter.Default.Format(x) : $"{x.Time}  {x.StationId,-16} {x.Parameter,-6} {x.Value,10:0.###}  {x.Flag}");
+                await output.FlushAsync(ct);
+                if (limit > 0 && ++seen >= limit) break;
+            }
+        });
+        yield return watch;
+    }
+
+    static QueryService.QueryServiceClient Client(ParseResult p) =>
+        new(GrpcChannel.ForAddress(p.GetValue(Server)!));
+
+    static Metadata Headers(ParseResult p) =>
+        p.GetValue(Key) is { Length: > 0 } key ? new Metadata { { "x-api-key", key } } : [];
+
+    static bool Print(ParseResult p, TextWriter output, IMessage message)
+    {
+        if (!p.GetValue(Json)) return false;
+        output.WriteLine(JsonFormatter.Default.Format(message));
+        return true;
+    }
+
+    static Selection? SelectionOf(ParseResult p, bool optional = false)
+    {
+        var ids = p.GetValue(Station) ?? [];
+        var region = p.GetValue(Region);
+        if (ids.Length == 0 && string.IsNullOrEmpty(region))
+            return optional ? null : throw new RpcException(new Status(StatusCode.InvalidArgument, "give --station (one or more) or --region"));
+        var s = new Selection { Region = region ?? "" };
+        s.StationIds.AddRange(ids);
+        return s;
+    }
+
+    static StationKind KindOf(string? kind) => kind?.ToLowerInvariant() switch
+    {
+        null or "" => StationKind.Unspecified,
+        "air" => StationKind.Air,
+        "voc" => StationKind.Voc,
+        "water" => StationKind.Water,
+        _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"--kind: '{kind}' is not air, voc or water")),
+    };
+
+    static Period PeriodOf(string? period) => period?.ToLowerInvariant() switch
+    {
+        "hour" => Period.Hour,
+        "day" => Period.Day,
+        "month" => Period.Month,
+        "year" => Period.Year,
+        _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"--period: '{period}' is not hour, day, month or year")),
+    };
+
+    static string Short(StationKind k) => k switch
+    {
+        StationKind.Air => "air",
+        StationKind.Voc => "voc",
+        StationKind.Water => "water",
+        _ => "",
+    };
+}

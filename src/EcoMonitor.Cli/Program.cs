@@ -1,0 +1,3 @@
+using EcoMonitor.Cli;
+
+return await Ecomon.RunAsync(args, Console.Out, Console.Error);
