@@ -6,6 +6,7 @@ using EcoMonitor.Domain;
 using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Stations;
+using EcoMonitor.Service.Query;
 using EcoMonitor.Service.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -27,6 +28,7 @@ var payloads = Payloads.Build(1000);
 Micro(payloads);
 await EndToEndAsync(options, tcpNoDelay: true);
 await EndToEndAsync(options, tcpNoDelay: false);
+await QueryAsync(options);
 
 static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads)
 {
@@ -137,6 +139,71 @@ static async Task EndToEndAsync(BenchOptions options, bool tcpNoDelay)
     Console.WriteLine($"3. InfluxDB: direct batched writes {points / directSeconds,12:N0} points/s; EcoMonitor reaches {points / serviceSeconds / (points / directSeconds):P0} of it");
 }
 
+// 4. The data the aggregates and the target rest on: hourly statistics of minute means of valid readings.
+//    a) building the hourly rollup from per-minute data, against a plain hourly GROUP BY of the same points;
+//    b) the target's read at full scale (20 stations x 2 years of hours), against reading the raw minutes of one
+//       station-month (what it would cost without a rollup, scaled).
+static async Task QueryAsync(BenchOptions options)
+{
+    var database = $"bench_q_{Guid.NewGuid():N}"[..22];
+    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(10) }));
+    await influx.QueryAsync($"CREATE DATABASE \"{database}\"", post: true);
+    var start = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.FromHours(8));
+    var stations = Enumerable.Range(0, options.QueryStations).Select(i => $"s{i}").ToList();
+    var batch = new StringBuilder();
+    var points = 0;
+    async Task Flush()
+    {
+        if (batch.Length == 0) return;
+        (await influx.Http.PostAsync($"write?db={database}&precision=ms", new StringContent(batch.ToString(), Encoding.UTF8))).EnsureSuccessStatusCode();
+        batch.Clear();
+    }
+    foreach (var station in stations)
+        for (var minute = 0; minute < options.QueryDays * 1440; minute++)
+        {
+            batch.Append(ReadingSchema.ToLineProtocol(new Reading(station, "pm25", start.AddMinutes(minute), 30 + minute % 40, minute % 97 == 0 ? "D" : "N"))).Append('\n');
+            if (++points % 50_000 == 0) await Flush();
+        }
+    await Flush();
+
+    var end = start.AddDays(options.QueryDays);
+    var sw = Stopwatch.StartNew();
+    await new HourlyRollup(influx).RebuildAsync(start, end, CancellationToken.None);
+    var rollup = sw.Elapsed.TotalSeconds;
+    var parameters = new Dictionary<string, object> { ["from"] = start.UtcDateTime.ToString("o"), ["to"] = end.UtcDateTime.ToString("o") };
+    sw.Restart();
+    await influx.QueryAsync("SELECT count(\"value\"), mean(\"value\") FROM \"reading\" WHERE \"parameter\" = 'pm25' AND time >= $from AND time < $to GROUP BY time(1h), \"station\" fill(none) tz('Asia/Shanghai')", parameters);
+    var plain = sw.Elapsed.TotalSeconds;
+    var queries = new ReadingQueries(influx);
+    sw.Restart();
+    var hourly = await queries.HourlyAsync(stations, "pm25", start, end, CancellationToken.None);
+    var fromRollup = sw.Elapsed.TotalSeconds;
+
+    // Full scale: 20 stations x 2 years of hourly rollup rows, as per-minute data would leave them.
+    var big = Enumerable.Range(0, 20).Select(i => $"z{i:D2}").ToList();
+    foreach (var station in big)
+        for (var h = 0; h < 2 * 365 * 24; h++)
+        {
+            batch.Append($"{HourlyRollup.Measurement},parameter=pm25,station={station} max=70,mean={40 + h % 20},min=30,minutes=60i {start.AddHours(h).ToUnixTimeMilliseconds()}\n");
+            if (h % 10_000 == 0) await Flush();
+        }
+    await Flush();
+    var aggregator = new Aggregator(EcoMonitor.Domain.Standards.AirQualityStandard.Gb3095_2012);
+    sw.Restart();
+    var twoYears = await queries.HourlyAsync(big, "pm25", start, start.AddDays(730), CancellationToken.None);
+    var daily = twoYears.ToDictionary(kv => kv.Key, kv => aggregator.DailyMeans(kv.Value, DateOnly.FromDateTime(start.DateTime), DateOnly.FromDateTime(start.DateTime).AddDays(729)));
+    var target = sw.Elapsed.TotalSeconds;
+    await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
+
+    Console.WriteLine();
+    Console.WriteLine($"4a. hourly rollup, {options.QueryStations} stations x {options.QueryDays} days of per-minute data ({points:N0} points, {hourly.Values.Sum(h => h.Count):N0} hours)");
+    Console.WriteLine($"   reference plain hourly GROUP BY    {plain,12:N2} s");
+    Console.WriteLine($"   EcoMonitor rollup built (backfill) {rollup,12:N2} s  ({rollup / plain:N1}x the plain query; once, or per batch as data arrives)");
+    Console.WriteLine($"   EcoMonitor hours read from rollup  {fromRollup,12:N2} s  ({fromRollup / plain:P0} of the plain query)");
+    Console.WriteLine($"4b. target data path at full scale: 20 stations x 2 years ({twoYears.Values.Sum(h => h.Count):N0} hours -> {daily.Values.Sum(d => d.Count):N0} daily means)");
+    Console.WriteLine($"   EcoMonitor                         {target,12:N2} s  ({target / plain:N1}x the plain query over {options.QueryStations} station-years of raw data)");
+}
+
 static string ReadingSchemaLine(int i) =>
     ReadingSchema.ToLineProtocol(new Reading($"s{i % 20}", i % 2 == 0 ? "pm25" : "pm10", DateTimeOffset.UtcNow.AddHours(-1).AddMilliseconds(i), 30 + i % 50, "N"));
 
@@ -190,19 +257,23 @@ static async Task PublishAsync(int port, string prefix, IReadOnlyList<(string St
     await client.DisconnectAsync();
 }
 
-sealed record BenchOptions(int Messages, string InfluxUrl)
+sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays)
 {
     public static BenchOptions Parse(string[] args)
     {
         var messages = 20000;
+        var queryStations = 2;
+        var queryDays = 365;
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             if (args[i] == "--messages") messages = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             else if (args[i] == "--influx") influx = args[i + 1];
+            else if (args[i] == "--query-stations") queryStations = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            else if (args[i] == "--query-days") queryDays = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             else throw new ArgumentException($"unknown argument {args[i]}");
         }
-        return new BenchOptions(messages, influx);
+        return new BenchOptions(messages, influx, queryStations, queryDays);
     }
 }
 

@@ -377,4 +377,26 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         Assert.Equal([("hourly-mean", "2026-01-15T09:00:00+08:00", 12.0), ("single-value", "2026-01-15T02:44:00.000Z", 31.0)],
             s.Exceedances.Select(x => (x.Kind, x.Time, x.Value)));
     }
+
+    [Fact]
+    public async Task Ingested_readings_keep_the_hourly_rollup_current_even_when_a_value_is_corrected()
+    {
+        // 45 minutes of one local hour, published over MQTT: the hour is valid.
+        var hour = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-3);
+        var readings = string.Join(",", Enumerable.Range(0, 45).Select(m => $$$"""{"ts": {{{hour.AddMinutes(m).ToUnixTimeMilliseconds()}}}, "values": {"pm25": {{{20 + m % 2}}}}}"""));
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        await gateway.PublishAsync(_service.ReadingsTopic("air-3"), $"[{readings}]");
+        await TestInfrastructure.EventuallyAsync(() => _service.Metrics.Acknowledgements >= 1, TimeSpan.FromSeconds(20), "the message stored");
+        var day = hour.ToOffset(Seed.China).ToString("yyyy-MM-dd");
+        var request = new AggregateRequest { Selection = Stations("air-3"), Parameter = "pm25", Period = Period.Hour, From = day, To = day };
+        var bucket = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets.Single(b => b.Start == hour.ToOffset(Seed.China).ToString("yyyy-MM-ddTHH:mm:sszzz"));
+        Assert.Equal((true, 45, 20.0, 21.0), (bucket.Valid, bucket.Count, bucket.Min, bucket.Max));
+        Assert.Equal((23 * 20 + 22 * 21) / 45.0, bucket.Mean, 9);
+
+        // The datalogger corrects one minute to "maintenance": 44 valid minutes, the hour is no longer valid.
+        await gateway.PublishAsync(_service.ReadingsTopic("air-3"), $$$"""{"ts": {{{hour.AddMinutes(10).ToUnixTimeMilliseconds()}}}, "values": {"pm25": 20}, "flags": {"pm25": "M"}}""");
+        await TestInfrastructure.EventuallyAsync(() => _service.Metrics.Acknowledgements >= 2, TimeSpan.FromSeconds(20), "the correction stored");
+        bucket = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets.Single(b => b.Start == hour.ToOffset(Seed.China).ToString("yyyy-MM-ddTHH:mm:sszzz"));
+        Assert.Equal((false, 44), (bucket.Valid, bucket.Count));
+    }
 }

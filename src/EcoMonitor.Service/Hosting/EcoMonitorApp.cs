@@ -114,6 +114,7 @@ public static class EcoMonitorApp
         services.AddOptions<InfluxSettings>().BindConfiguration(InfluxSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<InfluxConnection>();
         services.AddSingleton<InfluxWriter>();
+        services.AddSingleton<HourlyRollup>();
         return services;
     }
 

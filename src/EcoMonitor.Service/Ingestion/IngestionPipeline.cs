@@ -35,12 +35,14 @@ public sealed class IngestionPipeline
     readonly TimeProvider _time;
     readonly ILogger<IngestionPipeline> _log;
     readonly Query.ReadingBroadcast _broadcast;
+    readonly HourlyRollup _rollup;
 
     public IngestionPipeline(InfluxWriter writer, MqttConnection mqtt, MessageProcessor processor, IngestionMetrics metrics,
         IOptions<InfluxSettings> influx, IOptions<MqttSettings> mqttSettings, TimeProvider time, ILogger<IngestionPipeline> log,
-        Query.ReadingBroadcast broadcast)
+        Query.ReadingBroadcast broadcast, HourlyRollup rollup)
     {
         _broadcast = broadcast;
+        _rollup = rollup;
         _writer = writer;
         _mqtt = mqtt;
         _processor = processor;
@@ -121,11 +123,11 @@ public sealed class IngestionPipeline
             var (m, readingIndex, parameter) = owners[index];
             m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
         }
-        if (_broadcast.Watchers > 0)
-        {
-            var refusedLines = refused.Select(r => r.Index).ToHashSet();
-            _broadcast.Publish(readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading));
-        }
+        var refusedLines = refused.Select(r => r.Index).ToHashSet();
+        var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
+        // The hourly rollup is brought up to date before anything is acknowledged (see HourlyRollup).
+        await UpdateRollupAsync(stored, ct);
+        if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
         // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
         var deadLetters = batch.Select(m => m.Result.HasRejections ? PublishDeadLetterAsync(m, ct) : Task.FromResult(true)).ToArray();
@@ -134,6 +136,26 @@ public sealed class IngestionPipeline
         {
             if (!deadLetters[i].Result) continue;
             if (await batch[i].Ack.AcknowledgeAsync(ct)) _metrics.Acknowledged();
+        }
+    }
+
+    async Task UpdateRollupAsync(List<Domain.Reading> stored, CancellationToken ct)
+    {
+        var delay = _influx.RetryInitialDelay;
+        while (true)
+        {
+            try
+            {
+                await _rollup.UpdateAsync(stored, ct);
+                return;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                _metrics.WriteRetried();
+                _log.LogWarning("Hourly rollup of {Count} readings failed ({Reason}); retrying in {Delay}", stored.Count, e.Message, delay);
+                await Task.Delay(delay, _time, ct);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
+            }
         }
     }
 

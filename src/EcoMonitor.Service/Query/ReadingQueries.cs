@@ -27,8 +27,8 @@ public sealed class ReadingQueries(InfluxConnection influx)
 
     static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
 
-    /// <summary>Hourly statistics per station from minute means, [from, to). GB 3095's 45-minute rule is judged on
-    /// <see cref="HourStat.Minutes"/>.</summary>
+    /// <summary>Hourly statistics per station, [from, to), from the hourly rollup (<see cref="HourlyRollup"/>: minute
+    /// means of valid readings). GB 3095's 45-minute rule is judged on <see cref="HourStat.Minutes"/>.</summary>
     public async Task<Dictionary<string, List<HourStat>>> HourlyAsync(IReadOnlyList<string> stations, string parameter,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
@@ -36,10 +36,8 @@ public sealed class ReadingQueries(InfluxConnection influx)
         parameters["p"] = parameter;
         parameters["from"] = Rfc3339(from);
         parameters["to"] = Rfc3339(to);
-        var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
-                $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $p AND {ValidFlags} AND {clause} " +
-                "AND time >= $from AND time < $to GROUP BY time(1m), \"station\" fill(none)) " +
-                "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\" fill(none) tz('Asia/Shanghai')";
+        var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"{HourlyRollup.Measurement}\" WHERE \"parameter\" = $p AND {clause} " +
+                "AND time >= $from AND time < $to GROUP BY \"station\"";
         var result = stations.ToDictionary(s => s, _ => new List<HourStat>());
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Grpc.Core;
+using EcoMonitor.Service.Storage;
 using Grpc.Net.Client;
 
 namespace EcoMonitor.Service.Tests.Support;
@@ -22,15 +23,28 @@ public static class Seed
     public static IEnumerable<string> Day(string station, string parameter, DateOnly day, double value, int hours = 20) =>
         Enumerable.Range(0, hours).SelectMany(h => Hour(station, parameter, day.ToDateTime(new TimeOnly(h, 0)), 45, value));
 
+    /// <summary>Writes the lines, then rebuilds the hourly rollup over their time span, as an operator's backfill
+    /// would (the service rolls up what it ingests itself; these readings go around it).</summary>
     public static async Task WriteAsync(string database, IEnumerable<string> lines)
     {
         using var http = new HttpClient { BaseAddress = TestInfrastructure.InfluxUrl, Timeout = TimeSpan.FromMinutes(2) };
         (await http.PostAsync("query", new FormUrlEncodedContent(new Dictionary<string, string> { ["q"] = $"CREATE DATABASE \"{database}\"" }))).EnsureSuccessStatusCode();
+        long first = long.MaxValue, last = long.MinValue;
         foreach (var chunk in lines.Chunk(20000))
         {
+            foreach (var line in chunk)
+            {
+                var ms = long.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                first = Math.Min(first, ms);
+                last = Math.Max(last, ms);
+            }
             var response = await http.PostAsync($"write?db={database}&precision=ms", new StringContent(string.Join('\n', chunk), Encoding.UTF8));
             Assert.Equal(204, (int)response.StatusCode);
         }
+        if (first > last) return;
+        using var influx = new InfluxConnection(Microsoft.Extensions.Options.Options.Create(
+            new EcoMonitor.Service.Hosting.InfluxSettings { Url = TestInfrastructure.InfluxUrl, Database = database, Timeout = TimeSpan.FromMinutes(2) }));
+        await new HourlyRollup(influx).RebuildAsync(DateTimeOffset.FromUnixTimeMilliseconds(first), DateTimeOffset.FromUnixTimeMilliseconds(last).AddHours(1), CancellationToken.None);
     }
 
     public static Metadata Key(string key) => new() { { "x-api-key", key } };

@@ -1,0 +1,103 @@
+using System.Globalization;
+using EcoMonitor.Domain;
+using InfluxDB.Client.Writes;
+
+namespace EcoMonitor.Service.Storage;
+
+/// <summary>The hourly rollup the query API reads (README, "Schema in InfluxDB"): measurement <c>reading_1h</c>,
+/// tags <c>station</c>, <c>parameter</c>; fields <c>minutes</c> (integer: minutes of the hour with at least one valid
+/// reading), <c>mean</c>, <c>min</c>, <c>max</c> (of those minute means); time = the start of the hour.
+/// The ingestion pipeline recomputes the hours a batch touched before it acknowledges the batch, so a crash in
+/// between leads to a redelivery and a recomputation: the rollup never misses stored readings. Hours whose valid
+/// data disappeared (all overwritten with invalid flags) get minutes = 0.</summary>
+public sealed class HourlyRollup(InfluxConnection influx)
+{
+    public const string Measurement = "reading_1h";
+    const string ValidFlags = "(\"flag\" = 'N' OR \"flag\" = 'S')";
+
+    static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+
+    static DateTimeOffset HourOf(DateTimeOffset t) => new(t.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero);
+
+    /// <summary>Recomputes the hours of these readings (one query, one write).</summary>
+    public async Task UpdateAsync(IReadOnlyCollection<Reading> readings, CancellationToken ct)
+    {
+        if (readings.Count == 0) return;
+        var dirty = readings.Select(r => (r.StationId, r.Parameter, Hour: HourOf(r.Timestamp))).ToHashSet();
+        var from = dirty.Min(d => d.Hour);
+        var to = dirty.Max(d => d.Hour).AddHours(1);
+        var computed = await ComputeAsync(dirty.Select(d => d.StationId).Distinct().ToList(), dirty.Select(d => d.Parameter).Distinct().ToList(), from, to, ct);
+        var lines = new List<string>();
+        foreach (var (key, line) in computed)
+            if (dirty.Contains(key)) lines.Add(line);
+        foreach (var d in dirty.Where(d => !computed.ContainsKey(d)))
+            lines.Add(Line(d.StationId, d.Parameter, d.Hour, 0, null, null, null));
+        await WriteAsync(lines, ct);
+    }
+
+    /// <summary>Rebuilds every hour of [from, to) for every station and parameter that has readings (an operator's
+    /// backfill, or data loaded around the service).</summary>
+    public async Task RebuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        for (var start = HourOf(from); start < to; start = start.AddDays(30))
+        {
+            var end = start.AddDays(30) < to ? start.AddDays(30) : to;
+            var computed = await ComputeAsync(null, null, start, end, ct);
+            await WriteAsync([.. computed.Values], ct);
+        }
+    }
+
+    async Task<Dictionary<(string, string, DateTimeOffset), string>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
+        DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        string Any(string tag, string prefix, IReadOnlyList<string>? values)
+        {
+            if (values is null) return "";
+            for (var i = 0; i < values.Count; i++) bind[$"{prefix}{i}"] = values[i];
+            return " AND (" + string.Join(" OR ", values.Select((_, i) => $"\"{tag}\" = ${prefix}{i}")) + ")";
+        }
+        var filter = Any("station", "s", stations) + Any("parameter", "p", parameters);
+        // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
+        var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
+                $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {ValidFlags}{filter} AND time >= $from AND time < $to " +
+                "GROUP BY time(1m), \"station\", \"parameter\" fill(none)) " +
+                "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\", \"parameter\" fill(none)";
+        var result = new Dictionary<(string, string, DateTimeOffset), string>();
+        foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+        {
+            var station = series.Tags["station"];
+            var parameter = series.Tags["parameter"];
+            foreach (var row in series.Rows())
+            {
+                if (row["mean"].ValueKind != System.Text.Json.JsonValueKind.Number) continue;
+                var hour = DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
+                result[(station, parameter, hour)] = Line(station, parameter, hour, row["minutes"].GetInt32(),
+                    row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+            }
+        }
+        return result;
+    }
+
+    static string Line(string station, string parameter, DateTimeOffset hour, int minutes, double? mean, double? min, double? max)
+    {
+        var p = PointData.Measurement(Measurement).Tag(ReadingSchema.StationTag, station).Tag(ReadingSchema.ParameterTag, parameter)
+            .Field("minutes", (long)minutes).Timestamp(hour, ReadingSchema.Precision);
+        if (mean is { } m) p = p.Field("mean", m).Field("min", min!.Value).Field("max", max!.Value);
+        return p.ToLineProtocol();
+    }
+
+    async Task WriteAsync(IReadOnlyList<string> lines, CancellationToken ct)
+    {
+        var s = influx.Settings;
+        var url = $"write?db={Uri.EscapeDataString(s.Database)}&precision=ms";
+        if (!string.IsNullOrEmpty(s.RetentionPolicy)) url += $"&rp={Uri.EscapeDataString(s.RetentionPolicy)}";
+        foreach (var chunk in lines.Chunk(5000))
+        {
+            using var content = new StringContent(string.Join('\n', chunk), System.Text.Encoding.UTF8, "text/plain");
+            using var response = await influx.Http.PostAsync(url, content, ct);
+            if (!response.IsSuccessStatusCode)
+                throw new InfluxException((int)response.StatusCode, InfluxConnection.ErrorOf(await response.Content.ReadAsStringAsync(ct)) ?? "rollup write failed");
+        }
+    }
+}
