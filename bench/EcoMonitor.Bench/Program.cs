@@ -179,20 +179,28 @@ static async Task QueryAsync(BenchOptions options)
     var hourly = await queries.HourlyAsync(stations, "pm25", start, end, CancellationToken.None);
     var fromRollup = sw.Elapsed.TotalSeconds;
 
-    // Full scale: 20 stations x 2 years of hourly rollup rows, as per-minute data would leave them.
+    // Full scale: 20 stations x 2 years of hourly and daily rollup rows, as per-minute data leaves them.
     var big = Enumerable.Range(0, 20).Select(i => $"z{i:D2}").ToList();
     foreach (var station in big)
+    {
         for (var h = 0; h < 2 * 365 * 24; h++)
         {
             batch.Append($"{HourlyRollup.Measurement},parameter=pm25,station={station} max=70,mean={40 + h % 20},min=30,minutes=60i {start.AddHours(h).ToUnixTimeMilliseconds()}\n");
             if (h % 10_000 == 0) await Flush();
         }
+        for (var d = 0; d < 2 * 365; d++)
+            batch.Append($"{HourlyRollup.DailyMeasurement},parameter=pm25,station={station} hours=24i,max=59,mean={40 + d % 9},min=40 {start.AddDays(d).ToUnixTimeMilliseconds()}\n");
+    }
     await Flush();
     var aggregator = new Aggregator(EcoMonitor.Domain.Standards.AirQualityStandard.Gb3095_2012);
+    var firstDay = DateOnly.FromDateTime(start.DateTime);
+    sw.Restart();
+    var days = await queries.DailyAsync(big, "pm25", firstDay, firstDay.AddDays(729), CancellationToken.None);
+    var valid = days.ToDictionary(kv => kv.Key, kv => aggregator.ValidDays(kv.Value));
+    var target = sw.Elapsed.TotalSeconds;
     sw.Restart();
     var twoYears = await queries.HourlyAsync(big, "pm25", start, start.AddDays(730), CancellationToken.None);
-    var daily = twoYears.ToDictionary(kv => kv.Key, kv => aggregator.DailyMeans(kv.Value, DateOnly.FromDateTime(start.DateTime), DateOnly.FromDateTime(start.DateTime).AddDays(729)));
-    var target = sw.Elapsed.TotalSeconds;
+    var fromHours = sw.Elapsed.TotalSeconds;
     await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
 
     Console.WriteLine();
@@ -200,8 +208,9 @@ static async Task QueryAsync(BenchOptions options)
     Console.WriteLine($"   reference plain hourly GROUP BY    {plain,12:N2} s");
     Console.WriteLine($"   EcoMonitor rollup built (backfill) {rollup,12:N2} s  ({rollup / plain:N1}x the plain query; once, or per batch as data arrives)");
     Console.WriteLine($"   EcoMonitor hours read from rollup  {fromRollup,12:N2} s  ({fromRollup / plain:P0} of the plain query)");
-    Console.WriteLine($"4b. target data path at full scale: 20 stations x 2 years ({twoYears.Values.Sum(h => h.Count):N0} hours -> {daily.Values.Sum(d => d.Count):N0} daily means)");
-    Console.WriteLine($"   EcoMonitor                         {target,12:N2} s  ({target / plain:N1}x the plain query over {options.QueryStations} station-years of raw data)");
+    Console.WriteLine($"4b. the target's data at full scale: 20 stations x 2 years");
+    Console.WriteLine($"   from the hourly rollup             {fromHours,12:N2} s  ({twoYears.Values.Sum(h => h.Count):N0} hours)");
+    Console.WriteLine($"   EcoMonitor, from the daily rollup  {target,12:N2} s  ({valid.Values.Sum(d => d.Count):N0} valid daily means; {target / fromHours:P0} of reading the hours)");
 }
 
 static string ReadingSchemaLine(int i) =>

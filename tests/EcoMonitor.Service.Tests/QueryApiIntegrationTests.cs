@@ -392,11 +392,19 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         var bucket = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets.Single(b => b.Start == hour.ToOffset(Seed.China).ToString("yyyy-MM-ddTHH:mm:sszzz"));
         Assert.Equal((true, 45, 20.0, 21.0), (bucket.Valid, bucket.Count, bucket.Min, bucket.Max));
         Assert.Equal((23 * 20 + 22 * 21) / 45.0, bucket.Mean, 9);
+        async Task<long> ValidHoursOfTheDay()
+        {
+            using var influx = TestInfrastructure.Influx(_service.Database);
+            var rows = await influx.QueryAsync("SELECT \"hours\" FROM \"reading_1d\" WHERE \"station\" = 'air-3'");
+            return rows.SelectMany(x => x.Values).Single()[1].GetInt64();
+        }
+        Assert.Equal(1, await ValidHoursOfTheDay()); // the daily rollup follows the hourly one
 
         // The datalogger corrects one minute to "maintenance": 44 valid minutes, the hour is no longer valid.
         await gateway.PublishAsync(_service.ReadingsTopic("air-3"), $$$"""{"ts": {{{hour.AddMinutes(10).ToUnixTimeMilliseconds()}}}, "values": {"pm25": 20}, "flags": {"pm25": "M"}}""");
         await TestInfrastructure.EventuallyAsync(() => _service.Metrics.Acknowledgements >= 2, TimeSpan.FromSeconds(20), "the correction stored");
         bucket = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets.Single(b => b.Start == hour.ToOffset(Seed.China).ToString("yyyy-MM-ddTHH:mm:sszzz"));
         Assert.Equal((false, 44), (bucket.Valid, bucket.Count));
+        Assert.Equal(0, await ValidHoursOfTheDay());
     }
 }

@@ -36,6 +36,19 @@ public sealed class Aggregator(AirQualityStandard standard)
         _ => Years(DailyMeans(hours, from, to), from, to, percentile),
     };
 
+    /// <summary>Monthly or yearly buckets from valid daily means (the daily rollup).</summary>
+    public IReadOnlyList<BucketValue> FromDays(Dictionary<DateOnly, double> daily, AggregatePeriod period, DateOnly from, DateOnly to, double percentile) => period switch
+    {
+        AggregatePeriod.Month => Months(daily, from, to, percentile),
+        AggregatePeriod.Year => Years(daily, from, to, percentile),
+        _ => throw new ArgumentOutOfRangeException(nameof(period), period, "hours and days are built from hours"),
+    };
+
+    /// <summary>The valid daily means among daily figures (valid hours, mean of their means): GB 3095's minimum of
+    /// valid hours per day.</summary>
+    public Dictionary<DateOnly, double> ValidDays(Dictionary<DateOnly, (int Hours, double Mean)> days) =>
+        days.Where(kv => kv.Value.Hours >= standard.MinHoursPerDay).ToDictionary(kv => kv.Key, kv => kv.Value.Mean);
+
     IReadOnlyList<BucketValue> Hours(IReadOnlyList<HourStat> hours, DateOnly from, DateOnly to)
     {
         var byStart = hours.ToDictionary(h => h.Start);

@@ -50,8 +50,19 @@ public sealed class QueryApi(
         if (percentile is < 0 or > 100 || !double.IsFinite(percentile)) throw Invalid("percentile", "must be within 0..100");
         var (selected, region) = Select(request.Selection, parameter.Kind);
 
-        var hourly = await Guarded(() => queries.HourlyAsync(selected.Select(s => s.Id).ToList(), parameter.Code,
-            ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+        // Hours and days are built from the hourly rollup; months and years from the daily one.
+        var ids = selected.Select(s => s.Id).ToList();
+        Func<string, IReadOnlyList<BucketValue>> build;
+        if (period is AggregatePeriod.Hour or AggregatePeriod.Day)
+        {
+            var hourly = await Guarded(() => queries.HourlyAsync(ids, parameter.Code, ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+            build = id => Aggregator.Build(hourly[id], period, from, to, percentile);
+        }
+        else
+        {
+            var daily = await Guarded(() => queries.DailyAsync(ids, parameter.Code, from, to, context.CancellationToken));
+            build = id => Aggregator.FromDays(Aggregator.ValidDays(daily[id]), period, from, to, percentile);
+        }
         var response = new AggregateResponse
         {
             Parameter = parameter.Code,
@@ -62,7 +73,7 @@ public sealed class QueryApi(
         var perStation = new List<IReadOnlyList<BucketValue>>();
         foreach (var s in selected)
         {
-            var buckets = Aggregator.Build(hourly[s.Id], period, from, to, percentile);
+            var buckets = build(s.Id);
             perStation.Add(buckets);
             response.Stations.Add(ApiMapping.ToApi(s.Id, buckets));
         }
@@ -131,9 +142,8 @@ public sealed class QueryApi(
 
         var firstYear = asOf.Year - Math.Max(1, request.PastYears) - 1;
         var from = new DateOnly(firstYear, 1, 1);
-        var hourly = await Guarded(() => queries.HourlyAsync(selected.Select(s => s.Id).ToList(), Parameters.Pm25,
-            ChinaTime.StartOf(from), ChinaTime.StartOf(asOf.AddDays(1)), context.CancellationToken));
-        var daily = selected.ToDictionary(s => s.Id, s => Aggregator.DailyMeans(hourly[s.Id], from, asOf));
+        var figures = await Guarded(() => queries.DailyAsync(selected.Select(s => s.Id).ToList(), Parameters.Pm25, from, asOf, context.CancellationToken));
+        var daily = selected.ToDictionary(s => s.Id, s => Aggregator.ValidDays(figures[s.Id]));
 
         var scopes = new List<(string Scope, Dictionary<DateOnly, double> Daily)>();
         scopes.AddRange(selected.Select(s => (s.Id, daily[s.Id])));

@@ -52,6 +52,28 @@ public sealed class ReadingQueries(InfluxConnection influx)
         return result;
     }
 
+    /// <summary>Daily figures per station for the local days from..to, from the daily rollup: the number of valid
+    /// hours and the mean of their means.</summary>
+    public async Task<Dictionary<string, Dictionary<DateOnly, (int Hours, double Mean)>>> DailyAsync(IReadOnlyList<string> stations, string parameter,
+        DateOnly from, DateOnly to, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["p"] = parameter;
+        parameters["from"] = Rfc3339(ChinaTime.StartOf(from));
+        parameters["to"] = Rfc3339(ChinaTime.StartOf(to.AddDays(1)));
+        var q = $"SELECT \"hours\", \"mean\" FROM \"{HourlyRollup.DailyMeasurement}\" WHERE \"parameter\" = $p AND {clause} " +
+                "AND time >= $from AND time < $to GROUP BY \"station\"";
+        var result = stations.ToDictionary(s => s, _ => new Dictionary<DateOnly, (int, double)>());
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+        {
+            if (!series.Tags.TryGetValue("station", out var station) || !result.TryGetValue(station, out var days)) continue;
+            foreach (var row in series.Rows())
+                if (row["mean"].ValueKind == System.Text.Json.JsonValueKind.Number)
+                    days[ChinaTime.DateOf(DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()))] = (row["hours"].GetInt32(), row["mean"].GetDouble());
+        }
+        return result;
+    }
+
     /// <summary>Mean of the valid readings of each parameter of one station over [from, to).</summary>
     public async Task<Dictionary<string, double>> PeriodMeansAsync(string station, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {

@@ -9,10 +9,25 @@ namespace EcoMonitor.Service.Storage;
 /// reading), <c>mean</c>, <c>min</c>, <c>max</c> (of those minute means); time = the start of the hour.
 /// The ingestion pipeline recomputes the hours a batch touched before it acknowledges the batch, so a crash in
 /// between leads to a redelivery and a recomputation: the rollup never misses stored readings. Hours whose valid
-/// data disappeared (all overwritten with invalid flags) get minutes = 0.</summary>
+/// data disappeared (all overwritten with invalid flags) get minutes = 0.
+/// A daily rollup follows from it: measurement <c>reading_1d</c>, fields <c>hours</c> (integer: hours with at least
+/// <see cref="MinMinutesPerHour"/> minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means); time = local
+/// midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
 public sealed class HourlyRollup(InfluxConnection influx)
 {
     public const string Measurement = "reading_1h";
+    public const string DailyMeasurement = "reading_1d";
+
+    /// <summary>GB 3095-2012's minimum for a valid hour; a different edition means rebuilding the daily rollup.</summary>
+    public const int MinMinutesPerHour = 45;
+
+    static readonly TimeSpan China = TimeSpan.FromHours(8);
+
+    static DateTimeOffset LocalDayStart(DateTimeOffset t)
+    {
+        var local = t.ToOffset(China);
+        return new DateTimeOffset(local.Year, local.Month, local.Day, 0, 0, 0, China);
+    }
     const string ValidFlags = "(\"flag\" = 'N' OR \"flag\" = 'S')";
 
     static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
@@ -33,6 +48,54 @@ public sealed class HourlyRollup(InfluxConnection influx)
         foreach (var d in dirty.Where(d => !computed.ContainsKey(d)))
             lines.Add(Line(d.StationId, d.Parameter, d.Hour, 0, null, null, null));
         await WriteAsync(lines, ct);
+        var days = dirty.Select(d => (d.StationId, d.Parameter, Day: LocalDayStart(d.Hour))).ToHashSet();
+        await UpdateDaysAsync(days.Select(d => d.StationId).Distinct().ToList(), days.Select(d => d.Parameter).Distinct().ToList(),
+            days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1), days, ct);
+    }
+
+    /// <summary>Recomputes daily figures from the hourly rollup; with <paramref name="only"/>, just those days (and
+    /// days left without valid hours get hours = 0).</summary>
+    async Task UpdateDaysAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
+        HashSet<(string, string, DateTimeOffset)>? only, CancellationToken ct)
+    {
+        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to), ["min"] = MinMinutesPerHour };
+        var filter = Filter(bind, stations, parameters);
+        var q = $"SELECT \"mean\" FROM \"{Measurement}\" WHERE \"minutes\" >= $min{filter} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
+        var days = new Dictionary<(string, string, DateTimeOffset), List<double>>();
+        foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+            foreach (var row in series.Rows())
+            {
+                var key = (series.Tags["station"], series.Tags["parameter"], LocalDayStart(DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64())));
+                if (!days.TryGetValue(key, out var list)) days[key] = list = [];
+                list.Add(row["mean"].GetDouble());
+            }
+        var lines = new List<string>();
+        foreach (var ((station, parameter, day), means) in days)
+            if (only is null || only.Contains((station, parameter, day)))
+                lines.Add(DayLine(station, parameter, day, means));
+        if (only is not null)
+            foreach (var (station, parameter, day) in only.Where(d => !days.ContainsKey(d)))
+                lines.Add(DayLine(station, parameter, day, []));
+        await WriteAsync(lines, ct);
+    }
+
+    static string DayLine(string station, string parameter, DateTimeOffset day, List<double> hourlyMeans)
+    {
+        var p = PointData.Measurement(DailyMeasurement).Tag(ReadingSchema.StationTag, station).Tag(ReadingSchema.ParameterTag, parameter)
+            .Field("hours", (long)hourlyMeans.Count).Timestamp(day, ReadingSchema.Precision);
+        if (hourlyMeans.Count > 0) p = p.Field("mean", hourlyMeans.Average()).Field("min", hourlyMeans.Min()).Field("max", hourlyMeans.Max());
+        return p.ToLineProtocol();
+    }
+
+    static string Filter(Dictionary<string, object> bind, IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters)
+    {
+        string Any(string tag, string prefix, IReadOnlyList<string>? values)
+        {
+            if (values is null) return "";
+            for (var i = 0; i < values.Count; i++) bind[$"{prefix}{i}"] = values[i];
+            return " AND (" + string.Join(" OR ", values.Select((_, i) => $"\"{tag}\" = ${prefix}{i}")) + ")";
+        }
+        return Any("station", "s", stations) + Any("parameter", "p", parameters);
     }
 
     /// <summary>Rebuilds every hour of [from, to) for every station and parameter that has readings (an operator's
@@ -45,19 +108,15 @@ public sealed class HourlyRollup(InfluxConnection influx)
             var computed = await ComputeAsync(null, null, start, end, ct);
             await WriteAsync([.. computed.Values], ct);
         }
+        for (var day = LocalDayStart(from); day < to; day = day.AddDays(30))
+            await UpdateDaysAsync(null, null, day, day.AddDays(30), null, ct);
     }
 
     async Task<Dictionary<(string, string, DateTimeOffset), string>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
         var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
-        string Any(string tag, string prefix, IReadOnlyList<string>? values)
-        {
-            if (values is null) return "";
-            for (var i = 0; i < values.Count; i++) bind[$"{prefix}{i}"] = values[i];
-            return " AND (" + string.Join(" OR ", values.Select((_, i) => $"\"{tag}\" = ${prefix}{i}")) + ")";
-        }
-        var filter = Any("station", "s", stations) + Any("parameter", "p", parameters);
+        var filter = Filter(bind, stations, parameters);
         // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
         var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
                 $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {ValidFlags}{filter} AND time >= $from AND time < $to " +
