@@ -155,6 +155,9 @@ public sealed class IngestionPipeline
                 _log.LogWarning("Hourly rollup of {Count} readings failed ({Reason}); retrying in {Delay}", stored.Count, e.Message, delay);
                 await Task.Delay(delay, _time, ct);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
+                // The database may have been dropped between the write and the rollup: the writer puts it back.
+                if (e is InfluxException { Message: var m } && m.Contains("database not found", StringComparison.OrdinalIgnoreCase))
+                    await _writer.EnsureDatabaseAsync(ct);
             }
         }
     }
