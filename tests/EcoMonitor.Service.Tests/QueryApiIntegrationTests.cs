@@ -407,4 +407,21 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         Assert.Equal((false, 44), (bucket.Valid, bucket.Count));
         Assert.Equal(0, await ValidHoursOfTheDay());
     }
+
+    [Fact]
+    public async Task Operators_rebuild_rollups_after_an_import_and_readers_may_not()
+    {
+        await Seed.WriteRawAsync(_service.Database, Seed.Day("air-2", "pm25", new DateOnly(2026, 1, 12), 55));
+        var request = new AggregateRequest { Selection = Stations("air-2"), Parameter = "pm25", Period = Period.Day, From = "2026-01-12", To = "2026-01-12" };
+        Assert.False((await _client.AggregateAsync(request, Reader)).Stations[0].Buckets[0].Valid); // imported around the service: no rollup yet
+
+        var rebuild = new RebuildRollupsRequest { From = "2026-01-12", To = "2026-01-12" };
+        var denied = await Assert.ThrowsAsync<RpcException>(() => _client.RebuildRollupsAsync(rebuild, Reader).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        Assert.Contains("operator", denied.Status.Detail);
+
+        await _client.RebuildRollupsAsync(rebuild, Seed.Key(ServiceUnderTest.OperatorKey));
+        var day = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets[0];
+        Assert.Equal((true, 55.0, 20), (day.Valid, day.Mean, day.Count));
+    }
 }

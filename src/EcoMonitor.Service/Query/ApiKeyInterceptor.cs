@@ -13,9 +13,11 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, ILogger<Api
 {
     readonly (byte[] Hash, ApiKey Key)[] _keys = options.Value.Keys.Select(k => (Hash(k.Key), k)).ToArray();
 
-    /// <summary>Methods that need the operator role (full gRPC names); everything else needs at least a reader. The
-    /// query API has none: acknowledging and silencing alerts will be.</summary>
-    static readonly IReadOnlySet<string> OperatorMethods = new HashSet<string>(StringComparer.Ordinal);
+    /// <summary>Methods that need the operator role (full gRPC names); everything else needs at least a reader.</summary>
+    static readonly IReadOnlySet<string> OperatorMethods = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "/ecomonitor.v1.QueryService/RebuildRollups",
+    };
 
     static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 

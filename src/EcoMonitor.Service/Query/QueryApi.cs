@@ -19,6 +19,8 @@ public sealed class QueryApi(
     IOptions<ApiSettings> api,
     IOptions<VocSettings> voc,
     ReadingBroadcast broadcast,
+    HourlyRollup rollup,
+    ILogger<QueryApi> log,
     TimeProvider time) : QueryService.QueryServiceBase
 {
     static readonly Aggregator Aggregator = new(AirQualityStandard.Gb3095_2012);
@@ -331,6 +333,20 @@ public sealed class QueryApi(
             response.Stations.Add(item);
         }
         return response;
+    }
+
+    public override async Task<RebuildRollupsResponse> RebuildRollups(RebuildRollupsRequest request, ServerCallContext context)
+    {
+        var (from, to) = Range(request.From, request.To);
+        var started = time.GetTimestamp();
+        await Guarded(async () =>
+        {
+            await rollup.RebuildAsync(ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken);
+            return true;
+        });
+        var seconds = time.GetElapsedTime(started).TotalSeconds;
+        log.LogInformation("Rollups rebuilt for {From}..{To} in {Seconds:0.0} s", from, to, seconds);
+        return new RebuildRollupsResponse { Seconds = seconds };
     }
 
     // ---- arguments ----

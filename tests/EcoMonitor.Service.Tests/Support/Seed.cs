@@ -27,6 +27,16 @@ public static class Seed
     /// would (the service rolls up what it ingests itself; these readings go around it).</summary>
     public static async Task WriteAsync(string database, IEnumerable<string> lines)
     {
+        var (first, last) = await WriteRawAsync(database, lines);
+        if (first > last) return;
+        using var influx = new InfluxConnection(Microsoft.Extensions.Options.Options.Create(
+            new EcoMonitor.Service.Hosting.InfluxSettings { Url = TestInfrastructure.InfluxUrl, Database = database, Timeout = TimeSpan.FromMinutes(2) }));
+        await new HourlyRollup(influx).RebuildAsync(DateTimeOffset.FromUnixTimeMilliseconds(first), DateTimeOffset.FromUnixTimeMilliseconds(last).AddHours(1), CancellationToken.None);
+    }
+
+    /// <summary>Writes the lines only (no rollup); returns the first and last time written, in epoch ms.</summary>
+    public static async Task<(long First, long Last)> WriteRawAsync(string database, IEnumerable<string> lines)
+    {
         using var http = new HttpClient { BaseAddress = TestInfrastructure.InfluxUrl, Timeout = TimeSpan.FromMinutes(2) };
         (await http.PostAsync("query", new FormUrlEncodedContent(new Dictionary<string, string> { ["q"] = $"CREATE DATABASE \"{database}\"" }))).EnsureSuccessStatusCode();
         long first = long.MaxValue, last = long.MinValue;
@@ -41,10 +51,7 @@ public static class Seed
             var response = await http.PostAsync($"write?db={database}&precision=ms", new StringContent(string.Join('\n', chunk), Encoding.UTF8));
             Assert.Equal(204, (int)response.StatusCode);
         }
-        if (first > last) return;
-        using var influx = new InfluxConnection(Microsoft.Extensions.Options.Options.Create(
-            new EcoMonitor.Service.Hosting.InfluxSettings { Url = TestInfrastructure.InfluxUrl, Database = database, Timeout = TimeSpan.FromMinutes(2) }));
-        await new HourlyRollup(influx).RebuildAsync(DateTimeOffset.FromUnixTimeMilliseconds(first), DateTimeOffset.FromUnixTimeMilliseconds(last).AddHours(1), CancellationToken.None);
+        return (first, last);
     }
 
     public static Metadata Key(string key) => new() { { "x-api-key", key } };
