@@ -424,4 +424,27 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         var day = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets[0];
         Assert.Equal((true, 55.0, 20), (day.Valid, day.Mean, day.Count));
     }
+
+    [Fact]
+    public async Task A_new_edition_of_a_standard_is_data_and_a_setting()
+    {
+        // An edition that asks 19 valid hours for a day instead of 20 (for the test), chosen by setting.
+        var file = Path.Combine(Path.GetTempPath(), $"{_service.Prefix}-standards.json");
+        await File.WriteAllTextAsync(file, """
+            {"air": [{"name": "GB 3095-test", "minMinutesPerHour": 45, "minHoursPerDay": 19, "minDaysPerMonth": 27,
+                      "minDaysPerFebruary": 25, "minDaysPerYear": 324,
+                      "limits": {"pm25": {"annualGradeI": 15, "annualGradeII": 30, "dailyGradeI": 35, "dailyGradeII": 60}}}]}
+            """);
+        await using var service = new ServiceUnderTest(new() { ["Standards:File"] = file, ["Standards:Air"] = "GB 3095-test" });
+        await service.StartAsync();
+        await Seed.WriteAsync(service.Database, Seed.Day("air-1", "pm25", new DateOnly(2026, 1, 11), 50, hours: 19));
+        using var channel = Seed.Channel(service);
+        var r = await new QueryService.QueryServiceClient(channel).AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "pm25", Period = Period.Day, From = "2026-01-11", To = "2026-01-11" }, Reader);
+        Assert.Equal(("GB 3095-test", true, 19, 19), (r.Standard, r.Stations[0].Buckets[0].Valid, r.Stations[0].Buckets[0].Count, r.Stations[0].Buckets[0].Required));
+
+        await using var unknown = new ServiceUnderTest(new() { ["Standards:Air"] = "GB 3095-2099" });
+        var e = await Assert.ThrowsAnyAsync<Exception>(unknown.StartAsync);
+        Assert.Contains("Standards:Air: no edition 'GB 3095-2099'; known: GB 3095-2012", e.ToString());
+        File.Delete(file);
+    }
 }

@@ -114,7 +114,9 @@ public static class EcoMonitorApp
         services.AddOptions<InfluxSettings>().BindConfiguration(InfluxSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<InfluxConnection>();
         services.AddSingleton<InfluxWriter>();
-        services.AddSingleton<HourlyRollup>();
+        services.AddOptions<StandardsSettings>().BindConfiguration(StandardsSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<StandardsCatalog>();
+        services.AddSingleton(sp => new HourlyRollup(sp.GetRequiredService<InfluxConnection>(), sp.GetRequiredService<StandardsCatalog>().Air.MinMinutesPerHour));
         return services;
     }
 

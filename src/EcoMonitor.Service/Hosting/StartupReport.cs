@@ -13,6 +13,7 @@ public sealed class StartupReport(
     IOptions<StationsSettings> stationsSettings,
     StationRegistry stations,
     InfluxWriter writer,
+    Query.StandardsCatalog standards,
     ILogger<StartupReport> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
@@ -31,6 +32,7 @@ public sealed class StartupReport(
             stations.All.Count(s => s.Kind == Domain.StationKind.Air),
             stations.All.Count(s => s.Kind == Domain.StationKind.Voc),
             stations.All.Count(s => s.Kind == Domain.StationKind.Water));
+        log.LogInformation("Standards in effect: {Air}, {Aqi}, {Water}", standards.Air.Name, standards.Aqi.Name, standards.Water.Name);
         await writer.EnsureDatabaseAsync(ct);
     }
 

@@ -20,12 +20,13 @@ public sealed class QueryApi(
     IOptions<VocSettings> voc,
     ReadingBroadcast broadcast,
     HourlyRollup rollup,
+    StandardsCatalog standards,
     ILogger<QueryApi> log,
     TimeProvider time) : QueryService.QueryServiceBase
 {
-    static readonly Aggregator Aggregator = new(AirQualityStandard.Gb3095_2012);
-    static readonly AqiEdition Aqi = AqiEdition.Hj633_2012;
-    static readonly WaterQualityStandard Water = WaterQualityStandard.Gb3838_2002;
+    readonly Aggregator Aggregator = new(standards.Air);
+    readonly AqiEdition Aqi = standards.Aqi;
+    readonly WaterQualityStandard Water = standards.Water;
     const int MaxDays = 3 * 366 + 1;
 
     public override Task<ListStationsResponse> ListStations(ListStationsRequest request, ServerCallContext context)
@@ -105,7 +106,7 @@ public sealed class QueryApi(
         return response;
     }
 
-    static AqiSeries AqiSeries(string station, Dictionary<string, IReadOnlyList<BucketValue>> byPollutant)
+    AqiSeries AqiSeries(string station, Dictionary<string, IReadOnlyList<BucketValue>> byPollutant)
     {
         var series = new AqiSeries { StationId = station };
         var count = byPollutant.Values.First().Count;
@@ -203,7 +204,7 @@ public sealed class QueryApi(
 
     /// <summary>Mean of the valid daily means from 1 January to <paramref name="until"/>; invalid when a complete month
     /// of the span has fewer valid days than GB 3095's monthly minimum.</summary>
-    static (double? Mean, int Days, string Note) YearToDate(Dictionary<DateOnly, double> daily, DateOnly until)
+    (double? Mean, int Days, string Note) YearToDate(Dictionary<DateOnly, double> daily, DateOnly until)
     {
         var span = daily.Where(kv => kv.Key.Year == until.Year && kv.Key <= until).ToList();
         var lastComplete = until.AddDays(1).Day == 1 ? until.Month : until.Month - 1;

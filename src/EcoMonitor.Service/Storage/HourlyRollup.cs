@@ -11,14 +11,15 @@ namespace EcoMonitor.Service.Storage;
 /// between leads to a redelivery and a recomputation: the rollup never misses stored readings. Hours whose valid
 /// data disappeared (all overwritten with invalid flags) get minutes = 0.
 /// A daily rollup follows from it: measurement <c>reading_1d</c>, fields <c>hours</c> (integer: hours with at least
-/// <see cref="MinMinutesPerHour"/> minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means); time = local
+/// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means); time = local
 /// midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
-public sealed class HourlyRollup(InfluxConnection influx)
+public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour = HourlyRollup.MinMinutesPerHour)
 {
     public const string Measurement = "reading_1h";
     public const string DailyMeasurement = "reading_1d";
 
-    /// <summary>GB 3095-2012's minimum for a valid hour; a different edition means rebuilding the daily rollup.</summary>
+    /// <summary>GB 3095-2012's minimum for a valid hour, the default; the service passes the edition's. Changing the
+    /// edition's rule means rebuilding the daily rollup (RebuildRollups).</summary>
     public const int MinMinutesPerHour = 45;
 
     static readonly TimeSpan China = TimeSpan.FromHours(8);
@@ -58,7 +59,7 @@ public sealed class HourlyRollup(InfluxConnection influx)
     async Task UpdateDaysAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
         HashSet<(string, string, DateTimeOffset)>? only, CancellationToken ct)
     {
-        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to), ["min"] = MinMinutesPerHour };
+        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to), ["min"] = minMinutesPerHour };
         var filter = Filter(bind, stations, parameters);
         var q = $"SELECT \"mean\" FROM \"{Measurement}\" WHERE \"minutes\" >= $min{filter} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
         var days = new Dictionary<(string, string, DateTimeOffset), List<double>>();
