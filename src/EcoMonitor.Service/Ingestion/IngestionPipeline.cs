@@ -125,7 +125,7 @@ public sealed class IngestionPipeline
         }
         var refusedLines = refused.Select(r => r.Index).ToHashSet();
         var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
-        // The hourly rollup is brought up to date before anything is acknowledged (see HourlyRollup).
+        // The hourly and daily rollups are brought up to date before anything is acknowledged (see HourlyRollup).
         await UpdateRollupAsync(stored, ct);
         if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
