@@ -83,4 +83,19 @@ public sealed class CliIntegrationTests : IAsyncLifetime
         Assert.Contains("air-2", line);
         Assert.Contains("27.5", line);
     }
+
+    [Fact]
+    public async Task Latest_and_voc_tables()
+    {
+        var t = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeSeconds());
+        await Seed.WriteAsync(_service.Database, new[] { Seed.Line("voc-1", "nmhc", t, 31.5), Seed.Line("air-1", "pm25", t, 18) });
+        var (code, latest, err) = await Run("latest", "--region", "高新区北部");
+        Assert.True(code == 0, err);
+        Assert.Contains(latest.Split('\n'), l => l.StartsWith("voc-1") && l.Contains("nmhc") && l.Contains("31.5"));
+        Assert.DoesNotContain("air-1", latest);
+        var day = t.ToOffset(TimeSpan.FromHours(8)).ToString("yyyy-MM-dd");
+        var (vocCode, voc, _) = await Run("voc", "--from", day, "--to", day);
+        Assert.Equal(0, vocCode);
+        Assert.Contains(voc.Split('\n'), l => l.StartsWith("voc-1") && l.Contains("single-value") && l.Contains("31.5") && l.Contains(" 30"));
+    }
 }

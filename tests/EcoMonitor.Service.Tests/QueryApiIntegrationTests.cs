@@ -447,4 +447,21 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         Assert.Contains("Standards:Air: no edition 'GB 3095-2099'; known: GB 3095-2012", e.ToString());
         File.Delete(file);
     }
+
+    [Fact]
+    public async Task Hourly_aqi_uses_the_valid_hours_and_names_missing_pollutants()
+    {
+        var hour = new DateTime(2026, 1, 16, 8, 0, 0);
+        await Seed.WriteAsync(_service.Database, Seed.Hour("air-1", "pm25", hour, 45, 115)      // IAQI 150
+            .Concat(Seed.Hour("air-1", "pm10", hour, 30, 400))                                   // 30 minutes: not a valid hour
+            .Concat(Seed.Hour("air-1", "pm25", hour.AddHours(1), 50, 20)));                        // IAQI ceil(20 * 50 / 35) = 29
+        var r = await _client.GetAqiAsync(new AqiRequest { Selection = Stations("air-1"), Period = Period.Hour, From = "2026-01-16", To = "2026-01-16" }, Reader);
+        var values = r.Stations.Single().Values;
+        Assert.Equal(["2026-01-16T08:00:00+08:00", "2026-01-16T09:00:00+08:00"], values.Select(v => v.Start));
+        Assert.Equal((150, "轻度污染", "pm25"), (values[0].Aqi, values[0].CategoryZh, values[0].PrimaryPollutants.Single()));
+        Assert.Equal(["pm10"], values[0].Missing);
+        Assert.Equal((29, "优"), (values[1].Aqi, values[1].CategoryZh));
+        Assert.Empty(values[1].PrimaryPollutants);
+        Assert.Equal("HJ 633-2012", r.Edition);
+    }
 }
