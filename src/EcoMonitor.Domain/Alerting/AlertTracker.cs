@@ -1,0 +1,106 @@
+namespace EcoMonitor.Domain.Alerting;
+
+public enum AlertState { Pending, Firing, Resolved }
+
+/// <summary>How a rule turns observations into alerts: a value above <see cref="Threshold"/> must hold for
+/// <see cref="For"/> before the alert fires; it resolves only once the value is at or below
+/// <see cref="ClearThreshold"/> (hysteresis: no flapping around the threshold); while it fires and nobody has
+/// acknowledged it, a reminder goes out every <see cref="RepeatInterval"/>.</summary>
+public sealed record AlertRuleSpec(string Name, string Severity, double Threshold, double ClearThreshold, TimeSpan For, TimeSpan RepeatInterval)
+{
+    public static AlertRuleSpec Create(string name, string severity, double threshold, double? clearThreshold, TimeSpan @for, TimeSpan repeat)
+    {
+        if (clearThreshold > threshold) throw new ArgumentException($"{name}: the clear threshold must not be above the threshold", nameof(clearThreshold));
+        if (@for < TimeSpan.Zero || repeat <= TimeSpan.Zero) throw new ArgumentException($"{name}: durations must be positive", nameof(repeat));
+        return new AlertRuleSpec(name, severity, threshold, clearThreshold ?? threshold, @for, repeat);
+    }
+}
+
+public enum AlertEventKind { Pending, Fired, Reminder, Acknowledged, Resolved }
+
+public sealed record AlertEvent(AlertEventKind Kind, string Rule, string Subject, DateTimeOffset At, double Value, string? User = null, string? Comment = null);
+
+/// <summary>One alert: a rule breached for a subject (a station, the zone).</summary>
+public sealed class Alert(string rule, string subject, string severity)
+{
+    public string Rule { get; } = rule;
+    public string Subject { get; } = subject;
+    public string Severity { get; } = severity;
+    public AlertState State { get; internal set; } = AlertState.Pending;
+    public DateTimeOffset PendingSince { get; internal set; }
+    public DateTimeOffset? FiredAt { get; internal set; }
+    public DateTimeOffset? LastNotifiedAt { get; internal set; }
+    public DateTimeOffset? ResolvedAt { get; internal set; }
+    public double Value { get; internal set; }
+    public string? AcknowledgedBy { get; internal set; }
+    public string? AcknowledgeComment { get; internal set; }
+    public DateTimeOffset? AcknowledgedAt { get; internal set; }
+    public List<AlertEvent> History { get; } = [];
+}
+
+/// <summary>The lifecycle of every alert: pending -> firing -> resolved, with reminders until acknowledged. Pure:
+/// time comes in with each call, so a fake clock drives it in tests and a restored state continues where it was.</summary>
+public sealed class AlertTracker
+{
+    readonly Dictionary<(string Rule, string Subject), Alert> _active = new();
+
+    public IReadOnlyCollection<Alert> Active => _active.Values;
+
+    /// <summary>Feeds one observation of <paramref name="value"/> for a rule and subject; returns what happened.</summary>
+    public IReadOnlyList<AlertEvent> Observe(AlertRuleSpec rule, string subject, double value, DateTimeOffset now)
+    {
+        var events = new List<AlertEvent>();
+        _active.TryGetValue((rule.Name, subject), out var alert);
+        var breached = value > rule.Threshold;
+        var cleared = value <= rule.ClearThreshold;
+        if (alert is null)
+        {
+            if (!breached) return events;
+            alert = new Alert(rule.Name, subject, rule.Severity) { PendingSince = now, Value = value };
+            _active[(rule.Name, subject)] = alert;
+            Add(alert, events, new AlertEvent(AlertEventKind.Pending, rule.Name, subject, now, value));
+        }
+        alert.Value = value;
+        switch (alert.State)
+        {
+            case AlertState.Pending when !breached:
+                _active.Remove((rule.Name, subject)); // never fired: nothing to tell anyone
+                break;
+            case AlertState.Pending when now - alert.PendingSince >= rule.For:
+                alert.State = AlertState.Firing;
+                alert.FiredAt = now;
+                alert.LastNotifiedAt = now;
+                Add(alert, events, new AlertEvent(AlertEventKind.Fired, rule.Name, subject, now, value));
+                break;
+            case AlertState.Firing when cleared:
+                alert.State = AlertState.Resolved;
+                alert.ResolvedAt = now;
+                _active.Remove((rule.Name, subject));
+                Add(alert, events, new AlertEvent(AlertEventKind.Resolved, rule.Name, subject, now, value));
+                break;
+            case AlertState.Firing when alert.AcknowledgedBy is null && now - alert.LastNotifiedAt >= rule.RepeatInterval:
+                alert.LastNotifiedAt = now;
+                Add(alert, events, new AlertEvent(AlertEventKind.Reminder, rule.Name, subject, now, value));
+                break;
+        }
+        return events;
+    }
+
+    /// <summary>"Seen, handling it": stops the reminders of a firing alert.</summary>
+    public AlertEvent? Acknowledge(string rule, string subject, string user, string comment, DateTimeOffset now)
+    {
+        if (!_active.TryGetValue((rule, subject), out var alert) || alert.State != AlertState.Firing) return null;
+        alert.AcknowledgedBy = user;
+        alert.AcknowledgeComment = comment;
+        alert.AcknowledgedAt = now;
+        var e = new AlertEvent(AlertEventKind.Acknowledged, rule, subject, now, alert.Value, user, comment);
+        alert.History.Add(e);
+        return e;
+    }
+
+    static void Add(Alert alert, List<AlertEvent> events, AlertEvent e)
+    {
+        alert.History.Add(e);
+        events.Add(e);
+    }
+}
