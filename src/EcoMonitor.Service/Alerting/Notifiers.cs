@@ -1,0 +1,113 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Serialization;
+using EcoMonitor.Domain.Alerting;
+
+namespace EcoMonitor.Service.Alerting;
+
+/// <summary>What a notification says: the event, and the text rendered from a template.</summary>
+public sealed record AlertNotification(AlertEvent Event, string Severity, string Title, string Text);
+
+/// <summary>A channel duty staff watch. Each channel formats and delivers one notification; failures throw, and
+/// the caller retries and records them.</summary>
+public interface INotifier
+{
+    string Channel { get; }
+
+    Task SendAsync(AlertNotification notification, CancellationToken ct);
+}
+
+/// <summary>Generic webhook: the event as JSON.</summary>
+public sealed class WebhookNotifier(HttpClient http, Uri url) : INotifier
+{
+    public string Channel => "webhook";
+
+    public async Task SendAsync(AlertNotification n, CancellationToken ct)
+    {
+        var body = new
+        {
+            kind = n.Event.Kind.ToString().ToLowerInvariant(),
+            rule = n.Event.Rule,
+            subject = n.Event.Subject,
+            severity = n.Severity,
+            at = n.Event.At,
+            value = n.Event.Value,
+            title = n.Title,
+            text = n.Text,
+            acknowledgedBy = n.Event.User,
+            comment = n.Event.Comment,
+        };
+        using var response = await http.PostAsJsonAsync(url, body, ct);
+        response.EnsureSuccessStatusCode();
+    }
+}
+
+/// <summary>DingTalk custom robot: markdown message with @mobile mentions; with a signing secret, the request carries
+/// timestamp and sign = URL-encoded Base64(HMAC-SHA256(secret, timestamp + "\n" + secret)).</summary>
+public sealed class DingTalkNotifier(HttpClient http, Uri webhook, string? secret, IReadOnlyList<string> atMobiles, TimeProvider time) : INotifier
+{
+    public string Channel => "dingtalk";
+
+    public static string Sign(long timestampMs, string secret)
+    {
+        using var hmac = new HMACSHA256(Encoding.UTF8.GetBytes(secret));
+        var signature = hmac.ComputeHash(Encoding.UTF8.GetBytes($"{timestampMs}\n{secret}"));
+        return Uri.EscapeDataString(Convert.ToBase64String(signature));
+    }
+
+    public async Task SendAsync(AlertNotification n, CancellationToken ct)
+    {
+        var url = webhook.ToString();
+        if (!string.IsNullOrEmpty(secret))
+        {
+            var ts = time.GetUtcNow().ToUnixTimeMilliseconds();
+            url += (url.Contains('?') ? "&" : "?") + $"timestamp={ts}&sign={Sign(ts, secret)}";
+        }
+        var mentions = string.Concat(atMobiles.Select(m => $" @{m}"));
+        var body = new DingTalkMessage("markdown", new DingTalkMarkdown(n.Title, $"### {n.Title}\n\n{n.Text}{mentions}"), new DingTalkAt(atMobiles, false));
+        using var response = await http.PostAsJsonAsync(url, body, ct);
+        response.EnsureSuccessStatusCode();
+        await RobotReply.EnsureOkAsync(response, "errcode", ct);
+    }
+
+    sealed record DingTalkMessage([property: JsonPropertyName("msgtype")] string MsgType, [property: JsonPropertyName("markdown")] DingTalkMarkdown Markdown, [property: JsonPropertyName("at")] DingTalkAt At);
+    sealed record DingTalkMarkdown([property: JsonPropertyName("title")] string Title, [property: JsonPropertyName("text")] string Text);
+    sealed record DingTalkAt([property: JsonPropertyName("atMobiles")] IReadOnlyList<string> AtMobiles, [property: JsonPropertyName("isAtAll")] bool IsAtAll);
+}
+
+/// <summary>WeCom (企业微信) group robot: a text message, with mentioned_mobile_list (markdown messages cannot mention).</summary>
+public sealed class WeComNotifier(HttpClient http, Uri webhook, IReadOnlyList<string> mentionedMobiles) : INotifier
+{
+    public string Channel => "wecom";
+
+    public async Task SendAsync(AlertNotification n, CancellationToken ct)
+    {
+        var body = new WeComMessage("text", new WeComText($"{n.Title}\n{n.Text}", mentionedMobiles));
+        using var response = await http.PostAsJsonAsync(webhook, body, ct);
+        response.EnsureSuccessStatusCode();
+        await RobotReply.EnsureOkAsync(response, "errcode", ct);
+    }
+
+    sealed record WeComMessage([property: JsonPropertyName("msgtype")] string MsgType, [property: JsonPropertyName("text")] WeComText Text);
+    sealed record WeComText([property: JsonPropertyName("content")] string Content, [property: JsonPropertyName("mentioned_mobile_list")] IReadOnlyList<string> MentionedMobileList);
+}
+
+/// <summary>DingTalk and WeCom answer HTTP 200 with {"errcode": n, "errmsg": ".."}: anything but 0 is a failure.</summary>
+static class RobotReply
+{
+    public static async Task EnsureOkAsync(HttpResponseMessage response, string field, CancellationToken ct)
+    {
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (text.Length == 0) return;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(text);
+            if (doc.RootElement.TryGetProperty(field, out var code) && code.ValueKind == System.Text.Json.JsonValueKind.Number && code.GetInt32() != 0)
+                throw new HttpRequestException($"robot refused the message: {text}");
+        }
+        catch (System.Text.Json.JsonException)
+        {
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using EcoMonitor.Domain.Alerting;
+using EcoMonitor.Service.Alerting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EcoMonitor.Service.Tests;
+
+/// <summary>Notification payloads checked field by field at a real HTTP receiver started by the test.</summary>
+public sealed class NotifierTests : IAsyncLifetime
+{
+    WebApplication _receiver = null!;
+    readonly ConcurrentQueue<(string Path, IQueryCollection Query, JsonElement Body)> _requests = new();
+    string _reply = """{"errcode":0,"errmsg":"ok"}""";
+    Uri _base = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        _receiver = builder.Build();
+        _receiver.MapPost("/{**path}", async (HttpContext ctx) =>
+        {
+            var body = await JsonDocument.ParseAsync(ctx.Request.Body);
+            _requests.Enqueue((ctx.Request.Path, ctx.Request.Query, body.RootElement.Clone()));
+            return Results.Content(_reply, "application/json");
+        });
+        await _receiver.StartAsync();
+        _base = new Uri(_receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    }
+
+    public async Task DisposeAsync() => await _receiver.DisposeAsync();
+
+    static readonly AlertNotification Fired = new(
+        new AlertEvent(AlertEventKind.Fired, "pm25-hourly", "air-gxq-gwh", new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.FromHours(8)), 88.5),
+        "warning", "PM2.5 小时均值超标", "高新区管委会 PM2.5 小时均值 88.5 µg/m³，超过 75");
+
+    [Fact]
+    public async Task Webhook_carries_the_event_as_json()
+    {
+        using var http = new HttpClient();
+        await new WebhookNotifier(http, new Uri(_base, "/hooks/eco")).SendAsync(Fired, CancellationToken.None);
+        var (path, _, body) = Assert.Single(_requests);
+        Assert.Equal("/hooks/eco", path);
+        Assert.Equal(("fired", "pm25-hourly", "air-gxq-gwh", "warning", 88.5), (body.GetProperty("kind").GetString(), body.GetProperty("rule").GetString(),
+            body.GetProperty("subject").GetString(), body.GetProperty("severity").GetString(), body.GetProperty("value").GetDouble()));
+        Assert.Equal(Fired.Event.At, body.GetProperty("at").GetDateTimeOffset());
+        Assert.Equal(Fired.Title, body.GetProperty("title").GetString());
+    }
+
+    [Fact]
+    public async Task DingTalk_markdown_with_mentions_and_a_signature()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 1, 0, 0, TimeSpan.Zero));
+        using var http = new HttpClient();
+        const string secret = "SEC0123456789abcdef";
+        await new DingTalkNotifier(http, new Uri(_base, "/robot/send?access_token=tok"), secret, ["13800000001"], clock).SendAsync(Fired, CancellationToken.None);
+        var (path, query, body) = Assert.Single(_requests);
+        Assert.Equal("/robot/send", path);
+        Assert.Equal("tok", query["access_token"]);
+        var ts = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        Assert.Equal(ts.ToString(), query["timestamp"]);
+        // DingTalk's documented signature: Base64(HMAC-SHA256(key = secret, data = timestamp + "\n" + secret)).
+        var expected = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{ts}\n{secret}")));
+        Assert.Equal(expected, query["sign"]);
+        Assert.Equal("markdown", body.GetProperty("msgtype").GetString());
+        Assert.Equal(Fired.Title, body.GetProperty("markdown").GetProperty("title").GetString());
+        Assert.Contains("88.5", body.GetProperty("markdown").GetProperty("text").GetString());
+        Assert.EndsWith("@13800000001", body.GetProperty("markdown").GetProperty("text").GetString());
+        Assert.Equal("13800000001", body.GetProperty("at").GetProperty("atMobiles")[0].GetString());
+        Assert.False(body.GetProperty("at").GetProperty("isAtAll").GetBoolean());
+    }
+
+    [Fact]
+    public async Task WeCom_text_with_mentioned_mobiles()
+    {
+        using var http = new HttpClient();
+        await new WeComNotifier(http, new Uri(_base, "/cgi-bin/webhook/send?key=k1"), ["13800000002", "@all"]).SendAsync(Fired, CancellationToken.None);
+        var (path, query, body) = Assert.Single(_requests);
+        Assert.Equal(("/cgi-bin/webhook/send", "k1"), (path.ToString(), query["key"].ToString()));
+        Assert.Equal("text", body.GetProperty("msgtype").GetString());
+        Assert.Equal($"{Fired.Title}\n{Fired.Text}", body.GetProperty("text").GetProperty("content").GetString());
+        Assert.Equal(["13800000002", "@all"], body.GetProperty("text").GetProperty("mentioned_mobile_list").EnumerateArray().Select(x => x.GetString()));
+    }
+
+    [Fact]
+    public async Task A_robot_that_answers_an_error_code_is_a_failure()
+    {
+        _reply = """{"errcode":310000,"errmsg":"sign not match"}""";
+        using var http = new HttpClient();
+        var e = await Assert.ThrowsAsync<HttpRequestException>(() =>
+            new DingTalkNotifier(http, new Uri(_base, "/robot/send?access_token=tok"), "wrong", [], TimeProvider.System).SendAsync(Fired, CancellationToken.None));
+        Assert.Contains("sign not match", e.Message);
+    }
+}
