@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using EcoMonitor.Domain.Alerting;
 using EcoMonitor.Service.Alerting;
+using EcoMonitor.Service.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -101,5 +102,20 @@ public sealed class NotifierTests : IAsyncLifetime
         var e = await Assert.ThrowsAsync<HttpRequestException>(() =>
             new DingTalkNotifier(http, new Uri(_base, "/robot/send?access_token=tok"), "wrong", [], TimeProvider.System).SendAsync(Fired, CancellationToken.None));
         Assert.Contains("sign not match", e.Message);
+    }
+
+    [Fact]
+    public async Task Email_reaches_a_real_smtp_server()
+    {
+        await using var smtp = new TestSmtpServer();
+        await new EmailNotifier("127.0.0.1", smtp.Port, false, null, null, "ecomonitor@hs-gxq.example", ["duty@hs-gxq.example", "chief@hs-gxq.example"])
+            .SendAsync(Fired, CancellationToken.None);
+        var (from, to, data) = Assert.Single(smtp.Messages);
+        Assert.Equal("ecomonitor@hs-gxq.example", from);
+        Assert.Equal(["duty@hs-gxq.example", "chief@hs-gxq.example"], to);
+        var message = MimeKit.MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(data)));
+        Assert.Equal($"[warning] {Fired.Title}", message.Subject);
+        Assert.Contains(Fired.Text, message.TextBody);
+        Assert.Contains("pm25-hourly / air-gxq-gwh / 2026-03-01 09:00:00 +08:00", message.TextBody);
     }
 }

@@ -111,3 +111,23 @@ static class RobotReply
         }
     }
 }
+
+/// <summary>E-mail over SMTP (MailKit): STARTTLS when the server offers it (or TLS on connect), optional login.</summary>
+public sealed class EmailNotifier(string host, int port, bool tlsOnConnect, string? user, string? password, string from, IReadOnlyList<string> to) : INotifier
+{
+    public string Channel => "email";
+
+    public async Task SendAsync(AlertNotification n, CancellationToken ct)
+    {
+        var message = new MimeKit.MimeMessage();
+        message.From.Add(MimeKit.MailboxAddress.Parse(from));
+        foreach (var address in to) message.To.Add(MimeKit.MailboxAddress.Parse(address));
+        message.Subject = $"[{n.Severity}] {n.Title}";
+        message.Body = new MimeKit.TextPart("plain") { Text = $"{n.Text}\n\n{n.Event.Rule} / {n.Event.Subject} / {n.Event.At:yyyy-MM-dd HH:mm:ss zzz}" };
+        using var smtp = new MailKit.Net.Smtp.SmtpClient();
+        await smtp.ConnectAsync(host, port, tlsOnConnect ? MailKit.Security.SecureSocketOptions.SslOnConnect : MailKit.Security.SecureSocketOptions.StartTlsWhenAvailable, ct);
+        if (!string.IsNullOrEmpty(user)) await smtp.AuthenticateAsync(user, password ?? "", ct);
+        await smtp.SendAsync(message, ct);
+        await smtp.DisconnectAsync(true, ct);
+    }
+}
