@@ -23,6 +23,7 @@ public sealed class NotifierTests : IAsyncLifetime
     readonly ConcurrentQueue<(string Path, IQueryCollection Query, JsonElement Body)> _requests = new();
     string _reply = """{"errcode":0,"errmsg":"ok"}""";
     Uri _base = null!;
+    int _failNext;
 
     public async Task InitializeAsync()
     {
@@ -34,6 +35,7 @@ public sealed class NotifierTests : IAsyncLifetime
         {
             var body = await JsonDocument.ParseAsync(ctx.Request.Body);
             _requests.Enqueue((ctx.Request.Path, ctx.Request.Query, body.RootElement.Clone()));
+            if (Interlocked.Decrement(ref _failNext) >= 0) return Results.StatusCode(503);
             return Results.Content(_reply, "application/json");
         });
         await _receiver.StartAsync();
@@ -117,5 +119,23 @@ public sealed class NotifierTests : IAsyncLifetime
         Assert.Equal($"[warning] {Fired.Title}", message.Subject);
         Assert.Contains(Fired.Text, message.TextBody);
         Assert.Contains("pm25-hourly / air-gxq-gwh / 2026-03-01 09:00:00 +08:00", message.TextBody);
+    }
+
+    [Fact]
+    public async Task A_failing_endpoint_is_retried_and_a_lasting_failure_is_kept_visible()
+    {
+        using var http = new HttpClient();
+        var dispatcher = new NotificationDispatcher(TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<NotificationDispatcher>.Instance,
+            attempts: 3, initialDelay: TimeSpan.FromMilliseconds(20));
+        var webhook = new WebhookNotifier(http, new Uri(_base, "/hooks/eco"));
+        var nowhere = new WebhookNotifier(http, new Uri("http://127.0.0.1:9/hooks")); // nothing listens on port 9
+
+        _failNext = 2; // two 503s, then accepted
+        var delivered = await dispatcher.SendAsync(Fired, [webhook, nowhere], CancellationToken.None);
+        Assert.Equal(["webhook"], delivered);
+        Assert.Equal(3, _requests.Count);
+        var failure = Assert.Single(dispatcher.Failures);
+        Assert.Equal(("webhook", "pm25-hourly", "air-gxq-gwh", "Fired", 3), (failure.Channel, failure.Rule, failure.Subject, failure.Kind, failure.Attempts));
+        Assert.False(string.IsNullOrEmpty(failure.Error));
     }
 }
