@@ -138,4 +138,32 @@ public sealed class NotifierTests : IAsyncLifetime
         Assert.Equal(("webhook", "pm25-hourly", "air-gxq-gwh", "Fired", 3), (failure.Channel, failure.Rule, failure.Subject, failure.Kind, failure.Attempts));
         Assert.False(string.IsNullOrEmpty(failure.Error));
     }
+
+    [Fact]
+    public void Templates_are_Chinese_by_default_and_English_on_request()
+    {
+        var e = new AlertEvent(AlertEventKind.Acknowledged, "nmhc-hourly", "voc-gxq-hgy", new DateTimeOffset(2026, 3, 1, 1, 30, 0, TimeSpan.Zero), 12.5, "值班员张", "已联系企业");
+        var zh = new AlertTemplates().Render(e, "critical");
+        Assert.Equal("【已确认】nmhc-hourly：voc-gxq-hgy", zh.Title);
+        Assert.Equal("值班员张 已确认：已联系企业。时间：2026-03-01 09:30", zh.Text);
+        var en = new AlertTemplates(AlertLanguage.English).Render(e with { Kind = AlertEventKind.Fired }, "critical");
+        Assert.Equal(("[alert] nmhc-hourly: voc-gxq-hgy", "voc-gxq-hgy nmhc-hourly is over its limit: 12.5. At 2026-03-01 09:30"), (en.Title, en.Text));
+        var own = new AlertTemplates(overrides: new Dictionary<AlertEventKind, (string, string)> { [AlertEventKind.Fired] = ("{subject} NMHC {value} mg/m³", "GB 37822") }).Render(e with { Kind = AlertEventKind.Fired }, "critical");
+        Assert.Equal("voc-gxq-hgy NMHC 12.5 mg/m³", own.Title);
+    }
+
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task Alerts_are_published_on_the_broker()
+    {
+        await using var service = new ServiceUnderTest();
+        await service.StartAsync();
+        await using var watcher = await TestMqttClient.ConnectAsync($"{service.Prefix}/alerts/#");
+        var mqtt = (EcoMonitor.Service.Ingestion.MqttConnection)service.Services.GetService(typeof(EcoMonitor.Service.Ingestion.MqttConnection))!;
+        await new MqttAlertNotifier(mqtt, service.Prefix).SendAsync(Fired, CancellationToken.None);
+        await TestInfrastructure.EventuallyAsync(() => !watcher.Received.IsEmpty, TimeSpan.FromSeconds(10), "the alert on the broker");
+        var (topic, payload) = Assert.Single(watcher.Received);
+        Assert.Equal($"{service.Prefix}/alerts/pm25-hourly/air-gxq-gwh", topic);
+        Assert.Equal(("fired", 88.5), (payload.Json().GetProperty("kind").GetString(), payload.Json().GetProperty("value").GetDouble()));
+    }
 }
