@@ -5,13 +5,7 @@ using System.Text.Json;
 using EcoMonitor.Domain.Alerting;
 using EcoMonitor.Service.Alerting;
 using EcoMonitor.Service.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace EcoMonitor.Service.Tests;
@@ -19,27 +13,15 @@ namespace EcoMonitor.Service.Tests;
 /// <summary>Notification payloads checked field by field at a real HTTP receiver started by the test.</summary>
 public sealed class NotifierTests : IAsyncLifetime
 {
-    WebApplication _receiver = null!;
-    readonly ConcurrentQueue<(string Path, IQueryCollection Query, JsonElement Body)> _requests = new();
-    string _reply = """{"errcode":0,"errmsg":"ok"}""";
+    HttpReceiver _receiver = null!;
     Uri _base = null!;
-    int _failNext;
+
+    ConcurrentQueue<(string Path, IQueryCollection Query, JsonElement Body)> _requests => _receiver.Requests;
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        _receiver = builder.Build();
-        _receiver.MapPost("/{**path}", async (HttpContext ctx) =>
-        {
-            var body = await JsonDocument.ParseAsync(ctx.Request.Body);
-            _requests.Enqueue((ctx.Request.Path, ctx.Request.Query, body.RootElement.Clone()));
-            if (Interlocked.Decrement(ref _failNext) >= 0) return Results.StatusCode(503);
-            return Results.Content(_reply, "application/json");
-        });
-        await _receiver.StartAsync();
-        _base = new Uri(_receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        _receiver = await HttpReceiver.StartAsync();
+        _base = _receiver.Address;
     }
 
     public async Task DisposeAsync() => await _receiver.DisposeAsync();
@@ -99,7 +81,7 @@ public sealed class NotifierTests : IAsyncLifetime
     [Fact]
     public async Task A_robot_that_answers_an_error_code_is_a_failure()
     {
-        _reply = """{"errcode":310000,"errmsg":"sign not match"}""";
+        _receiver.Reply = """{"errcode":310000,"errmsg":"sign not match"}""";
         using var http = new HttpClient();
         var e = await Assert.ThrowsAsync<HttpRequestException>(() =>
             new DingTalkNotifier(http, new Uri(_base, "/robot/send?access_token=tok"), "wrong", [], TimeProvider.System).SendAsync(Fired, CancellationToken.None));
@@ -130,7 +112,7 @@ public sealed class NotifierTests : IAsyncLifetime
         var webhook = new WebhookNotifier(http, new Uri(_base, "/hooks/eco"));
         var nowhere = new WebhookNotifier(http, new Uri("http://127.0.0.1:9/hooks")); // nothing listens on port 9
 
-        _failNext = 2; // two 503s, then accepted
+        _receiver.FailNext = 2; // two 503s, then accepted
         var delivered = await dispatcher.SendAsync(Fired, [webhook, nowhere], CancellationToken.None);
         Assert.Equal(["webhook"], delivered);
         Assert.Equal(3, _requests.Count);

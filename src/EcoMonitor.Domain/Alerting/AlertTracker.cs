@@ -46,6 +46,25 @@ public sealed class AlertTracker
 
     public IReadOnlyCollection<Alert> Active => _active.Values;
 
+    /// <summary>Everything needed to continue after a restart.</summary>
+    public IReadOnlyList<AlertSnapshot> Snapshot() => [.. _active.Values.Select(a => new AlertSnapshot(a.Rule, a.Subject, a.Severity, a.State,
+        a.PendingSince, a.FiredAt, a.LastNotifiedAt, a.Value, a.AcknowledgedBy, a.AcknowledgeComment, a.AcknowledgedAt, [.. a.History]))];
+
+    public void Restore(IEnumerable<AlertSnapshot> snapshots)
+    {
+        _active.Clear();
+        foreach (var s in snapshots)
+        {
+            var a = new Alert(s.Rule, s.Subject, s.Severity)
+            {
+                State = s.State, PendingSince = s.PendingSince, FiredAt = s.FiredAt, LastNotifiedAt = s.LastNotifiedAt, Value = s.Value,
+                AcknowledgedBy = s.AcknowledgedBy, AcknowledgeComment = s.AcknowledgeComment, AcknowledgedAt = s.AcknowledgedAt,
+            };
+            a.History.AddRange(s.History);
+            _active[(s.Rule, s.Subject)] = a;
+        }
+    }
+
     /// <summary>Feeds one observation of <paramref name="value"/> for a rule and subject; returns what happened.</summary>
     public IReadOnlyList<AlertEvent> Observe(AlertRuleSpec rule, string subject, double value, DateTimeOffset now)
     {
@@ -104,3 +123,8 @@ public sealed class AlertTracker
         events.Add(e);
     }
 }
+
+/// <summary>An active alert as stored between runs.</summary>
+public sealed record AlertSnapshot(string Rule, string Subject, string Severity, AlertState State, DateTimeOffset PendingSince,
+    DateTimeOffset? FiredAt, DateTimeOffset? LastNotifiedAt, double Value, string? AcknowledgedBy, string? AcknowledgeComment,
+    DateTimeOffset? AcknowledgedAt, IReadOnlyList<AlertEvent> History);

@@ -31,6 +31,7 @@ public static class EcoMonitorApp
         builder.Services.AddInfluxStorage();
         builder.Services.AddIngestion();
         builder.Services.AddQueryApi();
+        builder.Services.AddAlerting();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -87,6 +88,15 @@ public static class EcoMonitorApp
             .AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<MqttHealthCheck>("mqtt");
+        return services;
+    }
+
+    static IServiceCollection AddAlerting(this IServiceCollection services)
+    {
+        services.AddOptions<Alerting.AlertingSettings>().BindConfiguration(Alerting.AlertingSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => new Alerting.NotificationDispatcher(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Alerting.NotificationDispatcher>>()));
+        services.AddSingleton<Alerting.AlertEvaluator>();
+        services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertEvaluator>());
         return services;
     }
 

@@ -74,6 +74,19 @@ public sealed class ReadingQueries(InfluxConnection influx)
         return result;
     }
 
+    /// <summary>The time of each station's last valid reading since <paramref name="since"/>.</summary>
+    public async Task<Dictionary<string, DateTimeOffset>> LastValidAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["since"] = Rfc3339(since);
+        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {ValidFlags} AND {clause} AND time >= $since GROUP BY \"station\"";
+        var result = new Dictionary<string, DateTimeOffset>();
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            if (series.Tags.TryGetValue("station", out var station) && series.Values.FirstOrDefault() is { } row)
+                result[station] = DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64());
+        return result;
+    }
+
     /// <summary>Mean of the valid readings of each parameter of one station over [from, to).</summary>
     public async Task<Dictionary<string, double>> PeriodMeansAsync(string station, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
