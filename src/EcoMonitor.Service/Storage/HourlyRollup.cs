@@ -35,49 +35,73 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
 
     static DateTimeOffset HourOf(DateTimeOffset t) => new(t.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero);
 
-    /// <summary>Recomputes the hours of these readings (one query, one write).</summary>
+    readonly record struct HourFigures(int Minutes, double Mean, double Min, double Max);
+
+    /// <summary>Recomputes the hours of these readings, then their local days (the day's other hours are read from
+    /// the rollup; the hours just computed are taken from memory, not read back).</summary>
     public async Task UpdateAsync(IReadOnlyCollection<Reading> readings, CancellationToken ct)
     {
         if (readings.Count == 0) return;
         var dirty = readings.Select(r => (r.StationId, r.Parameter, Hour: HourOf(r.Timestamp))).ToHashSet();
-        var from = dirty.Min(d => d.Hour);
-        var to = dirty.Max(d => d.Hour).AddHours(1);
-        var computed = await ComputeAsync(dirty.Select(d => d.StationId).Distinct().ToList(), dirty.Select(d => d.Parameter).Distinct().ToList(), from, to, ct);
-        var lines = new List<string>();
-        foreach (var (key, line) in computed)
-            if (dirty.Contains(key)) lines.Add(line);
-        foreach (var d in dirty.Where(d => !computed.ContainsKey(d)))
-            lines.Add(Line(d.StationId, d.Parameter, d.Hour, 0, null, null, null));
-        await WriteAsync(lines, ct);
+        var stations = dirty.Select(d => d.StationId).Distinct().ToList();
+        var parameters = dirty.Select(d => d.Parameter).Distinct().ToList();
+        var computed = await ComputeAsync(stations, parameters, dirty.Min(d => d.Hour), dirty.Max(d => d.Hour).AddHours(1), ct);
+        var hours = dirty.ToDictionary(d => d, d => computed.TryGetValue(d, out var f) ? f : new HourFigures(0, 0, 0, 0));
+        await WriteAsync([.. hours.Select(kv => Line(kv.Key.StationId, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
+
         var days = dirty.Select(d => (d.StationId, d.Parameter, Day: LocalDayStart(d.Hour))).ToHashSet();
-        await UpdateDaysAsync(days.Select(d => d.StationId).Distinct().ToList(), days.Select(d => d.Parameter).Distinct().ToList(),
-            days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1), days, ct);
+        var known = await ReadHoursAsync(stations, parameters, days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1), ct);
+        foreach (var (key, figures) in hours) known[key] = figures;
+        await WriteAsync(DayLines(known, days), ct);
     }
 
-    /// <summary>Recomputes daily figures from the hourly rollup; with <paramref name="only"/>, just those days (and
-    /// days left without valid hours get hours = 0).</summary>
-    async Task UpdateDaysAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
-        HashSet<(string, string, DateTimeOffset)>? only, CancellationToken ct)
+    /// <summary>Rebuilds every hour and day of [from, to) for every station and parameter that has readings (an
+    /// operator's backfill, or data loaded around the service), 30 local days at a time.</summary>
+    public async Task RebuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to), ["min"] = minMinutesPerHour };
+        for (var start = LocalDayStart(from); start < to; start = start.AddDays(30))
+        {
+            var end = start.AddDays(30);
+            var computed = await ComputeAsync(null, null, start, end, ct);
+            await WriteAsync([.. computed.Select(kv => Line(kv.Key.Station, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
+            await WriteAsync(DayLines(computed, null), ct);
+        }
+    }
+
+    /// <summary>The hours of the rollup in [from, to).</summary>
+    async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ReadHoursAsync(
+        IReadOnlyList<string> stations, IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
         var filter = Filter(bind, stations, parameters);
-        var q = $"SELECT \"mean\" FROM \"{Measurement}\" WHERE \"minutes\" >= $min{filter} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
-        var days = new Dictionary<(string, string, DateTimeOffset), List<double>>();
+        var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
+        var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
             foreach (var row in series.Rows())
             {
-                var key = (series.Tags["station"], series.Tags["parameter"], LocalDayStart(DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64())));
-                if (!days.TryGetValue(key, out var list)) days[key] = list = [];
-                list.Add(row["mean"].GetDouble());
+                var minutes = row["minutes"].GetInt32();
+                result[(series.Tags["station"], series.Tags["parameter"], DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()))] = minutes == 0
+                    ? new HourFigures(0, 0, 0, 0)
+                    : new HourFigures(minutes, row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
             }
-        var lines = new List<string>();
-        foreach (var ((station, parameter, day), means) in days)
-            if (only is null || only.Contains((station, parameter, day)))
-                lines.Add(DayLine(station, parameter, day, means));
-        if (only is not null)
-            foreach (var (station, parameter, day) in only.Where(d => !days.ContainsKey(d)))
-                lines.Add(DayLine(station, parameter, day, []));
-        await WriteAsync(lines, ct);
+        return result;
+    }
+
+    /// <summary>Daily lines from hourly figures; with <paramref name="only"/>, just those days (a day left without a
+    /// valid hour gets hours = 0).</summary>
+    List<string> DayLines(Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures> hours,
+        HashSet<(string StationId, string Parameter, DateTimeOffset Day)>? only)
+    {
+        var days = new Dictionary<(string, string, DateTimeOffset), List<double>>();
+        foreach (var ((station, parameter, hour), f) in hours)
+        {
+            var key = (station, parameter, LocalDayStart(hour));
+            if (only is not null && !only.Contains(key)) continue;
+            if (!days.TryGetValue(key, out var list)) days[key] = list = [];
+            if (f.Minutes >= minMinutesPerHour) list.Add(f.Mean);
+        }
+        foreach (var key in only ?? []) if (!days.ContainsKey(key)) days[key] = [];
+        return [.. days.Select(kv => DayLine(kv.Key.Item1, kv.Key.Item2, kv.Key.Item3, kv.Value))];
     }
 
     static string DayLine(string station, string parameter, DateTimeOffset day, List<double> hourlyMeans)
@@ -99,21 +123,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         return Any("station", "s", stations) + Any("parameter", "p", parameters);
     }
 
-    /// <summary>Rebuilds every hour of [from, to) for every station and parameter that has readings (an operator's
-    /// backfill, or data loaded around the service).</summary>
-    public async Task RebuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
-    {
-        for (var start = HourOf(from); start < to; start = start.AddDays(30))
-        {
-            var end = start.AddDays(30) < to ? start.AddDays(30) : to;
-            var computed = await ComputeAsync(null, null, start, end, ct);
-            await WriteAsync([.. computed.Values], ct);
-        }
-        for (var day = LocalDayStart(from); day < to; day = day.AddDays(30))
-            await UpdateDaysAsync(null, null, day, day.AddDays(30), null, ct);
-    }
-
-    async Task<Dictionary<(string, string, DateTimeOffset), string>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
+    async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
         var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
@@ -123,7 +133,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                 $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {ValidFlags}{filter} AND time >= $from AND time < $to " +
                 "GROUP BY time(1m), \"station\", \"parameter\" fill(none)) " +
                 "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\", \"parameter\" fill(none)";
-        var result = new Dictionary<(string, string, DateTimeOffset), string>();
+        var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
         {
             var station = series.Tags["station"];
@@ -132,18 +142,17 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             {
                 if (row["mean"].ValueKind != System.Text.Json.JsonValueKind.Number) continue;
                 var hour = DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
-                result[(station, parameter, hour)] = Line(station, parameter, hour, row["minutes"].GetInt32(),
-                    row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+                result[(station, parameter, hour)] = new HourFigures(row["minutes"].GetInt32(), row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
             }
         }
         return result;
     }
 
-    static string Line(string station, string parameter, DateTimeOffset hour, int minutes, double? mean, double? min, double? max)
+    static string Line(string station, string parameter, DateTimeOffset hour, HourFigures f)
     {
         var p = PointData.Measurement(Measurement).Tag(ReadingSchema.StationTag, station).Tag(ReadingSchema.ParameterTag, parameter)
-            .Field("minutes", (long)minutes).Timestamp(hour, ReadingSchema.Precision);
-        if (mean is { } m) p = p.Field("mean", m).Field("min", min!.Value).Field("max", max!.Value);
+            .Field("minutes", (long)f.Minutes).Timestamp(hour, ReadingSchema.Precision);
+        if (f.Minutes > 0) p = p.Field("mean", f.Mean).Field("min", f.Min).Field("max", f.Max);
         return p.ToLineProtocol();
     }
 
