@@ -1,18 +1,7 @@
+using EcoMonitor.Domain;
 using EcoMonitor.Domain.Standards;
 
 namespace EcoMonitor.Service.Query;
-
-/// <summary>China Standard Time: hours, days, months and years of every aggregate are local (UTC+8, no DST).</summary>
-public static class ChinaTime
-{
-    public static readonly TimeSpan Offset = TimeSpan.FromHours(8);
-
-    public static DateTimeOffset StartOf(DateOnly day) => new(day.ToDateTime(TimeOnly.MinValue), Offset);
-
-    public static DateOnly DateOf(DateTimeOffset t) => DateOnly.FromDateTime(t.ToOffset(Offset).DateTime);
-
-    public static string Format(DateTimeOffset t) => t.ToOffset(Offset).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
-}
 
 public enum AggregatePeriod { Hour, Day, Month, Year }
 

@@ -33,7 +33,7 @@ public static class ApiMapping
         var series = new Series { StationId = station };
         foreach (var b in buckets)
         {
-            var bucket = new Bucket { Start = ChinaTime.Format(b.Start), Valid = b.Valid, Count = b.Count, Required = b.Required, Note = b.Note };
+            var bucket = new Bucket { Start = Domain.ChinaTime.Format(b.Start), Valid = b.Valid, Count = b.Count, Required = b.Required, Note = b.Note };
             if (b.Mean is { } mean) bucket.Mean = mean;
             if (b.Min is { } min) bucket.Min = min;
             if (b.Max is { } max) bucket.Max = max;
@@ -43,13 +43,12 @@ public static class ApiMapping
         return series;
     }
 
-    public static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
 
     public static Reading ToApi(Domain.Reading r) => new()
     {
         StationId = r.StationId,
         Parameter = r.Parameter,
-        Time = Rfc3339(r.Timestamp),
+        Time = Domain.ChinaTime.Utc(r.Timestamp),
         Value = r.Value,
         Flag = r.Flag,
         Valid = Domain.DataFlags.IsValid(r.Flag),

@@ -137,7 +137,7 @@ public sealed class QueryApi(
         var target = request.TargetPercent == 0 ? api.Value.TargetPercent : request.TargetPercent;
         if (!double.IsFinite(target) || target is >= 0 or < -100) throw Invalid("target_percent", "must be a reduction between -100 and 0");
         if (request.PastYears is < 0 or > 10) throw Invalid("past_years", "must be within 0..10");
-        var zone = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0);
+        var zone = IsEmpty(request.Selection);
         var (selected, region) = zone
             ? (stations.All.Where(s => s.Kind == DomainKind.Air).OrderBy(s => s.Id, StringComparer.Ordinal).ToList(), null)
             : Select(request.Selection!, DomainKind.Air);
@@ -218,7 +218,7 @@ public sealed class QueryApi(
     public override async Task<WaterQualityResponse> GetWaterQuality(WaterQualityRequest request, ServerCallContext context)
     {
         var (from, to) = Range(request.From, request.To);
-        var sections = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0)
+        var sections = IsEmpty(request.Selection)
             ? stations.All.Where(s => s.Kind == DomainKind.Water).OrderBy(s => s.Id, StringComparer.Ordinal).ToList()
             : Select(request.Selection, DomainKind.Water).Stations;
         var response = new WaterQualityResponse { Standard = Water.Name };
@@ -250,7 +250,7 @@ public sealed class QueryApi(
     {
         var hours = request.WithinHours == 0 ? 24 : request.WithinHours;
         if (hours is < 1 or > 24 * 366) throw Invalid("within_hours", "must be within 1..8784");
-        var selected = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0)
+        var selected = IsEmpty(request.Selection)
             ? stations.All.OrderBy(s => s.Id, StringComparer.Ordinal).ToList()
             : SelectAnyKind(request.Selection);
         var response = new LatestResponse();
@@ -315,7 +315,7 @@ public sealed class QueryApi(
     public override async Task<VocExceedancesResponse> GetVocExceedances(VocExceedancesRequest request, ServerCallContext context)
     {
         var (from, to) = Range(request.From, request.To);
-        var selected = request.Selection is null || (request.Selection.StationIds.Count == 0 && request.Selection.Region.Length == 0)
+        var selected = IsEmpty(request.Selection)
             ? stations.All.Where(s => s.Kind == DomainKind.Voc).OrderBy(s => s.Id, StringComparer.Ordinal).ToList()
             : Select(request.Selection, DomainKind.Voc).Stations;
         var response = new VocExceedancesResponse();
@@ -330,7 +330,7 @@ public sealed class QueryApi(
             item.Exceedances.AddRange(hours[station.Id]
                 .Where(h => h.Minutes >= Aggregator.Standard.MinMinutesPerHour && h.Mean > hourlyLimit)
                 .Select(h => new VocExceedance { Time = ChinaTime.Format(h.Start), Value = h.Mean, Limit = hourlyLimit, Kind = "hourly-mean" }));
-            item.Exceedances.AddRange(singles.Select(r => new VocExceedance { Time = ApiMapping.Rfc3339(r.Timestamp), Value = r.Value, Limit = singleLimit, Kind = "single-value" }));
+            item.Exceedances.AddRange(singles.Select(r => new VocExceedance { Time = ChinaTime.Utc(r.Timestamp), Value = r.Value, Limit = singleLimit, Kind = "single-value" }));
             response.Stations.Add(item);
         }
         return response;
@@ -351,6 +351,9 @@ public sealed class QueryApi(
     }
 
     // ---- arguments ----
+
+    static bool IsEmpty([System.Diagnostics.CodeAnalysis.NotNullWhen(false)] Selection? selection) =>
+        selection is null || (selection.StationIds.Count == 0 && selection.Region.Length == 0);
 
     List<DomainStation> SelectAnyKind(Selection selection)
     {
@@ -378,7 +381,7 @@ public sealed class QueryApi(
 
     (List<DomainStation> Stations, string? Region) Select(Selection? selection, DomainKind kind)
     {
-        if (selection is null || (selection.StationIds.Count == 0 && selection.Region.Length == 0))
+        if (IsEmpty(selection))
             throw Invalid("selection", "name station_ids or a region");
         if (selection.StationIds.Count > 0 && selection.Region.Length > 0)
             throw Invalid("selection", "name station_ids or a region, not both");

@@ -1,4 +1,3 @@
-using System.Globalization;
 using EcoMonitor.Domain;
 using EcoMonitor.Service.Storage;
 
@@ -11,21 +10,11 @@ public readonly record struct HourStat(DateTimeOffset Start, int Minutes, double
 /// validated identifiers and fixed text make up the query. Values with invalid HJ 212 flags are left out here.</summary>
 public sealed class ReadingQueries(InfluxConnection influx)
 {
-    const string ValidFlags = "(\"flag\" = 'N' OR \"flag\" = 'S')";
-
     static (string Clause, Dictionary<string, object> Parameters) StationClause(IReadOnlyList<string> stations)
     {
         var parameters = new Dictionary<string, object>();
-        var terms = new List<string>();
-        for (var i = 0; i < stations.Count; i++)
-        {
-            parameters[$"s{i}"] = stations[i];
-            terms.Add($"\"station\" = $s{i}");
-        }
-        return ("(" + string.Join(" OR ", terms) + ")", parameters);
+        return (InfluxQl.AnyOf(parameters, "station", "s", stations), parameters);
     }
-
-    static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
 
     /// <summary>Hourly statistics per station, [from, to), from the hourly rollup (<see cref="HourlyRollup"/>: minute
     /// means of valid readings). GB 3095's 45-minute rule is judged on <see cref="HourStat.Minutes"/>.</summary>
@@ -34,8 +23,8 @@ public sealed class ReadingQueries(InfluxConnection influx)
     {
         var (clause, parameters) = StationClause(stations);
         parameters["p"] = parameter;
-        parameters["from"] = Rfc3339(from);
-        parameters["to"] = Rfc3339(to);
+        parameters["from"] = ChinaTime.Utc(from);
+        parameters["to"] = ChinaTime.Utc(to);
         var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"{HourlyRollup.Measurement}\" WHERE \"parameter\" = $p AND {clause} " +
                 "AND time >= $from AND time < $to GROUP BY \"station\"";
         var result = stations.ToDictionary(s => s, _ => new List<HourStat>());
@@ -59,8 +48,8 @@ public sealed class ReadingQueries(InfluxConnection influx)
     {
         var (clause, parameters) = StationClause(stations);
         parameters["p"] = parameter;
-        parameters["from"] = Rfc3339(ChinaTime.StartOf(from));
-        parameters["to"] = Rfc3339(ChinaTime.StartOf(to.AddDays(1)));
+        parameters["from"] = ChinaTime.Utc(ChinaTime.StartOf(from));
+        parameters["to"] = ChinaTime.Utc(ChinaTime.StartOf(to.AddDays(1)));
         var q = $"SELECT \"hours\", \"mean\" FROM \"{HourlyRollup.DailyMeasurement}\" WHERE \"parameter\" = $p AND {clause} " +
                 "AND time >= $from AND time < $to GROUP BY \"station\"";
         var result = stations.ToDictionary(s => s, _ => new Dictionary<DateOnly, (int, double)>());
@@ -78,8 +67,8 @@ public sealed class ReadingQueries(InfluxConnection influx)
     public async Task<Dictionary<string, DateTimeOffset>> LastValidAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
     {
         var (clause, parameters) = StationClause(stations);
-        parameters["since"] = Rfc3339(since);
-        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {ValidFlags} AND {clause} AND time >= $since GROUP BY \"station\"";
+        parameters["since"] = ChinaTime.Utc(since);
+        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags} AND {clause} AND time >= $since GROUP BY \"station\"";
         var result = new Dictionary<string, DateTimeOffset>();
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
             if (series.Tags.TryGetValue("station", out var station) && series.Values.FirstOrDefault() is { } row)
@@ -90,9 +79,9 @@ public sealed class ReadingQueries(InfluxConnection influx)
     /// <summary>Mean of the valid readings of each parameter of one station over [from, to).</summary>
     public async Task<Dictionary<string, double>> PeriodMeansAsync(string station, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var q = $"SELECT mean(\"value\") AS \"mean\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND {ValidFlags} " +
+        var q = $"SELECT mean(\"value\") AS \"mean\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND {InfluxQl.ValidFlags} " +
                 "AND time >= $from AND time < $to GROUP BY \"parameter\"";
-        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
         var means = new Dictionary<string, double>();
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
             if (series.Tags.TryGetValue("parameter", out var parameter) && series.Values.FirstOrDefault() is { } row
@@ -108,7 +97,7 @@ public sealed class ReadingQueries(InfluxConnection influx)
     public async Task<List<Reading>> LatestAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
     {
         var (clause, parameters) = StationClause(stations);
-        parameters["since"] = Rfc3339(since);
+        parameters["since"] = ChinaTime.Utc(since);
         var q = $"SELECT last(\"value\") AS \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE {clause} AND time >= $since GROUP BY \"station\", \"parameter\"";
         var list = new List<Reading>();
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
@@ -120,7 +109,7 @@ public sealed class ReadingQueries(InfluxConnection influx)
     /// <summary>Readings of one station in [from, to), oldest first, <paramref name="limit"/> from <paramref name="offset"/>.</summary>
     public async Task<List<Reading>> ReadingsAsync(string station, string? parameter, DateTimeOffset from, DateTimeOffset to, int limit, long offset, CancellationToken ct)
     {
-        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
         var filter = "";
         if (parameter is not null)
         {
@@ -140,8 +129,8 @@ public sealed class ReadingQueries(InfluxConnection influx)
     /// <summary>Valid single values of a parameter above <paramref name="limit"/> in [from, to), oldest first (at most 1000).</summary>
     public async Task<List<Reading>> AboveAsync(string station, string parameter, double limit, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var parameters = new Dictionary<string, object> { ["s"] = station, ["p"] = parameter, ["limit"] = limit, ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
-        var q = $"SELECT \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND \"parameter\" = $p AND {ValidFlags} " +
+        var parameters = new Dictionary<string, object> { ["s"] = station, ["p"] = parameter, ["limit"] = limit, ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
+        var q = $"SELECT \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND \"parameter\" = $p AND {InfluxQl.ValidFlags} " +
                 "AND \"value\" > $limit AND time >= $from AND time < $to ORDER BY time ASC LIMIT 1000";
         var list = new List<Reading>();
         foreach (var series in await influx.QueryAsync(q, parameters, ct))

@@ -1,4 +1,3 @@
-using System.Globalization;
 using EcoMonitor.Domain;
 using InfluxDB.Client.Writes;
 
@@ -22,17 +21,6 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// edition's rule means rebuilding the daily rollup (RebuildRollups).</summary>
     public const int MinMinutesPerHour = 45;
 
-    static readonly TimeSpan China = TimeSpan.FromHours(8);
-
-    static DateTimeOffset LocalDayStart(DateTimeOffset t)
-    {
-        var local = t.ToOffset(China);
-        return new DateTimeOffset(local.Year, local.Month, local.Day, 0, 0, 0, China);
-    }
-    const string ValidFlags = "(\"flag\" = 'N' OR \"flag\" = 'S')";
-
-    static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
-
     static DateTimeOffset HourOf(DateTimeOffset t) => new(t.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero);
 
     readonly record struct HourFigures(int Minutes, double Mean, double Min, double Max);
@@ -49,7 +37,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var hours = dirty.ToDictionary(d => d, d => computed.TryGetValue(d, out var f) ? f : new HourFigures(0, 0, 0, 0));
         await WriteAsync([.. hours.Select(kv => Line(kv.Key.StationId, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
 
-        var days = dirty.Select(d => (d.StationId, d.Parameter, Day: LocalDayStart(d.Hour))).ToHashSet();
+        var days = dirty.Select(d => (d.StationId, d.Parameter, Day: ChinaTime.DayStartOf(d.Hour))).ToHashSet();
         var known = await ReadHoursAsync(stations, parameters, days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1), ct);
         foreach (var (key, figures) in hours) known[key] = figures;
         await WriteAsync(DayLines(known, days), ct);
@@ -59,7 +47,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// operator's backfill, or data loaded around the service), 30 local days at a time.</summary>
     public async Task RebuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        for (var start = LocalDayStart(from); start < to; start = start.AddDays(30))
+        for (var start = ChinaTime.DayStartOf(from); start < to; start = start.AddDays(30))
         {
             var end = start.AddDays(30);
             var computed = await ComputeAsync(null, null, start, end, ct);
@@ -72,7 +60,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ReadHoursAsync(
         IReadOnlyList<string> stations, IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
         var filter = Filter(bind, stations, parameters);
         var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
@@ -95,7 +83,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var days = new Dictionary<(string, string, DateTimeOffset), List<double>>();
         foreach (var ((station, parameter, hour), f) in hours)
         {
-            var key = (station, parameter, LocalDayStart(hour));
+            var key = (station, parameter, ChinaTime.DayStartOf(hour));
             if (only is not null && !only.Contains(key)) continue;
             if (!days.TryGetValue(key, out var list)) days[key] = list = [];
             if (f.Minutes >= minMinutesPerHour) list.Add(f.Mean);
@@ -112,25 +100,18 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         return p.ToLineProtocol();
     }
 
-    static string Filter(Dictionary<string, object> bind, IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters)
-    {
-        string Any(string tag, string prefix, IReadOnlyList<string>? values)
-        {
-            if (values is null) return "";
-            for (var i = 0; i < values.Count; i++) bind[$"{prefix}{i}"] = values[i];
-            return " AND (" + string.Join(" OR ", values.Select((_, i) => $"\"{tag}\" = ${prefix}{i}")) + ")";
-        }
-        return Any("station", "s", stations) + Any("parameter", "p", parameters);
-    }
+    static string Filter(Dictionary<string, object> bind, IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters) =>
+        (stations is null ? "" : " AND " + InfluxQl.AnyOf(bind, "station", "s", stations)) +
+        (parameters is null ? "" : " AND " + InfluxQl.AnyOf(bind, "parameter", "p", parameters));
 
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var bind = new Dictionary<string, object> { ["from"] = Rfc3339(from), ["to"] = Rfc3339(to) };
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
         var filter = Filter(bind, stations, parameters);
         // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
         var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
-                $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {ValidFlags}{filter} AND time >= $from AND time < $to " +
+                $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND time >= $from AND time < $to " +
                 "GROUP BY time(1m), \"station\", \"parameter\" fill(none)) " +
                 "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\", \"parameter\" fill(none)";
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
@@ -158,13 +139,10 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
 
     async Task WriteAsync(IReadOnlyList<string> lines, CancellationToken ct)
     {
-        var s = influx.Settings;
-        var url = $"write?db={Uri.EscapeDataString(s.Database)}&precision=ms";
-        if (!string.IsNullOrEmpty(s.RetentionPolicy)) url += $"&rp={Uri.EscapeDataString(s.RetentionPolicy)}";
         foreach (var chunk in lines.Chunk(5000))
         {
             using var content = new StringContent(string.Join('\n', chunk), System.Text.Encoding.UTF8, "text/plain");
-            using var response = await influx.Http.PostAsync(url, content, ct);
+            using var response = await influx.Http.PostAsync(influx.WriteUrl, content, ct);
             if (!response.IsSuccessStatusCode)
                 throw new InfluxException((int)response.StatusCode, InfluxConnection.ErrorOf(await response.Content.ReadAsStringAsync(ct)) ?? "rollup write failed");
         }

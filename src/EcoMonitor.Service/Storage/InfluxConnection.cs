@@ -32,6 +32,10 @@ public sealed class InfluxConnection : IDisposable
 
     public HttpClient Http => _http;
 
+    /// <summary>The /write URL of the configured database and retention policy, millisecond precision.</summary>
+    public string WriteUrl => $"write?db={Uri.EscapeDataString(Settings.Database)}&precision=ms" +
+        (string.IsNullOrEmpty(Settings.RetentionPolicy) ? "" : $"&rp={Uri.EscapeDataString(Settings.RetentionPolicy)}");
+
     /// <summary>Runs InfluxQL. <paramref name="parameters"/> are sent as bind parameters ($name in the query text):
     /// values from requests never become part of the query text.</summary>
     public async Task<IReadOnlyList<InfluxSeries>> QueryAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters = null,

@@ -58,12 +58,10 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
     {
         var body = new StringBuilder(count * 96);
         for (var i = start; i < start + count; i++) body.Append(lines[i]).Append('\n');
-        var url = $"write?db={Uri.EscapeDataString(_settings.Database)}&precision=ms";
-        if (!string.IsNullOrEmpty(_settings.RetentionPolicy)) url += $"&rp={Uri.EscapeDataString(_settings.RetentionPolicy)}";
         try
         {
             using var content = new StringContent(body.ToString(), Encoding.UTF8, "text/plain");
-            using var response = await influx.Http.PostAsync(url, content, ct);
+            using var response = await influx.Http.PostAsync(influx.WriteUrl, content, ct);
             if (response.IsSuccessStatusCode) return (Outcome.Written, "");
             var text = await response.Content.ReadAsStringAsync(ct);
             var error = InfluxConnection.ErrorOf(text) ?? text.Trim();
