@@ -45,7 +45,7 @@ public sealed class AlertEvaluator : BackgroundService
         _time = time;
         _log = log;
         _templates = new AlertTemplates(_settings.Language);
-        _stateFile = Path.IsPathRooted(_settings.StateFile) ? _settings.StateFile : Path.Combine(environment.ContentRootPath, _settings.StateFile);
+        _stateFile = Path.Combine(environment.ContentRootPath, _settings.StateFile);
         var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
         _channels = _settings.Channels.ToDictionary(c => c.Name, c => (INotifier)(c.Type switch
         {

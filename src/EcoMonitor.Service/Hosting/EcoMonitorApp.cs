@@ -113,7 +113,7 @@ public static class EcoMonitorApp
         services.AddSingleton(sp =>
         {
             var file = sp.GetRequiredService<IOptions<StationsSettings>>().Value.File;
-            var path = Path.IsPathRooted(file) ? file : Path.Combine(sp.GetRequiredService<IHostEnvironment>().ContentRootPath, file);
+            var path = Path.Combine(sp.GetRequiredService<IHostEnvironment>().ContentRootPath, file); // an absolute File stays as it is
             return StationRegistry.Load(path);
         });
         return services;

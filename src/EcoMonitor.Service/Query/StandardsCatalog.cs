@@ -32,7 +32,7 @@ public sealed class StandardsCatalog
         var water = new List<WaterQualityStandard> { WaterQualityStandard.Gb3838_2002 };
         if (!string.IsNullOrEmpty(settings.File))
         {
-            var path = Path.IsPathRooted(settings.File) ? settings.File : Path.Combine(environment.ContentRootPath, settings.File);
+            var path = Path.Combine(environment.ContentRootPath, settings.File);
             if (!System.IO.File.Exists(path)) throw new InvalidOperationException($"Standards:File: '{path}' does not exist.");
             EditionsFile? file;
             try
