@@ -47,17 +47,7 @@ public sealed class MqttAlertNotifier(Ingestion.MqttConnection mqtt, string pref
 
     public async Task SendAsync(AlertNotification n, CancellationToken ct)
     {
-        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new
-        {
-            kind = n.Event.Kind.ToString().ToLowerInvariant(),
-            rule = n.Event.Rule,
-            subject = n.Event.Subject,
-            severity = n.Severity,
-            at = n.Event.At,
-            value = n.Event.Value,
-            title = n.Title,
-            text = n.Text,
-        });
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(AlertJson.Of(n), AlertJson.Options);
         var message = new MQTTnet.MqttApplicationMessageBuilder()
             .WithTopic($"{prefix}/alerts/{n.Event.Rule}/{n.Event.Subject}")
             .WithPayload(payload)

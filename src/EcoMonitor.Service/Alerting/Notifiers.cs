@@ -25,22 +25,20 @@ public sealed class WebhookNotifier(HttpClient http, Uri url) : INotifier
 
     public async Task SendAsync(AlertNotification n, CancellationToken ct)
     {
-        var body = new
-        {
-            kind = n.Event.Kind.ToString().ToLowerInvariant(),
-            rule = n.Event.Rule,
-            subject = n.Event.Subject,
-            severity = n.Severity,
-            at = n.Event.At,
-            value = n.Event.Value,
-            title = n.Title,
-            text = n.Text,
-            acknowledgedBy = n.Event.User,
-            comment = n.Event.Comment,
-        };
-        using var response = await http.PostAsJsonAsync(url, body, ct);
+        using var response = await http.PostAsJsonAsync(url, AlertJson.Of(n), AlertJson.Options, ct);
         response.EnsureSuccessStatusCode();
     }
+}
+
+/// <summary>The JSON form of a notification, for the webhook and the MQTT channel.</summary>
+public sealed record AlertJson(string Kind, string Rule, string Subject, string Severity, DateTimeOffset At, double Value,
+    string Title, string Text, string? AcknowledgedBy, string? Comment)
+{
+    public static AlertJson Of(AlertNotification n) => new(n.Event.Kind.ToString().ToLowerInvariant(), n.Event.Rule, n.Event.Subject,
+        n.Severity, n.Event.At, n.Event.Value, n.Title, n.Text, n.Event.User, n.Event.Comment);
+
+    /// <summary>camelCase names, as the webhook always sent them.</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Options = new(System.Text.Json.JsonSerializerDefaults.Web);
 }
 
 /// <summary>DingTalk custom robot: markdown message with @mobile mentions; with a signing secret, the request carries
