@@ -17,12 +17,12 @@ public sealed class Aggregator(AirQualityStandard standard)
 {
     public AirQualityStandard Standard => standard;
 
+    /// <summary>Hourly or daily buckets from hourly statistics (the hourly rollup).</summary>
     public IReadOnlyList<BucketValue> Build(IReadOnlyList<HourStat> hours, AggregatePeriod period, DateOnly from, DateOnly to, double percentile) => period switch
     {
         AggregatePeriod.Hour => Hours(hours, from, to),
         AggregatePeriod.Day => Days(hours, from, to, percentile),
-        AggregatePeriod.Month => Months(DailyMeans(hours, from, to), from, to, percentile),
-        _ => Years(DailyMeans(hours, from, to), from, to, percentile),
+        _ => throw new ArgumentOutOfRangeException(nameof(period), period, "months and years are built from days (FromDays)"),
     };
 
     /// <summary>Monthly or yearly buckets from valid daily means (the daily rollup).</summary>
@@ -62,15 +62,6 @@ public sealed class Aggregator(AirQualityStandard standard)
         hours.Where(h => h.Minutes >= standard.MinMinutesPerHour)
             .GroupBy(h => ChinaTime.DateOf(h.Start))
             .ToDictionary(g => g.Key, g => g.Select(h => h.Mean).ToList());
-
-    /// <summary>Valid daily means (at least MinHoursPerDay valid hours) of the local days from..to.</summary>
-    public Dictionary<DateOnly, double> DailyMeans(IReadOnlyList<HourStat> hours, DateOnly from, DateOnly to)
-    {
-        var result = new Dictionary<DateOnly, double>();
-        foreach (var (day, means) in ValidHoursByDay(hours))
-            if (day >= from && day <= to && standard.DailyMean(means) is { Value: { } mean }) result[day] = mean;
-        return result;
-    }
 
     IReadOnlyList<BucketValue> Days(IReadOnlyList<HourStat> hours, DateOnly from, DateOnly to, double percentile)
     {
