@@ -46,7 +46,10 @@ public sealed record TargetProgress(
 
     /// <summary>On track when the change is at or below the target (-3 % reached by -3.0 %), by the chosen policy.
     /// Compared after rounding the percentage to 1e-9 so that -3.0000000000000004 still counts as -3.</summary>
-    public bool OnTrack => Math.Round(Policy == TargetVerdictPolicy.Exact ? ChangePercent : RoundedChangePercent, 9) <= TargetPercent;
+    public bool OnTrack => VerdictPercent <= TargetPercent;
+
+    /// <summary>The change the verdict is reached on (exact or from rounded means, by the policy).</summary>
+    public double VerdictPercent => Math.Round(Policy == TargetVerdictPolicy.Exact ? ChangePercent : RoundedChangePercent, 9);
 
     /// <summary>The mean the rest of the year must stay under for the full year to meet the target, given the
     /// year-to-date mean over <paramref name="elapsedDays"/> of <paramref name="daysInYear"/> and last year's annual
@@ -58,4 +61,9 @@ public sealed record TargetProgress(
         var allowedAnnual = previousAnnualMean * (1 + targetPercent / 100);
         return (allowedAnnual * daysInYear - yearToDateMean * elapsedDays) / remaining;
     }
+
+    /// <summary>The annual mean the year is heading for: last year's annual mean scaled by the year-to-date ratio
+    /// (this year's span against the same span last year). It keeps the season's shape, which matters for PM2.5:
+    /// a plain year-to-date mean in spring still carries the winter.</summary>
+    public double ProjectedAnnualMean(double previousAnnualMean) => previousAnnualMean * CurrentMean / PreviousMean;
 }

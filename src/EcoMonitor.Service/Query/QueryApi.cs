@@ -21,6 +21,7 @@ public sealed class QueryApi(
     ReadingBroadcast broadcast,
     HourlyRollup rollup,
     StandardsCatalog standards,
+    TargetCalculator target,
     ILogger<QueryApi> log,
     TimeProvider time) : QueryService.QueryServiceBase
 {
@@ -134,8 +135,8 @@ public sealed class QueryApi(
     public override async Task<TargetProgressResponse> GetTargetProgress(TargetProgressRequest request, ServerCallContext context)
     {
         var asOf = request.AsOf.Length == 0 ? ChinaTime.DateOf(time.GetUtcNow()).AddDays(-1) : Date(request.AsOf, "as_of");
-        var target = request.TargetPercent == 0 ? api.Value.TargetPercent : request.TargetPercent;
-        if (!double.IsFinite(target) || target is >= 0 or < -100) throw Invalid("target_percent", "must be a reduction between -100 and 0");
+        var targetPercent = request.TargetPercent == 0 ? api.Value.TargetPercent : request.TargetPercent;
+        if (!double.IsFinite(targetPercent) || targetPercent is >= 0 or < -100) throw Invalid("target_percent", "must be a reduction between -100 and 0");
         if (request.PastYears is < 0 or > 10) throw Invalid("past_years", "must be within 0..10");
         var zone = IsEmpty(request.Selection);
         var (selected, region) = zone
@@ -143,40 +144,24 @@ public sealed class QueryApi(
             : Select(request.Selection!, DomainKind.Air);
         if (selected.Count == 0) throw Invalid("selection", "no air stations");
 
-        var firstYear = asOf.Year - Math.Max(1, request.PastYears) - 1;
-        var from = new DateOnly(firstYear, 1, 1);
-        var figures = await Guarded(() => queries.DailyAsync(selected.Select(s => s.Id).ToList(), Parameters.Pm25, from, asOf, context.CancellationToken));
-        var daily = selected.ToDictionary(s => s.Id, s => Aggregator.ValidDays(figures[s.Id]));
-
-        var scopes = new List<(string Scope, Dictionary<DateOnly, double> Daily)>();
-        scopes.AddRange(selected.Select(s => (s.Id, daily[s.Id])));
-        if (zone || region is not null)
-        {
-            // The zone's (region's) daily mean: the mean of its stations' valid daily means of that day.
-            var combined = daily.Values.SelectMany(d => d).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Average(kv => kv.Value));
-            scopes.Add((zone ? "zone" : $"region:{region}", combined));
-        }
-
+        var statuses = await Guarded(() => target.ComputeAsync(selected, zone ? "zone" : region is null ? null : $"region:{region}", asOf, targetPercent,
+            request.PastYears, context.CancellationToken));
         var response = new TargetProgressResponse { AsOf = asOf.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) };
-        var previousAsOf = SameDayLastYear(asOf);
-        foreach (var (scope, days) in scopes)
+        foreach (var status in statuses)
         {
-            var current = YearToDate(days, asOf);
-            var previous = YearToDate(days, previousAsOf);
             var item = new YearOverYear
             {
-                Scope = scope,
-                CurrentDays = current.Days,
-                PreviousDays = previous.Days,
-                TargetPercent = target,
-                VerdictPolicy = api.Value.TargetVerdictPolicy == TargetVerdictPolicy.Exact ? "exact" : "rounded-means",
-                Note = string.Join("; ", new[] { current.Note, previous.Note }.Where(n => n.Length > 0)),
+                Scope = status.Scope,
+                CurrentDays = status.Current.Days,
+                PreviousDays = status.Previous.Days,
+                TargetPercent = targetPercent,
+                VerdictPolicy = target.Policy == TargetVerdictPolicy.Exact ? "exact" : "rounded-means",
+                Note = string.Join("; ", new[] { status.Current.Note, status.Previous.Note }.Where(n => n.Length > 0)),
             };
-            if (current.Mean is { } c) item.CurrentMean = c;
-            if (previous.Mean is { } p) item.PreviousMean = p;
-            if (current.Mean is { } cm && previous.Mean is { } pm && pm > 0)
+            if (status.Current.Mean is { } c) item.CurrentMean = c;
+            if (status.Previous.Mean is { } p) item.PreviousMean = p;
+            if (status.Progress is { } progress)
             {
-                var progress = new TargetProgress(cm, pm, target, api.Value.TargetVerdictPolicy);
                 item.ChangePercent = progress.ChangePercent;
                 item.RoundedChangePercent = progress.RoundedChangePercent;
                 item.OnTrack = progress.OnTrack;
@@ -185,9 +170,9 @@ public sealed class QueryApi(
 
             for (var year = asOf.Year - 1; year >= asOf.Year - request.PastYears; year--)
             {
-                var annual = Aggregator.Standard.AnnualMean(days.Where(kv => kv.Key.Year == year).ToDictionary());
-                var before = Aggregator.Standard.AnnualMean(days.Where(kv => kv.Key.Year == year - 1).ToDictionary());
-                var figure = new AnnualFigure { Scope = scope, Year = year, Valid = annual.IsValid, ValidDays = annual.ValidDays };
+                var annual = Aggregator.Standard.AnnualMean(status.Daily.Where(kv => kv.Key.Year == year).ToDictionary());
+                var before = Aggregator.Standard.AnnualMean(status.Daily.Where(kv => kv.Key.Year == year - 1).ToDictionary());
+                var figure = new AnnualFigure { Scope = status.Scope, Year = year, Valid = annual.IsValid, ValidDays = annual.ValidDays };
                 if (annual.Value is { } a)
                 {
                     figure.Mean = a;
@@ -198,21 +183,6 @@ public sealed class QueryApi(
             }
         }
         return response;
-    }
-
-    static DateOnly SameDayLastYear(DateOnly d) => d.Month == 2 && d.Day == 29 ? new DateOnly(d.Year - 1, 2, 28) : d.AddYears(-1);
-
-    /// <summary>Mean of the valid daily means from 1 January to <paramref name="until"/>; invalid when a complete month
-    /// of the span has fewer valid days than GB 3095's monthly minimum.</summary>
-    (double? Mean, int Days, string Note) YearToDate(Dictionary<DateOnly, double> daily, DateOnly until)
-    {
-        var span = daily.Where(kv => kv.Key.Year == until.Year && kv.Key <= until).ToList();
-        var lastComplete = until.AddDays(1).Day == 1 ? until.Month : until.Month - 1;
-        var shortMonths = Enumerable.Range(1, Math.Max(0, lastComplete))
-            .Where(m => span.Count(kv => kv.Key.Month == m) < Aggregator.Standard.MinDaysIn(m)).ToList();
-        if (span.Count == 0) return (null, 0, $"{until.Year}: no valid day");
-        if (shortMonths.Count > 0) return (null, span.Count, $"{until.Year}: months below their minimum: {string.Join(", ", shortMonths)}");
-        return (span.Average(kv => kv.Value), span.Count, "");
     }
 
     public override async Task<WaterQualityResponse> GetWaterQuality(WaterQualityRequest request, ServerCallContext context)
@@ -363,11 +333,11 @@ public sealed class QueryApi(
         return [.. selection.StationIds.Select((id, i) => Known(id, $"selection.station_ids[{i}]")).Distinct()];
     }
 
-    static DateTimeOffset Instant(string text, string field) =>
+    internal static DateTimeOffset Instant(string text, string field) =>
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) && text.Contains('T')
             ? t.ToUniversalTime() : throw Invalid(field, $"'{Printable(text)}' is not an RFC 3339 instant");
 
-    static RpcException Invalid(string field, string message) => new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
+    internal static RpcException Invalid(string field, string message) => new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
 
     /// <summary>Identifiers are echoed in errors only when they are plain; anything else is described, not repeated.</summary>
     static string Printable(string s) => s.Length <= 64 && s.All(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.') ? s : $"<{s.Length} characters>";
