@@ -10,7 +10,7 @@ namespace EcoMonitor.Cli;
 /// Readable tables by default, --json for scripts, --png FILE for a trend with its limit line.</summary>
 public static class Ecomon
 {
-    static readonly Option<string> Server = new("--server")
+    internal static readonly Option<string> Server = new("--server")
     {
         Description = "gRPC address of the service (env ECOMON_SERVER)",
         Recursive = true,
@@ -24,7 +24,7 @@ public static class Ecomon
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("ECOMON_API_KEY"),
     };
 
-    static readonly Option<bool> Json = new("--json") { Description = "print JSON instead of a table", Recursive = true };
+    internal static readonly Option<bool> Json = new("--json") { Description = "print JSON instead of a table", Recursive = true };
     static readonly Option<string[]> Station = new("--station") { Description = "station id (repeatable)", AllowMultipleArgumentsPerToken = true };
     static readonly Option<string?> Region = new("--region") { Description = "all stations of a region" };
     static readonly Option<string> From = new("--from") { Description = "first local day, yyyy-MM-dd", Required = true };
@@ -32,7 +32,7 @@ public static class Ecomon
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand("EcoMonitor: query stations, aggregates, AQI, the PM2.5 target, water quality and VOCs.");
+        var root = new RootCommand("EcoMonitor: query stations, aggregates, AQI, the PM2.5 target, water quality and VOCs; handle alerts.");
         root.Options.Add(Server);
         root.Options.Add(Key);
         root.Options.Add(Json);
@@ -190,15 +190,17 @@ public static class Ecomon
             }
         });
         yield return watch;
+
+        yield return AlertCommands.Build(output);
     }
 
     static QueryService.QueryServiceClient Client(ParseResult p) =>
         new(GrpcChannel.ForAddress(p.GetValue(Server)!));
 
-    static Metadata Headers(ParseResult p) =>
+    internal static Metadata Headers(ParseResult p) =>
         p.GetValue(Key) is { Length: > 0 } key ? new Metadata { { "x-api-key", key } } : [];
 
-    static bool Print(ParseResult p, TextWriter output, IMessage message)
+    internal static bool Print(ParseResult p, TextWriter output, IMessage message)
     {
         if (!p.GetValue(Json)) return false;
         output.WriteLine(JsonFormatter.Default.Format(message));

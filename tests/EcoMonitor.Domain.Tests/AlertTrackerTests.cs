@@ -82,4 +82,52 @@ public sealed class AlertTrackerTests
         var e = Assert.Throws<ArgumentException>(() => AlertRuleSpec.Create("bad", "warning", 70, 75, TimeSpan.Zero, TimeSpan.FromHours(1)));
         Assert.Contains("bad", e.Message);
     }
+
+    [Fact]
+    public void Resolved_alerts_stay_in_the_history_for_the_retention_and_survive_a_restore()
+    {
+        var t = new AlertTracker { ClosedRetention = TimeSpan.FromDays(1) };
+        var instant = AlertRuleSpec.Create("pm25-hourly", "warning", 75, 70, TimeSpan.Zero, TimeSpan.FromHours(1));
+        t.Observe(instant, "air-1", 80, T0);
+        t.Observe(instant, "air-1", 60, T0.AddHours(1));
+        var closed = Assert.Single(t.Closed);
+        Assert.Equal((T0.AddHours(1), 3), (closed.ResolvedAt!.Value, closed.History.Count)); // pending, fired, resolved
+        var restored = new AlertTracker { ClosedRetention = TimeSpan.FromDays(1) };
+        restored.Restore(t.Snapshot(), t.Closed);
+        Assert.Single(restored.Closed);
+        restored.Observe(instant, "air-2", 80, T0.AddDays(2));
+        restored.Observe(instant, "air-2", 60, T0.AddDays(2).AddHours(1)); // air-1's is older than a day now
+        Assert.Equal(["air-2"], restored.Closed.Select(c => c.Subject));
+    }
+
+    [Fact]
+    public void Retiring_a_removed_rule_resolves_its_firing_alerts_and_drops_pending_ones()
+    {
+        var t = new AlertTracker();
+        var slow = AlertRuleSpec.Create("slow", "warning", 75, 75, TimeSpan.FromHours(1), TimeSpan.FromHours(1));
+        var instant = AlertRuleSpec.Create("old", "warning", 75, 75, TimeSpan.Zero, TimeSpan.FromHours(1));
+        t.Observe(instant, "air-1", 80, T0);
+        t.Observe(slow, "air-2", 80, T0);
+        var events = t.Retire(new HashSet<string> { "kept" }, T0.AddMinutes(5), "rule removed");
+        Assert.Equal([("old", "air-1", AlertEventKind.Resolved, "rule removed")], events.Select(e => (e.Rule, e.Subject, e.Kind, e.Detail)));
+        Assert.Empty(t.Active);
+        Assert.Equal(["old"], t.Closed.Select(c => c.Rule));
+    }
+
+    [Fact]
+    public void A_silence_matches_its_rule_subject_and_span_and_a_held_back_event_is_marked_in_the_history()
+    {
+        var silence = new Silence("s1", "silent-air", null, T0, T0.AddHours(2), "duty", "maintenance");
+        Assert.True(silence.Matches("silent-air", "air-3", T0));
+        Assert.True(silence.Matches("silent-air", "air-1", T0.AddHours(1)));
+        Assert.False(silence.Matches("silent-air", "air-3", T0.AddHours(2)));  // ends exclusive
+        Assert.False(silence.Matches("silent-air", "air-3", T0.AddSeconds(-1)));
+        Assert.False(silence.Matches("pm25-hourly", "air-3", T0));
+
+        var t = new AlertTracker();
+        var instant = AlertRuleSpec.Create("silent-air", "warning", 60, 60, TimeSpan.Zero, TimeSpan.FromHours(1));
+        var fired = t.Observe(instant, "air-3", 90, T0).Single(e => e.Kind == AlertEventKind.Fired);
+        t.Amend(fired, fired with { Silenced = true });
+        Assert.True(t.Active.Single().History.Single(e => e.Kind == AlertEventKind.Fired).Silenced);
+    }
 }

@@ -162,6 +162,16 @@ public sealed class StandardsTests
         Assert.Null(TargetProgress.RequiredRemainingMean(52, 365, 365, 50, -3));
     }
 
+    [Fact]
+    public void The_projection_keeps_last_years_season_and_scales_it_by_the_year_to_date_ratio()
+    {
+        // Winter so far 80 against 82.5 last year (-3.03 %); last year's annual mean 45 -> 45 * 80 / 82.5.
+        var progress = new TargetProgress(80, 82.5, -3, TargetVerdictPolicy.Exact);
+        Assert.Equal(45 * 80 / 82.5, progress.ProjectedAnnualMean(45), 9);
+        Assert.Equal(Math.Round((80 - 82.5) / 82.5 * 100, 9), progress.VerdictPercent);
+        Assert.True(progress.OnTrack);
+    }
+
     [Theory]
     [InlineData("cod", 15, WaterBody.River, WaterClass.I)]     // equal limits for I and II: the better class
     [InlineData("cod", 15.01, WaterBody.River, WaterClass.III)]

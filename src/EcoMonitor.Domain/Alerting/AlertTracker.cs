@@ -18,7 +18,11 @@ public sealed record AlertRuleSpec(string Name, string Severity, double Threshol
 
 public enum AlertEventKind { Pending, Fired, Reminder, Acknowledged, Resolved }
 
-public sealed record AlertEvent(AlertEventKind Kind, string Rule, string Subject, DateTimeOffset At, double Value, string? User = null, string? Comment = null);
+/// <summary>Something that happened to an alert. <see cref="Detail"/> is the rule's explanation of the value (the
+/// target rule's projection, the failing water parameters, a trend's slope); <see cref="Silenced"/> is set by the
+/// evaluator when a silence or maintenance window kept the notification back.</summary>
+public sealed record AlertEvent(AlertEventKind Kind, string Rule, string Subject, DateTimeOffset At, double Value, string? User = null, string? Comment = null,
+    string? Detail = null, bool Silenced = false);
 
 /// <summary>One alert: a rule breached for a subject (a station, the zone).</summary>
 public sealed class Alert(string rule, string subject, string severity)
@@ -32,6 +36,7 @@ public sealed class Alert(string rule, string subject, string severity)
     public DateTimeOffset? LastNotifiedAt { get; internal set; }
     public DateTimeOffset? ResolvedAt { get; internal set; }
     public double Value { get; internal set; }
+    public string? Detail { get; internal set; }
     public string? AcknowledgedBy { get; internal set; }
     public string? AcknowledgeComment { get; internal set; }
     public DateTimeOffset? AcknowledgedAt { get; internal set; }
@@ -43,14 +48,23 @@ public sealed class Alert(string rule, string subject, string severity)
 public sealed class AlertTracker
 {
     readonly Dictionary<(string Rule, string Subject), Alert> _active = new();
+    readonly List<AlertSnapshot> _closed = [];
+
+    /// <summary>How long resolved alerts stay in <see cref="Closed"/>.</summary>
+    public TimeSpan ClosedRetention { get; init; } = TimeSpan.FromDays(90);
 
     public IReadOnlyCollection<Alert> Active => _active.Values;
 
-    /// <summary>Everything needed to continue after a restart.</summary>
-    public IReadOnlyList<AlertSnapshot> Snapshot() => [.. _active.Values.Select(a => new AlertSnapshot(a.Rule, a.Subject, a.Severity, a.State,
-        a.PendingSince, a.FiredAt, a.LastNotifiedAt, a.Value, a.AcknowledgedBy, a.AcknowledgeComment, a.AcknowledgedAt, [.. a.History]))];
+    /// <summary>Alerts that fired and resolved, oldest first, with their history (kept <see cref="ClosedRetention"/>).</summary>
+    public IReadOnlyList<AlertSnapshot> Closed => _closed;
 
-    public void Restore(IEnumerable<AlertSnapshot> snapshots)
+    /// <summary>The active alerts: everything needed to continue after a restart (with <see cref="Closed"/>).</summary>
+    public IReadOnlyList<AlertSnapshot> Snapshot() => [.. _active.Values.Select(SnapshotOf)];
+
+    static AlertSnapshot SnapshotOf(Alert a) => new(a.Rule, a.Subject, a.Severity, a.State, a.PendingSince, a.FiredAt, a.LastNotifiedAt, a.Value,
+        a.AcknowledgedBy, a.AcknowledgeComment, a.AcknowledgedAt, [.. a.History], a.ResolvedAt, a.Detail);
+
+    public void Restore(IEnumerable<AlertSnapshot> snapshots, IEnumerable<AlertSnapshot>? closed = null)
     {
         _active.Clear();
         foreach (var s in snapshots)
@@ -58,15 +72,17 @@ public sealed class AlertTracker
             var a = new Alert(s.Rule, s.Subject, s.Severity)
             {
                 State = s.State, PendingSince = s.PendingSince, FiredAt = s.FiredAt, LastNotifiedAt = s.LastNotifiedAt, Value = s.Value,
-                AcknowledgedBy = s.AcknowledgedBy, AcknowledgeComment = s.AcknowledgeComment, AcknowledgedAt = s.AcknowledgedAt,
+                AcknowledgedBy = s.AcknowledgedBy, AcknowledgeComment = s.AcknowledgeComment, AcknowledgedAt = s.AcknowledgedAt, Detail = s.Detail,
             };
             a.History.AddRange(s.History);
             _active[(s.Rule, s.Subject)] = a;
         }
+        _closed.Clear();
+        _closed.AddRange(closed ?? []);
     }
 
     /// <summary>Feeds one observation of <paramref name="value"/> for a rule and subject; returns what happened.</summary>
-    public IReadOnlyList<AlertEvent> Observe(AlertRuleSpec rule, string subject, double value, DateTimeOffset now)
+    public IReadOnlyList<AlertEvent> Observe(AlertRuleSpec rule, string subject, double value, DateTimeOffset now, string? detail = null)
     {
         var events = new List<AlertEvent>();
         _active.TryGetValue((rule.Name, subject), out var alert);
@@ -77,9 +93,10 @@ public sealed class AlertTracker
             if (!breached) return events;
             alert = new Alert(rule.Name, subject, rule.Severity) { PendingSince = now, Value = value };
             _active[(rule.Name, subject)] = alert;
-            Add(alert, events, new AlertEvent(AlertEventKind.Pending, rule.Name, subject, now, value));
+            Add(alert, events, new AlertEvent(AlertEventKind.Pending, rule.Name, subject, now, value, Detail: detail));
         }
         alert.Value = value;
+        alert.Detail = detail;
         switch (alert.State)
         {
             case AlertState.Pending when !breached:
@@ -89,17 +106,19 @@ public sealed class AlertTracker
                 alert.State = AlertState.Firing;
                 alert.FiredAt = now;
                 alert.LastNotifiedAt = now;
-                Add(alert, events, new AlertEvent(AlertEventKind.Fired, rule.Name, subject, now, value));
+                Add(alert, events, new AlertEvent(AlertEventKind.Fired, rule.Name, subject, now, value, Detail: detail));
                 break;
             case AlertState.Firing when cleared:
                 alert.State = AlertState.Resolved;
                 alert.ResolvedAt = now;
                 _active.Remove((rule.Name, subject));
-                Add(alert, events, new AlertEvent(AlertEventKind.Resolved, rule.Name, subject, now, value));
+                Add(alert, events, new AlertEvent(AlertEventKind.Resolved, rule.Name, subject, now, value, Detail: detail));
+                _closed.Add(SnapshotOf(alert));
+                _closed.RemoveAll(c => c.ResolvedAt < now - ClosedRetention);
                 break;
             case AlertState.Firing when alert.AcknowledgedBy is null && now - alert.LastNotifiedAt >= rule.RepeatInterval:
                 alert.LastNotifiedAt = now;
-                Add(alert, events, new AlertEvent(AlertEventKind.Reminder, rule.Name, subject, now, value));
+                Add(alert, events, new AlertEvent(AlertEventKind.Reminder, rule.Name, subject, now, value, Detail: detail));
                 break;
         }
         return events;
@@ -112,9 +131,43 @@ public sealed class AlertTracker
         alert.AcknowledgedBy = user;
         alert.AcknowledgeComment = comment;
         alert.AcknowledgedAt = now;
-        var e = new AlertEvent(AlertEventKind.Acknowledged, rule, subject, now, alert.Value, user, comment);
+        var e = new AlertEvent(AlertEventKind.Acknowledged, rule, subject, now, alert.Value, user, comment, alert.Detail);
         alert.History.Add(e);
         return e;
+    }
+
+    /// <summary>Replaces an event in its alert's history (the evaluator marks events a silence held back).</summary>
+    public void Amend(AlertEvent original, AlertEvent amended)
+    {
+        if (_active.TryGetValue((original.Rule, original.Subject), out var alert))
+        {
+            var i = alert.History.IndexOf(original);
+            if (i >= 0) alert.History[i] = amended;
+            return;
+        }
+        for (var c = _closed.Count - 1; c >= 0; c--)
+            if (_closed[c].Rule == original.Rule && _closed[c].Subject == original.Subject && _closed[c].History.Contains(original))
+            {
+                _closed[c] = _closed[c] with { History = [.. _closed[c].History.Select(e => e == original ? amended : e)] };
+                return;
+            }
+    }
+
+    /// <summary>Ends the alerts of rules that no longer exist (a reloaded rule set): firing ones resolve (returned),
+    /// pending ones are dropped.</summary>
+    public IReadOnlyList<AlertEvent> Retire(IReadOnlySet<string> rules, DateTimeOffset now, string detail)
+    {
+        var events = new List<AlertEvent>();
+        foreach (var alert in _active.Values.Where(a => !rules.Contains(a.Rule)).ToList())
+        {
+            _active.Remove((alert.Rule, alert.Subject));
+            if (alert.State != AlertState.Firing) continue;
+            alert.State = AlertState.Resolved;
+            alert.ResolvedAt = now;
+            Add(alert, events, new AlertEvent(AlertEventKind.Resolved, alert.Rule, alert.Subject, now, alert.Value, Detail: detail));
+            _closed.Add(SnapshotOf(alert));
+        }
+        return events;
     }
 
     static void Add(Alert alert, List<AlertEvent> events, AlertEvent e)
@@ -127,4 +180,13 @@ public sealed class AlertTracker
 /// <summary>An active alert as stored between runs.</summary>
 public sealed record AlertSnapshot(string Rule, string Subject, string Severity, AlertState State, DateTimeOffset PendingSince,
     DateTimeOffset? FiredAt, DateTimeOffset? LastNotifiedAt, double Value, string? AcknowledgedBy, string? AcknowledgeComment,
-    DateTimeOffset? AcknowledgedAt, IReadOnlyList<AlertEvent> History);
+    DateTimeOffset? AcknowledgedAt, IReadOnlyList<AlertEvent> History, DateTimeOffset? ResolvedAt = null, string? Detail = null);
+
+/// <summary>"Don't notify about this for a while": notifications for the rule (null: every rule) and subject (null:
+/// every subject) are held back from <see cref="Starts"/> until <see cref="Ends"/>. A silence that starts later is a
+/// maintenance window. The alerts themselves are still tracked, with the held-back events marked in their history.</summary>
+public sealed record Silence(string Id, string? Rule, string? Subject, DateTimeOffset Starts, DateTimeOffset Ends, string CreatedBy, string Comment)
+{
+    public bool Matches(string rule, string subject, DateTimeOffset at) =>
+        (Rule is null || Rule == rule) && (Subject is null || Subject == subject) && Starts <= at && at < Ends;
+}

@@ -5,88 +5,108 @@ using EcoMonitor.Domain.Alerting;
 using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Query;
-using EcoMonitor.Service.Stations;
 using Microsoft.Extensions.Options;
 
 namespace EcoMonitor.Service.Alerting;
 
-/// <summary>Evaluates the alert rules every Alerting:EvaluationInterval: hourly means of the last complete hour
-/// (valid hours only) for the limit rules, minutes since the last valid reading for "silent". Events go through the
-/// templates to the rule's channels (fired, reminder, acknowledged, resolved; pending is not sent). The active alerts
-/// and their history are saved to Alerting:StateFile after every change, and loaded at start: a restart neither loses
-/// a firing alert nor sends it again.</summary>
+/// <summary>An alert event with the severity of its rule, as the API and the stream show it.</summary>
+public sealed record AlertNotice(AlertEvent Event, string Severity);
+
+/// <summary>Evaluates the alert rules every Alerting:EvaluationInterval (rules with a daily schedule once a day after
+/// their time, China time; any rule on demand). Events go through the templates to the channels of the rule and of
+/// the matching routes (fired, reminder, acknowledged, resolved; pending is not sent) unless a silence or maintenance
+/// window holds them back. The active alerts, the resolved ones of the last Alerting:HistoryDays and the silences are
+/// saved to Alerting:StateFile after every change and loaded at start: a restart neither loses a firing alert nor
+/// sends it again. The rule set is read from Alerting:RulesFile when set, and re-read when that file changes.</summary>
 public sealed class AlertEvaluator : BackgroundService
 {
     readonly AlertingSettings _settings;
-    readonly StationRegistry _stations;
-    readonly ReadingQueries _queries;
-    readonly StandardsCatalog _standards;
+    readonly RuleObserver _observer;
     readonly NotificationDispatcher _dispatcher;
+    readonly AlertBroadcast _broadcast;
     readonly TimeProvider _time;
     readonly ILogger<AlertEvaluator> _log;
     readonly AlertTemplates _templates;
     readonly Dictionary<string, INotifier> _channels;
     readonly string _stateFile;
-    readonly AlertTracker _tracker = new();
+    readonly string? _rulesFile;
+    readonly AlertTracker _tracker;
+    readonly List<Silence> _silences = [];
+    readonly Dictionary<string, DateOnly> _lastScheduled = new(StringComparer.Ordinal);
     readonly SemaphoreSlim _gate = new(1, 1);
+    AlertRuleSet _rules;
+    string? _rulesHash;
     bool _loaded;
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+    static readonly JsonSerializerOptions RulesJson = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
-    public AlertEvaluator(IOptions<AlertingSettings> options, IOptions<IngestionSettings> ingestion, StationRegistry stations, ReadingQueries queries,
-        StandardsCatalog standards, NotificationDispatcher dispatcher, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time,
-        ILogger<AlertEvaluator> log)
+    public AlertEvaluator(IOptions<AlertingSettings> options, IOptions<IngestionSettings> ingestion, RuleObserver observer, NotificationDispatcher dispatcher,
+        AlertBroadcast broadcast, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time, ILogger<AlertEvaluator> log)
     {
         _settings = options.Value;
-        _stations = stations;
-        _queries = queries;
-        _standards = standards;
+        _observer = observer;
         _dispatcher = dispatcher;
+        _broadcast = broadcast;
         _time = time;
         _log = log;
         _templates = new AlertTemplates(_settings.Language);
+        _tracker = new AlertTracker { ClosedRetention = TimeSpan.FromDays(_settings.HistoryDays) };
         _stateFile = Path.Combine(environment.ContentRootPath, _settings.StateFile);
+        _rulesFile = _settings.RulesFile is { Length: > 0 } f ? Path.Combine(environment.ContentRootPath, f) : null;
+        _rules = _settings.RuleSet;
+        if (_settings.Enabled && _rulesFile is not null && ReadRulesFile() is { Errors: var errors } && errors.Count > 0)
+            throw new OptionsValidationException(AlertingSettings.Section, typeof(AlertingSettings), errors);
         var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
-        _channels = _settings.Channels.ToDictionary(c => c.Name, c => (INotifier)(c.Type switch
+        _channels = _settings.Channels.ToDictionary(c => c.Name, c => (INotifier)new NamedChannel(c.Name, c.Type switch
         {
             "webhook" => new WebhookNotifier(http, new Uri(c.Url!)),
             "dingtalk" => new DingTalkNotifier(http, new Uri(c.Url!), c.Secret, c.Mobiles, time),
             "wecom" => new WeComNotifier(http, new Uri(c.Url!), c.Mobiles),
             "email" => new EmailNotifier(c.SmtpHost!, c.SmtpPort, c.SmtpTlsOnConnect, c.SmtpUser, c.Password, c.From!, c.To),
-            _ => new MqttAlertNotifier(mqtt, ingestion.Value.TopicPrefix),
+            _ => (INotifier)new MqttAlertNotifier(mqtt, ingestion.Value.TopicPrefix),
         }));
     }
 
-    /// <summary>The active alerts (pending and firing), with their history.</summary>
-    public IReadOnlyList<AlertSnapshot> Active
-    {
-        get
-        {
-            _gate.Wait();
-            try
-            {
-                Load();
-                return _tracker.Snapshot();
-            }
-            finally
-            {
-                _gate.Release();
-            }
-        }
-    }
+    public bool Enabled => _settings.Enabled;
 
-    protected override async Task ExecuteAsync(CancellationToken ct)
+    /// <summary>The rule set in force (from the settings or the last valid version of the rules file).</summary>
+    public AlertRuleSet Rules => _rules;
+
+    /// <summary>The active alerts (pending and firing), with their history.</summary>
+    public IReadOnlyList<AlertSnapshot> Active => Locked(() => _tracker.Snapshot());
+
+    /// <summary>Resolved alerts (oldest first) kept for Alerting:HistoryDays.</summary>
+    public IReadOnlyList<AlertSnapshot> Closed => Locked(() => (IReadOnlyList<AlertSnapshot>)[.. _tracker.Closed]);
+
+    /// <summary>Silences set through the API and the maintenance windows of the rule set, current and future.</summary>
+    public IReadOnlyList<Silence> Silences => Locked(() => (IReadOnlyList<Silence>)[.. AllSilences().Where(s => s.Ends > _time.GetUtcNow())]);
+
+    T Locked<T>(Func<T> read)
     {
-        if (!_settings.Enabled) return;
-        await _gate.WaitAsync(ct);
+        _gate.Wait();
         try
         {
             Load();
+            return read();
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        if (!_settings.Enabled)
+        {
+            _log.LogInformation("Alerting: off (Alerting:Enabled)");
+            return;
+        }
+        Locked(() => 0);
+        _log.LogInformation("Alerting: {Rules} rule(s) from {Source}, {Routes} route(s), every {Interval}; channels {Channels}; state in {StateFile}",
+            _rules.Rules.Count, _rulesFile ?? "settings", _rules.Routes.Count, _settings.EvaluationInterval,
+            string.Join(", ", _settings.Channels.Select(c => $"{c.Name} ({c.Type})")), _stateFile);
         using var timer = new PeriodicTimer(_settings.EvaluationInterval, _time);
         while (await timer.WaitForNextTickAsync(ct))
         {
@@ -101,24 +121,41 @@ public sealed class AlertEvaluator : BackgroundService
         }
     }
 
-    /// <summary>One evaluation at <paramref name="now"/> (the loop's clock, or a test's).</summary>
-    public async Task<IReadOnlyList<AlertEvent>> EvaluateOnceAsync(DateTimeOffset now, CancellationToken ct)
+    /// <summary>One evaluation at <paramref name="now"/> (the loop's clock, or a test's). With
+    /// <paramref name="onDemand"/>, only those rules (empty: all) are evaluated, whatever their schedule.</summary>
+    public async Task<IReadOnlyList<AlertEvent>> EvaluateOnceAsync(DateTimeOffset now, CancellationToken ct, IReadOnlyCollection<string>? onDemand = null)
     {
         await _gate.WaitAsync(ct);
         try
         {
             Load();
+            ReloadRulesIfChanged(now);
             var events = new List<(AlertEvent Event, AlertRuleSettings Rule)>();
-            foreach (var rule in _settings.Rules)
+            foreach (var rule in _rules.Rules)
             {
-                var spec = AlertRuleSpec.Create(rule.Name, rule.Severity, rule.Threshold, rule.ClearThreshold, rule.For, rule.RepeatInterval);
-                foreach (var (subject, value) in await ObserveAsync(rule, now, ct))
-                    events.AddRange(_tracker.Observe(spec, subject, value, now).Select(e => (e, rule)));
+                if (onDemand is not null ? onDemand.Count > 0 && !onDemand.Contains(rule.Name) : !Due(rule, now)) continue;
+                List<Observation> observations;
+                try
+                {
+                    observations = await _observer.ObserveAsync(rule, now, ct);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    _log.LogError("Alert rule {Rule} could not be evaluated: {Error}", rule.Name, e.Message);
+                    continue;
+                }
+                if (rule.Schedule is not null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now);
+                foreach (var o in observations)
+                {
+                    var spec = AlertRuleSpec.Create(rule.Name, rule.Severity, o.Threshold, o.ClearThreshold, rule.For, rule.RepeatInterval);
+                    events.AddRange(_tracker.Observe(spec, o.Subject, o.Value, now, o.Detail).Select(e => (e, rule)));
+                }
             }
+            var sent = events.Select(x => (Event: x.Event.Kind == AlertEventKind.Pending ? x.Event : Hold(x.Event, x.Rule.Severity, now), x.Rule)).ToList();
             Save();
-            foreach (var (e, rule) in events.Where(x => x.Event.Kind != AlertEventKind.Pending))
-                await NotifyAsync(e, rule, ct);
-            return [.. events.Select(x => x.Event)];
+            foreach (var (e, rule) in sent.Where(x => x.Event.Kind != AlertEventKind.Pending))
+                await NotifyAsync(rule, e, ct);
+            return [.. sent.Select(x => x.Event)];
         }
         finally
         {
@@ -126,18 +163,63 @@ public sealed class AlertEvaluator : BackgroundService
         }
     }
 
-    /// <summary>"Seen, handling it": stops the reminders and tells the rule's channels who handles it.</summary>
+    /// <summary>A rule with a daily schedule is due once per China-time day, after its time.</summary>
+    bool Due(AlertRuleSettings rule, DateTimeOffset now)
+    {
+        if (rule.Schedule is not { } at) return true;
+        var today = ChinaTime.DateOf(now);
+        return now >= ChinaTime.StartOf(today) + at && (!_lastScheduled.TryGetValue(rule.Name, out var last) || last < today);
+    }
+
+    /// <summary>Marks an event that a silence holds back, and publishes it on the stream either way.</summary>
+    AlertEvent Hold(AlertEvent e, string severity, DateTimeOffset now)
+    {
+        if (AllSilences().FirstOrDefault(s => s.Matches(e.Rule, e.Subject, now)) is { } silence)
+        {
+            var held = e with { Silenced = true };
+            _tracker.Amend(e, held);
+            _log.LogInformation("Alert {Kind} of {Rule}/{Subject} held back by silence {Silence}", e.Kind, e.Rule, e.Subject, silence.Id);
+            e = held;
+        }
+        _broadcast.Publish([new AlertNotice(e, severity)]);
+        return e;
+    }
+
+    /// <summary>"Seen, handling it": stops the reminders and tells the channels who handles it.</summary>
     public async Task<AlertEvent?> AcknowledgeAsync(string rule, string subject, string user, string comment, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
+        AlertEvent e;
+        AlertRuleSettings? settings;
         try
         {
             Load();
-            var e = _tracker.Acknowledge(rule, subject, user, comment, _time.GetUtcNow());
-            if (e is null) return null;
+            var now = _time.GetUtcNow();
+            if (_tracker.Acknowledge(rule, subject, user, comment, now) is not { } acknowledged) return null;
+            settings = _rules.Rules.FirstOrDefault(r => r.Name == rule);
+            e = Hold(acknowledged, settings?.Severity ?? "warning", now);
             Save();
-            if (_settings.Rules.FirstOrDefault(r => r.Name == rule) is { } settings) await NotifyAsync(e, settings, ct);
-            return e;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        await NotifyAsync(settings, e, ct);
+        return e;
+    }
+
+    public async Task<Silence> SilenceAsync(string? rule, string? subject, DateTimeOffset starts, DateTimeOffset ends, string user, string comment, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            Load();
+            var silence = new Silence(Guid.NewGuid().ToString("N")[..12], rule, subject, starts, ends, user, comment);
+            _silences.Add(silence);
+            _silences.RemoveAll(s => s.Ends < _time.GetUtcNow() - TimeSpan.FromDays(_settings.HistoryDays));
+            Save();
+            _log.LogInformation("Silence {Id} by {User}: rule {Rule}, subject {Subject}, {Starts} .. {Ends}", silence.Id, user, rule ?? "*", subject ?? "*", starts, ends);
+            return silence;
         }
         finally
         {
@@ -145,37 +227,91 @@ public sealed class AlertEvaluator : BackgroundService
         }
     }
 
-    async Task NotifyAsync(AlertEvent e, AlertRuleSettings rule, CancellationToken ct)
+    /// <summary>Ends a silence now; null when there is no such (API) silence.</summary>
+    public async Task<Silence?> ExpireSilenceAsync(string id, string user, CancellationToken ct)
     {
-        var notification = _templates.Render(e, rule.Severity);
-        _log.LogWarning("Alert {Kind}: {Title}", e.Kind, notification.Title);
-        await _dispatcher.SendAsync(notification, [.. rule.Channels.Select(c => _channels[c])], ct);
+        await _gate.WaitAsync(ct);
+        try
+        {
+            Load();
+            var i = _silences.FindIndex(s => s.Id == id);
+            if (i < 0) return null;
+            var now = _time.GetUtcNow();
+            _silences[i] = _silences[i] with { Ends = now < _silences[i].Ends ? now : _silences[i].Ends, Starts = _silences[i].Starts < now ? _silences[i].Starts : now };
+            Save();
+            _log.LogInformation("Silence {Id} ended by {User}", id, user);
+            return _silences[i];
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 
-    async Task<List<(string Subject, double Value)>> ObserveAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
+    IEnumerable<Silence> AllSilences() => _silences.Concat(_rules.Maintenance.Select((m, i) =>
+        new Silence($"maintenance-{i}", m.Rule, m.Subject, m.Start, m.End, "rules", m.Comment)));
+
+    async Task NotifyAsync(AlertRuleSettings? rule, AlertEvent e, CancellationToken ct)
     {
-        var observations = new List<(string, double)>();
-        if (rule.Kind == "silent")
+        if (e.Silenced || rule is null) return;
+        var notification = _templates.Render(e, rule.Severity);
+        _log.LogWarning("Alert {Kind}: {Title}", e.Kind, notification.Title);
+        // The rule's own channels, then every matching route's, each channel once with the routes' recipients added.
+        var targets = rule.Channels.ToDictionary(c => c, _ => (Mobiles: new List<string>(), To: new List<string>()));
+        foreach (var route in _rules.Routes.Where(r => r.Matches(rule.Name, rule.Severity)))
+            foreach (var c in route.Channels)
+            {
+                if (!targets.TryGetValue(c, out var recipients)) targets[c] = recipients = ([], []);
+                recipients.Mobiles.AddRange(route.Mobiles.Except(recipients.Mobiles));
+                recipients.To.AddRange(route.To.Except(recipients.To));
+            }
+        await Task.WhenAll(targets.Select(t => _dispatcher.SendAsync(notification with { Mobiles = t.Value.Mobiles, To = t.Value.To }, [_channels[t.Key]], ct)));
+    }
+
+    /// <summary>Reads the rules file; the rule set changes only when the file is valid.</summary>
+    (AlertRuleSet? Rules, List<string> Errors) ReadRulesFile()
+    {
+        var errors = new List<string>();
+        AlertRuleSet? set = null;
+        try
         {
-            var watched = _stations.All.Where(s => string.IsNullOrEmpty(rule.StationKind) || s.Kind.ToString().Equals(rule.StationKind, StringComparison.OrdinalIgnoreCase))
-                .Select(s => s.Id).Order(StringComparer.Ordinal).ToList();
-            if (watched.Count == 0) return observations;
-            var since = now.AddDays(-30);
-            var last = await _queries.LastValidAsync(watched, since, ct);
-            foreach (var id in watched)
-                observations.Add((id, (now - (last.TryGetValue(id, out var t) ? t : since)).TotalMinutes));
-            return observations;
+            if (!File.Exists(_rulesFile)) return (null, [$"Alerting:RulesFile: '{_rulesFile}' does not exist."]);
+            var bytes = File.ReadAllBytes(_rulesFile!);
+            _rulesHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
+            set = JsonSerializer.Deserialize<AlertRuleSet>(bytes, RulesJson) ?? new AlertRuleSet();
+            errors.AddRange(set.Validate($"Alerting:RulesFile ({Path.GetFileName(_rulesFile)}) ", [.. _settings.Channels.Select(c => c.Name)]));
         }
-        var parameter = rule.Kind[..rule.Kind.IndexOf('-')];
-        var kind = Parameters.Get(parameter).Kind;
-        var ids = _stations.All.Where(s => s.Kind == kind).Select(s => s.Id).Order(StringComparer.Ordinal).ToList();
-        if (ids.Count == 0) return observations;
-        var hour = new DateTimeOffset(now.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-1);
-        var hourly = await _queries.HourlyAsync(ids, parameter, hour, hour.AddHours(1), ct);
-        foreach (var id in ids)
-            if (hourly[id].FirstOrDefault(h => h.Minutes >= _standards.Air.MinMinutesPerHour) is { Start: var start } h && start == hour)
-                observations.Add((id, h.Mean));
-        return observations;
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        {
+            errors.Add($"Alerting:RulesFile: '{_rulesFile}' cannot be read: {e.Message}");
+        }
+        if (errors.Count == 0 && set is not null) _rules = set;
+        return (set, errors);
+    }
+
+    void ReloadRulesIfChanged(DateTimeOffset now)
+    {
+        if (_rulesFile is null) return;
+        try
+        {
+            if (File.Exists(_rulesFile) && Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_rulesFile))) == _rulesHash) return;
+        }
+        catch (IOException)
+        {
+            return; // being written: the next evaluation reads it
+        }
+        var before = _rules;
+        var (_, errors) = ReadRulesFile();
+        if (errors.Count > 0)
+        {
+            _log.LogError("The rules file was not reloaded, the previous rules stay: {Errors}", string.Join(" ", errors));
+            return;
+        }
+        if (ReferenceEquals(before, _rules)) return;
+        _log.LogInformation("Alert rules reloaded from {File}: {Rules} rule(s), {Routes} route(s), {Maintenance} maintenance window(s)",
+            _rulesFile, _rules.Rules.Count, _rules.Routes.Count, _rules.Maintenance.Count);
+        foreach (var e in _tracker.Retire(_rules.Rules.Select(r => r.Name).ToHashSet(), now, "rule removed"))
+            _broadcast.Publish([new AlertNotice(e, "warning")]);
     }
 
     void Load()
@@ -183,15 +319,19 @@ public sealed class AlertEvaluator : BackgroundService
         if (_loaded) return;
         _loaded = true;
         if (!File.Exists(_stateFile)) return;
-        var state = JsonSerializer.Deserialize<List<AlertSnapshot>>(File.ReadAllText(_stateFile), Json) ?? [];
-        _tracker.Restore(state);
-        _log.LogInformation("Alert state restored from {File}: {Count} active alert(s)", _stateFile, state.Count);
+        var state = JsonSerializer.Deserialize<SavedState>(File.ReadAllText(_stateFile), Json) ?? new SavedState([], [], []);
+        _tracker.Restore(state.Active, state.Closed);
+        _silences.AddRange(state.Silences);
+        _log.LogInformation("Alert state restored from {File}: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
+            _stateFile, state.Active.Count, state.Closed.Count, state.Silences.Count);
     }
 
     void Save()
     {
         var tmp = _stateFile + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(_tracker.Snapshot(), Json));
+        File.WriteAllText(tmp, JsonSerializer.Serialize(new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences), Json));
         File.Move(tmp, _stateFile, overwrite: true);
     }
+
+    sealed record SavedState(IReadOnlyList<AlertSnapshot> Active, IReadOnlyList<AlertSnapshot> Closed, IReadOnlyList<Silence> Silences);
 }

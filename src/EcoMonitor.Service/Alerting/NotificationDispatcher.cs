@@ -7,11 +7,12 @@ namespace EcoMonitor.Service.Alerting;
 public sealed record FailedNotification(string Channel, string Rule, string Subject, string Kind, DateTimeOffset At, int Attempts, string Error);
 
 /// <summary>Delivers a notification to its channels, each retried with exponential backoff; what still fails is
-/// recorded in <see cref="Failures"/> and logged as an error.</summary>
+/// recorded in <see cref="Failures"/> (the last 1000 since start, shown by the API) and logged as an error.</summary>
 public sealed class NotificationDispatcher(TimeProvider time, ILogger<NotificationDispatcher> log, int attempts = 4, TimeSpan? initialDelay = null)
 {
     readonly TimeSpan _initialDelay = initialDelay ?? TimeSpan.FromSeconds(2);
     readonly ConcurrentQueue<FailedNotification> _failures = new();
+    const int KeptFailures = 1000;
 
     public IReadOnlyCollection<FailedNotification> Failures => _failures;
 
@@ -38,6 +39,7 @@ public sealed class NotificationDispatcher(TimeProvider time, ILogger<Notificati
                 {
                     var failed = new FailedNotification(channel.Channel, n.Event.Rule, n.Event.Subject, n.Event.Kind.ToString(), time.GetUtcNow(), attempt, e.Message);
                     _failures.Enqueue(failed);
+                    while (_failures.Count > KeptFailures) _failures.TryDequeue(out _);
                     log.LogError("Notification of {Rule}/{Subject} ({Kind}) to {Channel} failed after {Attempts} attempts: {Error}",
                         failed.Rule, failed.Subject, failed.Kind, failed.Channel, attempt, e.Message);
                     return false;

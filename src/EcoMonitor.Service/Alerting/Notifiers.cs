@@ -6,8 +6,13 @@ using EcoMonitor.Domain.Alerting;
 
 namespace EcoMonitor.Service.Alerting;
 
-/// <summary>What a notification says: the event, and the text rendered from a template.</summary>
-public sealed record AlertNotification(AlertEvent Event, string Severity, string Title, string Text);
+/// <summary>What a notification says: the event, and the text rendered from a template. <see cref="Mobiles"/> and
+/// <see cref="To"/> are recipients a route adds to the channel's own (mentions, e-mail addresses).</summary>
+public sealed record AlertNotification(AlertEvent Event, string Severity, string Title, string Text)
+{
+    public IReadOnlyList<string> Mobiles { get; init; } = [];
+    public IReadOnlyList<string> To { get; init; } = [];
+}
 
 /// <summary>A channel duty staff watch. Each channel formats and delivers one notification; failures throw, and
 /// the caller retries and records them.</summary>
@@ -16,6 +21,14 @@ public interface INotifier
     string Channel { get; }
 
     Task SendAsync(AlertNotification notification, CancellationToken ct);
+}
+
+/// <summary>A configured channel: its name (Alerting:Channels:n:Name) is what logs and failures show.</summary>
+public sealed class NamedChannel(string name, INotifier inner) : INotifier
+{
+    public string Channel => name;
+
+    public Task SendAsync(AlertNotification notification, CancellationToken ct) => inner.SendAsync(notification, ct);
 }
 
 /// <summary>Generic webhook: the event as JSON.</summary>
@@ -32,10 +45,10 @@ public sealed class WebhookNotifier(HttpClient http, Uri url) : INotifier
 
 /// <summary>The JSON form of a notification, for the webhook and the MQTT channel.</summary>
 public sealed record AlertJson(string Kind, string Rule, string Subject, string Severity, DateTimeOffset At, double Value,
-    string Title, string Text, string? AcknowledgedBy, string? Comment)
+    string Title, string Text, string? AcknowledgedBy, string? Comment, string? Detail, IReadOnlyList<string> Mobiles, IReadOnlyList<string> To)
 {
     public static AlertJson Of(AlertNotification n) => new(n.Event.Kind.ToString().ToLowerInvariant(), n.Event.Rule, n.Event.Subject,
-        n.Severity, n.Event.At, n.Event.Value, n.Title, n.Text, n.Event.User, n.Event.Comment);
+        n.Severity, n.Event.At, n.Event.Value, n.Title, n.Text, n.Event.User, n.Event.Comment, n.Event.Detail, n.Mobiles, n.To);
 
     /// <summary>camelCase names, as the webhook always sent them.</summary>
     public static readonly System.Text.Json.JsonSerializerOptions Options = new(System.Text.Json.JsonSerializerDefaults.Web);
@@ -62,8 +75,9 @@ public sealed class DingTalkNotifier(HttpClient http, Uri webhook, string? secre
             var ts = time.GetUtcNow().ToUnixTimeMilliseconds();
             url += (url.Contains('?') ? "&" : "?") + $"timestamp={ts}&sign={Sign(ts, secret)}";
         }
-        var mentions = string.Concat(atMobiles.Select(m => $" @{m}"));
-        var body = new DingTalkMessage("markdown", new DingTalkMarkdown(n.Title, $"### {n.Title}\n\n{n.Text}{mentions}"), new DingTalkAt(atMobiles, false));
+        var mobiles = atMobiles.Union(n.Mobiles).ToList();
+        var mentions = string.Concat(mobiles.Select(m => $" @{m}"));
+        var body = new DingTalkMessage("markdown", new DingTalkMarkdown(n.Title, $"### {n.Title}\n\n{n.Text}{mentions}"), new DingTalkAt(mobiles, false));
         using var response = await http.PostAsJsonAsync(url, body, ct);
         response.EnsureSuccessStatusCode();
         await RobotReply.EnsureOkAsync(response, "errcode", ct);
@@ -81,7 +95,7 @@ public sealed class WeComNotifier(HttpClient http, Uri webhook, IReadOnlyList<st
 
     public async Task SendAsync(AlertNotification n, CancellationToken ct)
     {
-        var body = new WeComMessage("text", new WeComText($"{n.Title}\n{n.Text}", mentionedMobiles));
+        var body = new WeComMessage("text", new WeComText($"{n.Title}\n{n.Text}", [.. mentionedMobiles.Union(n.Mobiles)]));
         using var response = await http.PostAsJsonAsync(webhook, body, ct);
         response.EnsureSuccessStatusCode();
         await RobotReply.EnsureOkAsync(response, "errcode", ct);
@@ -119,7 +133,7 @@ public sealed class EmailNotifier(string host, int port, bool tlsOnConnect, stri
     {
         var message = new MimeKit.MimeMessage();
         message.From.Add(MimeKit.MailboxAddress.Parse(from));
-        foreach (var address in to) message.To.Add(MimeKit.MailboxAddress.Parse(address));
+        foreach (var address in to.Union(n.To)) message.To.Add(MimeKit.MailboxAddress.Parse(address));
         message.Subject = $"[{n.Severity}] {n.Title}";
         message.Body = new MimeKit.TextPart("plain") { Text = $"{n.Text}\n\n{n.Event.Rule} / {n.Event.Subject} / {n.Event.At:yyyy-MM-dd HH:mm:ss zzz}" };
         using var smtp = new MailKit.Net.Smtp.SmtpClient();

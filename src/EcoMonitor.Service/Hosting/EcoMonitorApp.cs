@@ -83,9 +83,11 @@ public static class EcoMonitorApp
         services.AddOptions<VocSettings>().BindConfiguration(VocSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ReadingBroadcast>();
         services.AddSingleton<ReadingQueries>();
+        services.AddSingleton<TargetCalculator>();
         services.AddSingleton<ApiKeyInterceptor>();
         services.AddGrpc(o => o.EnableDetailedErrors = false).AddJsonTranscoding()
-            .AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+            .AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>())
+            .AddServiceOptions<Alerting.AlertApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         services.AddGrpcReflection();
         services.AddGrpcHealthChecks().AddCheck<MqttHealthCheck>("mqtt");
         return services;
@@ -94,7 +96,14 @@ public static class EcoMonitorApp
     static IServiceCollection AddAlerting(this IServiceCollection services)
     {
         services.AddOptions<Alerting.AlertingSettings>().BindConfiguration(Alerting.AlertingSettings.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton(sp => new Alerting.NotificationDispatcher(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Alerting.NotificationDispatcher>>()));
+        services.AddSingleton(sp =>
+        {
+            var settings = sp.GetRequiredService<IOptions<Alerting.AlertingSettings>>().Value;
+            return new Alerting.NotificationDispatcher(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<Alerting.NotificationDispatcher>>(),
+                settings.NotificationAttempts, settings.NotificationRetryDelay);
+        });
+        services.AddSingleton<AlertBroadcast>();
+        services.AddSingleton<Alerting.RuleObserver>();
         services.AddSingleton<Alerting.AlertEvaluator>();
         services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertEvaluator>());
         return services;
@@ -103,6 +112,7 @@ public static class EcoMonitorApp
     static void MapQueryApi(this WebApplication app)
     {
         app.MapGrpcService<QueryApi>();
+        app.MapGrpcService<Alerting.AlertApi>();
         app.MapGrpcReflectionService();
         app.MapGrpcHealthChecksService();
     }

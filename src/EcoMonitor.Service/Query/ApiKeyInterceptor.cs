@@ -13,11 +13,20 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, ILogger<Api
 {
     readonly (byte[] Hash, ApiKey Key)[] _keys = options.Value.Keys.Select(k => (Hash(k.Key), k)).ToArray();
 
-    /// <summary>Methods that need the operator role (full gRPC names); everything else needs at least a reader.</summary>
-    static readonly IReadOnlySet<string> OperatorMethods = new HashSet<string>(StringComparer.Ordinal)
+    /// <summary>Methods that need more than the reader role (full gRPC names); everything else needs at least a reader.</summary>
+    static readonly IReadOnlyDictionary<string, ApiRole> Required = new Dictionary<string, ApiRole>(StringComparer.Ordinal)
     {
-        "/ecomonitor.v1.QueryService/RebuildRollups",
+        ["/ecomonitor.v1.QueryService/RebuildRollups"] = ApiRole.Operator,
+        ["/ecomonitor.v1.AlertService/AcknowledgeAlert"] = ApiRole.Duty,
+        ["/ecomonitor.v1.AlertService/CreateSilence"] = ApiRole.Duty,
+        ["/ecomonitor.v1.AlertService/ExpireSilence"] = ApiRole.Duty,
+        ["/ecomonitor.v1.AlertService/EvaluateAlerts"] = ApiRole.Operator,
     };
+
+    /// <summary>The name of the key a call was made with (for "who acknowledged").</summary>
+    public static string CallerOf(ServerCallContext context) => context.UserState.TryGetValue(CallerKey, out var name) ? (string)name : "";
+
+    const string CallerKey = "ecomonitor.caller";
 
     static byte[] Hash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 
@@ -36,8 +45,10 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, ILogger<Api
             log.LogWarning("Refused {Method} from {Peer}: unknown API key", context.Method, context.Peer);
             throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown API key"));
         }
-        if (OperatorMethods.Contains(context.Method) && match.Role != ApiRole.Operator)
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"{context.Method} needs the operator role; {match.Name} is a {match.Role.ToString().ToLowerInvariant()}"));
+        if (Required.TryGetValue(context.Method, out var role) && match.Role < role)
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"{context.Method} needs the {role.ToString().ToLowerInvariant()} role; {match.Name} has the {match.Role.ToString().ToLowerInvariant()} role"));
+        context.UserState[CallerKey] = match.Name;
         return match;
     }
 

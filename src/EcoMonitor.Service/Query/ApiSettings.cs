@@ -3,7 +3,9 @@ using EcoMonitor.Domain.Standards;
 
 namespace EcoMonitor.Service.Query;
 
-public enum ApiRole { Reader, Operator }
+/// <summary>Roles, each including the ones before it: readers query; duty staff also acknowledge and silence
+/// alerts; operators also run maintenance (rollup rebuilds, evaluation on demand).</summary>
+public enum ApiRole { Reader, Duty, Operator }
 
 /// <summary>Settings section "Api": who may call the gRPC API, and the zone's target.</summary>
 public sealed class ApiSettings : IValidatableObject

@@ -3,35 +3,40 @@ using EcoMonitor.Domain;
 
 namespace EcoMonitor.Service.Query;
 
-/// <summary>Readings as they are stored, for live watchers (the Watch RPC). Each watcher has a bounded queue; a
-/// watcher that falls more than <see cref="Capacity"/> readings behind loses the oldest ones (counted), never slows
-/// ingestion.</summary>
-public sealed class ReadingBroadcast
+/// <summary>Readings as they are stored, for live watchers (the Watch RPC).</summary>
+public sealed class ReadingBroadcast : Broadcast<Reading>;
+
+/// <summary>Alert events as they happen, for the WatchAlerts RPC.</summary>
+public sealed class AlertBroadcast : Broadcast<Alerting.AlertNotice>;
+
+/// <summary>Items for live watchers. Each watcher has a bounded queue; a watcher that falls more than
+/// <see cref="Capacity"/> items behind loses the oldest ones (counted), never slows the publisher.</summary>
+public abstract class Broadcast<T>
 {
     public const int Capacity = 10_000;
     readonly Lock _lock = new();
     readonly List<Watcher> _watchers = [];
 
-    public sealed class Watcher(Func<Reading, bool> filter, ReadingBroadcast owner) : IDisposable
+    public sealed class Watcher(Func<T, bool> filter, Broadcast<T> owner) : IDisposable
     {
-        internal readonly Channel<Reading> Queue = Channel.CreateBounded<Reading>(new BoundedChannelOptions(Capacity)
+        internal readonly Channel<T> Queue = Channel.CreateBounded<T>(new BoundedChannelOptions(Capacity)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
         });
 
-        internal Func<Reading, bool> Filter { get; } = filter;
+        internal Func<T, bool> Filter { get; } = filter;
         internal long Dropped;
 
-        public ChannelReader<Reading> Reader => Queue.Reader;
+        public ChannelReader<T> Reader => Queue.Reader;
 
-        /// <summary>Readings dropped because this watcher fell behind.</summary>
+        /// <summary>Items dropped because this watcher fell behind.</summary>
         public long DroppedCount => Interlocked.Read(ref Dropped);
 
         public void Dispose() => owner.Remove(this);
     }
 
-    public Watcher Subscribe(Func<Reading, bool> filter)
+    public Watcher Subscribe(Func<T, bool> filter)
     {
         var w = new Watcher(filter, this);
         lock (_lock) _watchers.Add(w);
@@ -52,7 +57,7 @@ public sealed class ReadingBroadcast
         }
     }
 
-    public void Publish(IEnumerable<Reading> readings)
+    public void Publish(IEnumerable<T> readings)
     {
         Watcher[] watchers;
         lock (_lock)

@@ -10,6 +10,14 @@ public readonly record struct HourStat(DateTimeOffset Start, int Minutes, double
 /// validated identifiers and fixed text make up the query. Values with invalid HJ 212 flags are left out here.</summary>
 public sealed class ReadingQueries(InfluxConnection influx)
 {
+    /// <summary>" AND time <= $until" when an end is given (evaluations at a chosen time look at data up to it).</summary>
+    static string Until(Dictionary<string, object> parameters, DateTimeOffset? until)
+    {
+        if (until is not { } t) return "";
+        parameters["until"] = ChinaTime.Utc(t);
+        return " AND time <= $until";
+    }
+
     static (string Clause, Dictionary<string, object> Parameters) StationClause(IReadOnlyList<string> stations)
     {
         var parameters = new Dictionary<string, object>();
@@ -64,15 +72,52 @@ public sealed class ReadingQueries(InfluxConnection influx)
     }
 
     /// <summary>The time of each station's last valid reading since <paramref name="since"/>.</summary>
-    public async Task<Dictionary<string, DateTimeOffset>> LastValidAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
+    public async Task<Dictionary<string, DateTimeOffset>> LastValidAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct,
+        DateTimeOffset? until = null)
     {
         var (clause, parameters) = StationClause(stations);
         parameters["since"] = ChinaTime.Utc(since);
-        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags} AND {clause} AND time >= $since GROUP BY \"station\"";
+        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags} AND {clause} AND time >= $since{Until(parameters, until)} GROUP BY \"station\"";
         var result = new Dictionary<string, DateTimeOffset>();
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
             if (series.Tags.TryGetValue("station", out var station) && series.Values.FirstOrDefault() is { } row)
                 result[station] = DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64());
+        return result;
+    }
+
+    /// <summary>The valid readings of one parameter of each station in [from, to), oldest first (at most 10,000 per
+    /// station).</summary>
+    public async Task<Dictionary<string, List<(DateTimeOffset Time, double Value)>>> ValidValuesAsync(IReadOnlyList<string> stations, string parameter,
+        DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["p"] = parameter;
+        parameters["from"] = ChinaTime.Utc(from);
+        parameters["to"] = ChinaTime.Utc(to);
+        var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $p AND {InfluxQl.ValidFlags} AND {clause} " +
+                "AND time >= $from AND time < $to GROUP BY \"station\" ORDER BY time ASC LIMIT 10000";
+        var result = stations.ToDictionary(s => s, _ => new List<(DateTimeOffset, double)>());
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            if (series.Tags.TryGetValue("station", out var station) && result.TryGetValue(station, out var list))
+                foreach (var row in series.Values)
+                    list.Add((DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64()), row[1].GetDouble()));
+        return result;
+    }
+
+    /// <summary>For each station and parameter, the time of the last reading since <paramref name="since"/> whose
+    /// flag is not one of <paramref name="flags"/>.</summary>
+    public async Task<Dictionary<(string Station, string Parameter), DateTimeOffset>> LastWithoutFlagsAsync(IReadOnlyList<string> stations,
+        IReadOnlyList<string> flags, DateTimeOffset since, DateTimeOffset until, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["since"] = ChinaTime.Utc(since);
+        for (var i = 0; i < flags.Count; i++) parameters[$"f{i}"] = flags[i];
+        var without = string.Concat(flags.Select((_, i) => $" AND \"flag\" != $f{i}"));
+        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {clause}{without} AND time >= $since{Until(parameters, until)} GROUP BY \"station\", \"parameter\"";
+        var result = new Dictionary<(string, string), DateTimeOffset>();
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+            if (series.Values.FirstOrDefault() is { } row)
+                result[(series.Tags["station"], series.Tags["parameter"])] = DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64());
         return result;
     }
 
@@ -94,11 +139,11 @@ public sealed class ReadingQueries(InfluxConnection influx)
         new(station, parameter, DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()), row["value"].GetDouble(), row["flag"].GetString() ?? "");
 
     /// <summary>The last value of each parameter of each station since <paramref name="since"/> (any flag).</summary>
-    public async Task<List<Reading>> LatestAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
+    public async Task<List<Reading>> LatestAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct, DateTimeOffset? until = null)
     {
         var (clause, parameters) = StationClause(stations);
         parameters["since"] = ChinaTime.Utc(since);
-        var q = $"SELECT last(\"value\") AS \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE {clause} AND time >= $since GROUP BY \"station\", \"parameter\"";
+        var q = $"SELECT last(\"value\") AS \"value\", \"flag\" FROM \"{ReadingSchema.Measurement}\" WHERE {clause} AND time >= $since{Until(parameters, until)} GROUP BY \"station\", \"parameter\"";
         var list = new List<Reading>();
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
             foreach (var row in series.Rows())

@@ -45,6 +45,9 @@ public sealed class ServiceUnderTest : IAsyncDisposable
             ["Api:Keys:1:Name"] = "duty-operator",
             ["Api:Keys:1:Key"] = OperatorKey,
             ["Api:Keys:1:Role"] = "Operator",
+            ["Api:Keys:2:Name"] = "duty-zhang",
+            ["Api:Keys:2:Key"] = DutyKey,
+            ["Api:Keys:2:Role"] = "Duty",
             ["Serilog:MinimumLevel:Default"] = "Warning",
             ["Serilog:Using:0"] = "Serilog.Sinks.Console",
             ["Serilog:WriteTo:0:Name"] = "Console",
@@ -63,6 +66,9 @@ public sealed class ServiceUnderTest : IAsyncDisposable
             ["Influx:RetryMaxDelay"] = "00:00:00.500",
             ["Hj212:Tcp:Enabled"] = "true",
             ["Hj212:Tcp:Port"] = "0",
+            // appsettings.json turns alerting on with the shipped rules file; tests that want alerts say so.
+            ["Alerting:Enabled"] = "false",
+            ["Alerting:RulesFile"] = "",
         };
         foreach (var (k, v) in overrides ?? []) _settings[k] = v;
     }
@@ -85,6 +91,7 @@ public sealed class ServiceUnderTest : IAsyncDisposable
 
     public const string ReaderKey = "reader-key-for-tests-0001";
     public const string OperatorKey = "operator-key-for-tests-0001";
+    public const string DutyKey = "duty-key-for-tests-00000001";
 
     /// <summary>The HTTP/1.1 endpoint (first listened) and the gRPC endpoint (second).</summary>
     public Uri HttpAddress => new(Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
