@@ -118,6 +118,15 @@ public sealed class AlertApiIntegrationTests
         Assert.Equal(["pm25-hourly/air-1", "silent-air/air-2", "silent-air/air-3"], active.Alerts.Select(a => $"{a.Rule}/{a.Subject}"));
         Assert.Contains(active.Alerts.Single(a => a.Subject == "air-3").History, e => e.Kind == "fired" && e.Silenced);
 
+        // The same over HTTP/JSON (transcoding), and the counters.
+        using var http = new HttpClient { BaseAddress = service.HttpAddress };
+        http.DefaultRequestHeaders.Add("x-api-key", ServiceUnderTest.ReaderKey);
+        using var listed = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/v1/alerts?firingOnly=true"));
+        Assert.Equal(3, listed.RootElement.GetProperty("alerts").GetArrayLength());
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("ecomonitor_alerts{state=\"firing\"} 3", metrics);
+        Assert.Contains("ecomonitor_alert_notification_failures_total 1", metrics);
+
         // The CLI shows the same.
         var output = new StringWriter();
         var error = new StringWriter();

@@ -2,11 +2,12 @@ using EcoMonitor.Domain.Alerting;
 using EcoMonitor.Service.Alerting;
 using EcoMonitor.Service.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EcoMonitor.Service.Tests;
 
-/// <summary>Rules evaluated over real InfluxDB data at times the test chooses, notifications at a real HTTP receiver,
-/// state kept across a restart.</summary>
+/// <summary>Rules evaluated over real InfluxDB data on a fake alert clock (FakeTimeProvider) the test moves,
+/// notifications at a real HTTP receiver and on the real broker, state kept across a restart.</summary>
 [Trait("Category", "Integration")]
 public sealed class AlertingIntegrationTests
 {
@@ -46,13 +47,14 @@ public sealed class AlertingIntegrationTests
         // A complete hour H with PM2.5 90 at air-1; air-2 reported 5 minutes ago; air-3 never did.
         var h = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-1);
         var now = h.AddHours(1).AddMinutes(10);
-        var service = new ServiceUnderTest(Settings());
+        var clock = new FakeTimeProvider(now);
+        var service = new ServiceUnderTest(Settings(), OnClock(clock));
         await service.StartAsync();
         await Seed.WriteAsync(service.Database, Enumerable.Range(0, 45).Select(m => Seed.Line("air-1", "pm25", h.AddMinutes(m), 90))
             .Append(Seed.Line("air-2", "pm25", now.AddMinutes(-5), 30)));
         var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
 
-        var first = await evaluator.EvaluateOnceAsync(now, CancellationToken.None);
+        var first = await Evaluate(evaluator, clock, now);
         Assert.Equal([("pm25-hourly", "air-1", AlertEventKind.Fired), ("silent-air", "air-3", AlertEventKind.Fired)],
             first.Where(e => e.Kind != AlertEventKind.Pending).Select(e => (e.Rule, e.Subject, e.Kind)).Order());
         Assert.Equal(2, hook.Requests.Count);
@@ -62,25 +64,26 @@ public sealed class AlertingIntegrationTests
         Assert.StartsWith("【告警】pm25-hourly：air-1", pm25.GetProperty("title").GetString());
 
         // Half an hour later: nothing new (no reminder before an hour).
-        Assert.DoesNotContain(await evaluator.EvaluateOnceAsync(now.AddMinutes(30), CancellationToken.None), e => e.Kind != AlertEventKind.Pending);
+        Assert.DoesNotContain(await Evaluate(evaluator, clock, now.AddMinutes(30)), e => e.Kind != AlertEventKind.Pending);
         Assert.NotNull(await evaluator.AcknowledgeAsync("pm25-hourly", "air-1", "值班员张", "已通知企业", CancellationToken.None));
         Assert.Equal(3, hook.Requests.Count);
+        Assert.Equal(now.AddMinutes(30), evaluator.Active.Single(a => a.Rule == "pm25-hourly").AcknowledgedAt); // on the alert clock
         await service.StopAsync();
 
         // A restart: the firing alerts are still there and are not sent again; only the unacknowledged one reminds.
         var database = service.Database;
-        await using var restarted = new ServiceUnderTest(Settings(database));
+        await using var restarted = new ServiceUnderTest(Settings(database), OnClock(clock));
         await restarted.StartAsync();
         var again = restarted.Services.GetRequiredService<AlertEvaluator>();
         await Seed.WriteAsync(database, [Seed.Line("air-1", "pm25", now.AddMinutes(55), 40), Seed.Line("air-2", "pm25", now.AddMinutes(55), 30)]);
         Assert.Equal(2, again.Active.Count(a => a.State == AlertState.Firing));
-        var later = await again.EvaluateOnceAsync(now.AddMinutes(61), CancellationToken.None);
+        var later = await Evaluate(again, clock, now.AddMinutes(61));
         Assert.Equal([("silent-air", "air-3", AlertEventKind.Reminder)], later.Select(e => (e.Rule, e.Subject, e.Kind)));
         Assert.Equal(4, hook.Requests.Count);
 
         // air-3 reports: the silent alert resolves.
         await Seed.WriteAsync(database, [Seed.Line("air-3", "pm25", now.AddMinutes(70), 20)]);
-        var resolved = await again.EvaluateOnceAsync(now.AddMinutes(75), CancellationToken.None);
+        var resolved = await Evaluate(again, clock, now.AddMinutes(75));
         Assert.Equal([("silent-air", "air-3", AlertEventKind.Resolved)], resolved.Select(e => (e.Rule, e.Subject, e.Kind)));
         Assert.Equal("resolved", hook.Requests.Last().Body.GetProperty("kind").GetString());
         Assert.DoesNotContain(again.Active, a => a.Subject == "air-3");
@@ -108,6 +111,16 @@ public sealed class AlertingIntegrationTests
         return s;
     }
 
+    /// <summary>The service evaluates alerts on this fake clock (ingestion and notification retries keep the real one).</summary>
+    static Action<IServiceCollection> OnClock(FakeTimeProvider clock) => services => services.AddSingleton(new AlertClock(clock));
+
+    /// <summary>Moves the fake clock to <paramref name="at"/> (never back) and evaluates.</summary>
+    static Task<IReadOnlyList<AlertEvent>> Evaluate(AlertEvaluator evaluator, FakeTimeProvider clock, DateTimeOffset at, IReadOnlyCollection<string>? onDemand = null)
+    {
+        clock.SetUtcNow(at);
+        return evaluator.EvaluateOnceAsync(CancellationToken.None, onDemand);
+    }
+
     static string TempFile(string name) => Path.Combine(Path.GetTempPath(), $"{name}-{Guid.NewGuid():N}.json");
 
     static IEnumerable<(string Rule, string Subject, AlertEventKind Kind)> Sent(IEnumerable<AlertEvent> events) =>
@@ -118,8 +131,10 @@ public sealed class AlertingIntegrationTests
     {
         await using var hook = await HttpReceiver.StartAsync();
         var stateFile = TempFile("alerts");
+        var night = new DateTimeOffset(2026, 2, 1, 0, 20, 0, China);
+        var clock = new FakeTimeProvider(night);
         await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile,
-            ("Alerting:Rules:0:Name", "pm25-target"), ("Alerting:Rules:0:Kind", "pm25-target"), ("Alerting:Rules:0:Channels:0", "duty")));
+            ("Alerting:Rules:0:Name", "pm25-target"), ("Alerting:Rules:0:Kind", "pm25-target"), ("Alerting:Rules:0:Channels:0", "duty")), OnClock(clock));
         await service.StartAsync();
         // January of both years, every day valid: last year 50; this year -2.9 %, -3.0 % and -3.1 %; the zone -3.0 %.
         var lines = new List<string>();
@@ -133,9 +148,8 @@ public sealed class AlertingIntegrationTests
         var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
 
         // 00:20 on 1 February: before the rule's daily time (00:30), nothing is evaluated.
-        var night = new DateTimeOffset(2026, 2, 1, 0, 20, 0, China);
-        Assert.Empty(await evaluator.EvaluateOnceAsync(night, CancellationToken.None));
-        var first = await evaluator.EvaluateOnceAsync(night.AddMinutes(20), CancellationToken.None);
+        Assert.Empty(await Evaluate(evaluator, clock, night));
+        var first = await Evaluate(evaluator, clock, night.AddMinutes(20));
         Assert.Equal([("pm25-target", "air-1", AlertEventKind.Fired)], Sent(first));
         var fired = first.Single(e => e.Kind == AlertEventKind.Fired);
         Assert.Equal(-2.9, fired.Value, 9);
@@ -147,12 +161,12 @@ public sealed class AlertingIntegrationTests
         Assert.Contains(detail, body.GetProperty("text").GetString());
 
         // Once a day: later the same night nothing is evaluated again.
-        Assert.Empty(await evaluator.EvaluateOnceAsync(night.AddMinutes(50), CancellationToken.None));
+        Assert.Empty(await Evaluate(evaluator, clock, night.AddMinutes(50)));
 
         // A correction of air-1's January (now -3.1 %): the daily run would see it tomorrow; on demand it resolves now.
         await Seed.WriteAsync(service.Database, Enumerable.Range(1, 31).SelectMany(d => Seed.Day("air-1", "pm25", new DateOnly(2026, 1, d), 48.45)));
-        Assert.Empty(await evaluator.EvaluateOnceAsync(night.AddMinutes(60), CancellationToken.None));
-        var onDemand = await evaluator.EvaluateOnceAsync(night.AddMinutes(61), CancellationToken.None, ["pm25-target"]);
+        Assert.Empty(await Evaluate(evaluator, clock, night.AddMinutes(60)));
+        var onDemand = await Evaluate(evaluator, clock, night.AddMinutes(61), ["pm25-target"]);
         Assert.Equal([("pm25-target", "air-1", AlertEventKind.Resolved)], Sent(onDemand));
         Assert.Equal("resolved", hook.Requests.Last().Body.GetProperty("kind").GetString());
         Assert.Equal("air-1", Assert.Single(evaluator.Closed).Subject);
@@ -164,17 +178,18 @@ public sealed class AlertingIntegrationTests
     {
         await using var hook = await HttpReceiver.StartAsync();
         var stateFile = TempFile("alerts");
+        var b = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-30);
+        var clock = new FakeTimeProvider(b);
         await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile,
             ("Alerting:Rules:0:Name", "pm25-hourly"), ("Alerting:Rules:0:Kind", "hourly-mean"), ("Alerting:Rules:0:Parameter", "pm25"),
             ("Alerting:Rules:0:Threshold", "75"), ("Alerting:Rules:0:ClearThreshold", "60"), ("Alerting:Rules:0:For", "02:00:00"),
-            ("Alerting:Rules:0:RepeatInterval", "01:30:00"), ("Alerting:Rules:0:Channels:0", "duty")));
+            ("Alerting:Rules:0:RepeatInterval", "01:30:00"), ("Alerting:Rules:0:Channels:0", "duty")), OnClock(clock));
         await service.StartAsync();
-        var b = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-30);
         double[] hourly = [80, 80, 80, 70, 76, 70, 55];
         await Seed.WriteAsync(service.Database, hourly.SelectMany((v, i) => Enumerable.Range(0, 45).Select(m => Seed.Line("air-1", "pm25", b.AddHours(i).AddMinutes(m), v))));
         var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
         async Task<AlertEventKind[]> At(int hour, int minutes = 10) =>
-            [.. (await evaluator.EvaluateOnceAsync(b.AddHours(hour + 1).AddMinutes(minutes), CancellationToken.None)).Select(e => e.Kind)];
+            [.. (await Evaluate(evaluator, clock, b.AddHours(hour + 1).AddMinutes(minutes))).Select(e => e.Kind)];
 
         Assert.Equal([AlertEventKind.Pending], await At(0));
         Assert.Empty(await At(1));                            // pending for 1 h of the 2 h it must hold
@@ -195,6 +210,10 @@ public sealed class AlertingIntegrationTests
     {
         await using var hook = await HttpReceiver.StartAsync();
         var stateFile = TempFile("alerts");
+        var h = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-48);
+        var now = h.AddHours(1).AddMinutes(10); // the last complete hour is h
+        var early = now.AddMinutes(-30);
+        var clock = new FakeTimeProvider(early);
         (string, string?)[] Rule(int i, string name, string kind, params (string Key, string Value)[] extra) =>
             [($"Alerting:Rules:{i}:Name", name), ($"Alerting:Rules:{i}:Kind", kind), ($"Alerting:Rules:{i}:Channels:0", "duty"),
                 .. extra.Select(e => ($"Alerting:Rules:{i}:{e.Key}", (string?)e.Value))];
@@ -206,11 +225,8 @@ public sealed class AlertingIntegrationTests
             .. Rule(3, "water-class", "water-class"),
             .. Rule(4, "ph", "ph-range"),
             .. Rule(5, "flags", "flag-duration", ("Threshold", "60")),
-        ]));
+        ]), OnClock(clock));
         await service.StartAsync();
-        var h = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-48);
-        var now = h.AddHours(1).AddMinutes(10); // the last complete hour is h
-        var early = now.AddMinutes(-30);
         var lines = new List<string>();
         for (var i = 0; i < 24; i++) // air-1: 24 valid hours at 80; air-2: 19 valid hours at 100 (too few for a 24-hour mean)
         {
@@ -229,13 +245,13 @@ public sealed class AlertingIntegrationTests
         await Seed.WriteAsync(service.Database, lines);
         var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
 
-        var before = await evaluator.EvaluateOnceAsync(early, CancellationToken.None);
+        var before = await Evaluate(evaluator, clock, early);
         var trend = Assert.Single(before, e => e.Rule == "nmhc-trend" && e.Kind == AlertEventKind.Fired);
         Assert.Equal(("voc-1", 11.5), (trend.Subject, Math.Round(trend.Value, 6)));
         Assert.Contains("趋势 +2.5 mg/m³/h", trend.Detail);
         Assert.DoesNotContain(before, e => e.Rule == "nmhc-single" && e.Kind == AlertEventKind.Fired); // 9 is under 30
 
-        var later = await evaluator.EvaluateOnceAsync(now, CancellationToken.None);
+        var later = await Evaluate(evaluator, clock, now);
         var fired = before.Concat(later).Where(e => e.Kind == AlertEventKind.Fired).ToDictionary(e => e.Rule); // each fires once
         Assert.Contains(later, e => e.Rule == "nmhc-single" && e.Kind == AlertEventKind.Fired);
         Assert.Equal(("air-1", 80.0), (fired["pm25-24h"].Subject, Math.Round(fired["pm25-24h"].Value, 9)));
@@ -260,15 +276,16 @@ public sealed class AlertingIntegrationTests
         var stateFile = TempFile("alerts");
         var rulesFile = TempFile("rules");
         await File.WriteAllTextAsync(rulesFile, """{ "Rules": [ { "Name": "silent-all", "Kind": "silent", "Threshold": 60, "Channels": ["duty"] } ] }""");
-        await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile, ("Alerting:RulesFile", rulesFile)));
+        var now = DateTimeOffset.UtcNow;
+        var clock = new FakeTimeProvider(now);
+        await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile, ("Alerting:RulesFile", rulesFile)), OnClock(clock));
         await service.StartAsync();
         var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
-        var now = DateTimeOffset.UtcNow;
-        Assert.Equal(5, (await evaluator.EvaluateOnceAsync(now, CancellationToken.None)).Count(e => e.Kind == AlertEventKind.Fired));
+        Assert.Equal(5, (await Evaluate(evaluator, clock, now)).Count(e => e.Kind == AlertEventKind.Fired));
 
         // A bad edit: refused, the previous rules stay.
         await File.WriteAllTextAsync(rulesFile, """{ "Rules": [ { "Name": "silent-all", "Kind": "quiet", "Threshold": 60 } ] }""");
-        Assert.Empty(await evaluator.EvaluateOnceAsync(now.AddMinutes(1), CancellationToken.None));
+        Assert.Empty(await Evaluate(evaluator, clock, now.AddMinutes(1)));
         Assert.Equal(["silent-all"], evaluator.Rules.Rules.Select(r => r.Name));
 
         // A good edit: the new rule set is in force; the removed rule's alerts are closed.
@@ -276,7 +293,7 @@ public sealed class AlertingIntegrationTests
             // water sections only, now
             { "Rules": [ { "Name": "silent-water", "Kind": "silent", "StationKind": "water", "Threshold": 60, "Channels": ["duty"] } ] }
             """);
-        var events = await evaluator.EvaluateOnceAsync(now.AddMinutes(2), CancellationToken.None);
+        var events = await Evaluate(evaluator, clock, now.AddMinutes(2));
         Assert.Equal([("silent-water", "w-fyh-1", AlertEventKind.Fired)], Sent(events));
         Assert.Equal(["silent-water"], evaluator.Rules.Rules.Select(r => r.Name));
         Assert.Equal(["silent-water/w-fyh-1"], evaluator.Active.Select(a => $"{a.Rule}/{a.Subject}"));
@@ -306,7 +323,7 @@ public sealed class AlertingIntegrationTests
         Assert.Equal(TimeSpan.FromMinutes(30), evaluator.Rules.Rules.Single(r => r.Kind == "pm25-target").Schedule);
 
         // No data at all: every station is silent (water after 300 minutes); nothing else has a value to judge.
-        var events = await evaluator.EvaluateOnceAsync(DateTimeOffset.UtcNow, CancellationToken.None);
+        var events = await evaluator.EvaluateOnceAsync(CancellationToken.None); // the real clock
         Assert.Equal(["silent-air/air-1", "silent-air/air-2", "silent-air/air-3", "silent-voc/voc-1", "silent-water/w-fyh-1"],
             Sent(events).Select(e => $"{e.Rule}/{e.Subject}"));
         await TestInfrastructure.EventuallyAsync(() => subscriber.Received.Count >= 5, TimeSpan.FromSeconds(10), "alerts on the broker");

@@ -10,7 +10,7 @@ namespace EcoMonitor.Service.Alerting;
 /// <summary>The duty staff's alert API (protos/ecomonitor/v1/alerts.proto). With Alerting:Enabled false every call
 /// is FAILED_PRECONDITION.</summary>
 public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher dispatcher, AlertBroadcast broadcast, IOptions<AlertingSettings> settings,
-    TimeProvider time) : AlertService.AlertServiceBase
+    AlertClock clock) : AlertService.AlertServiceBase
 {
     void EnsureEnabled()
     {
@@ -32,7 +32,7 @@ public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher di
     public override Task<ListAlertsResponse> GetAlertHistory(AlertHistoryRequest request, ServerCallContext context)
     {
         EnsureEnabled();
-        var now = time.GetUtcNow();
+        var now = clock.Now;
         var from = request.From.Length == 0 ? now.AddDays(-7) : Instant(request.From, "from");
         var to = request.To.Length == 0 ? now : Instant(request.To, "to");
         if (to <= from) throw Invalid("to", "must be after from");
@@ -61,7 +61,7 @@ public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher di
     public override async Task<SilenceInfo> CreateSilence(CreateSilenceRequest request, ServerCallContext context)
     {
         EnsureEnabled();
-        var now = time.GetUtcNow();
+        var now = clock.Now;
         var starts = request.Starts.Length == 0 ? now : Instant(request.Starts, "starts");
         if (request.Ends.Length == 0) throw Invalid("ends", "is required");
         var ends = Instant(request.Ends, "ends");
@@ -97,7 +97,7 @@ public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher di
         EnsureEnabled();
         for (var i = 0; i < request.Rules.Count; i++)
             if (evaluator.Rules.Rules.All(r => r.Name != request.Rules[i])) throw Invalid($"rules[{i}]", $"no rule '{request.Rules[i]}'");
-        var events = await evaluator.EvaluateOnceAsync(time.GetUtcNow(), context.CancellationToken, [.. request.Rules]);
+        var events = await evaluator.EvaluateOnceAsync(context.CancellationToken, [.. request.Rules]);
         var response = new EvaluateAlertsResponse();
         response.Events.AddRange(events.Select(e => ToApi(e, SeverityOf(e.Rule))));
         return response;

@@ -12,6 +12,14 @@ namespace EcoMonitor.Service.Alerting;
 /// <summary>An alert event with the severity of its rule, as the API and the stream show it.</summary>
 public sealed record AlertNotice(AlertEvent Event, string Severity);
 
+/// <summary>The clock alerts are evaluated, acknowledged and silenced on: the system clock, unless replaced (tests
+/// register one over a FakeTimeProvider to evaluate real data at chosen times). The evaluation loop's period and the
+/// notification retries keep the real clock.</summary>
+public sealed class AlertClock(TimeProvider time)
+{
+    public DateTimeOffset Now => time.GetUtcNow();
+}
+
 /// <summary>Evaluates the alert rules every Alerting:EvaluationInterval (rules with a daily schedule once a day after
 /// their time, China time; any rule on demand). Events go through the templates to the channels of the rule and of
 /// the matching routes (fired, reminder, acknowledged, resolved; pending is not sent) unless a silence or maintenance
@@ -25,6 +33,7 @@ public sealed class AlertEvaluator : BackgroundService
     readonly NotificationDispatcher _dispatcher;
     readonly AlertBroadcast _broadcast;
     readonly TimeProvider _time;
+    readonly AlertClock _clock;
     readonly ILogger<AlertEvaluator> _log;
     readonly AlertTemplates _templates;
     readonly Dictionary<string, INotifier> _channels;
@@ -33,8 +42,10 @@ public sealed class AlertEvaluator : BackgroundService
     readonly AlertTracker _tracker;
     readonly List<Silence> _silences = [];
     readonly Dictionary<string, DateOnly> _lastScheduled = new(StringComparer.Ordinal);
-    readonly SemaphoreSlim _gate = new(1, 1);
+    readonly SemaphoreSlim _gate = new(1, 1);        // the state: tracker, silences, rule set
+    readonly SemaphoreSlim _evaluation = new(1, 1);  // one evaluation at a time (the loop, on demand)
     AlertRuleSet _rules;
+    long _evaluations, _ruleErrors, _reloadFailures;
     string? _rulesHash;
     bool _loaded;
 
@@ -42,8 +53,9 @@ public sealed class AlertEvaluator : BackgroundService
     static readonly JsonSerializerOptions RulesJson = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     public AlertEvaluator(IOptions<AlertingSettings> options, IOptions<IngestionSettings> ingestion, RuleObserver observer, NotificationDispatcher dispatcher,
-        AlertBroadcast broadcast, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time, ILogger<AlertEvaluator> log)
+        AlertBroadcast broadcast, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time, AlertClock clock, ILogger<AlertEvaluator> log)
     {
+        _clock = clock;
         _settings = options.Value;
         _observer = observer;
         _dispatcher = dispatcher;
@@ -80,7 +92,24 @@ public sealed class AlertEvaluator : BackgroundService
     public IReadOnlyList<AlertSnapshot> Closed => Locked(() => (IReadOnlyList<AlertSnapshot>)[.. _tracker.Closed]);
 
     /// <summary>Silences set through the API and the maintenance windows of the rule set, current and future.</summary>
-    public IReadOnlyList<Silence> Silences => Locked(() => (IReadOnlyList<Silence>)[.. AllSilences().Where(s => s.Ends > _time.GetUtcNow())]);
+    public IReadOnlyList<Silence> Silences => Locked(() => (IReadOnlyList<Silence>)[.. AllSilences().Where(s => s.Ends > _clock.Now)]);
+
+    /// <summary>Prometheus text for GET /metrics.</summary>
+    public string ToPrometheusText()
+    {
+        var active = Active;
+        var sb = new System.Text.StringBuilder();
+        sb.Append("# HELP ecomonitor_alerts active alerts by state\n# TYPE ecomonitor_alerts gauge\n");
+        foreach (var state in new[] { Domain.Alerting.AlertState.Pending, Domain.Alerting.AlertState.Firing })
+            sb.Append("ecomonitor_alerts{state=\"").Append(state.ToString().ToLowerInvariant()).Append("\"} ").Append(active.Count(a => a.State == state)).Append('\n');
+        void Counter(string name, string help, long value) =>
+            sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(" counter\n").Append(name).Append(' ').Append(value).Append('\n');
+        Counter("ecomonitor_alert_evaluations_total", "alert evaluations completed", Interlocked.Read(ref _evaluations));
+        Counter("ecomonitor_alert_rule_errors_total", "rule evaluations that failed (database unreachable, ...)", Interlocked.Read(ref _ruleErrors));
+        Counter("ecomonitor_alert_rules_reload_failures_total", "edits of the rules file that were refused", Interlocked.Read(ref _reloadFailures));
+        Counter("ecomonitor_alert_notification_failures_total", "notifications that failed after every retry", _dispatcher.FailureCount);
+        return sb.ToString();
+    }
 
     T Locked<T>(Func<T> read)
     {
@@ -112,7 +141,7 @@ public sealed class AlertEvaluator : BackgroundService
         {
             try
             {
-                await EvaluateOnceAsync(_time.GetUtcNow(), ct);
+                await EvaluateOnceAsync(ct);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
@@ -121,45 +150,70 @@ public sealed class AlertEvaluator : BackgroundService
         }
     }
 
-    /// <summary>One evaluation at <paramref name="now"/> (the loop's clock, or a test's). With
-    /// <paramref name="onDemand"/>, only those rules (empty: all) are evaluated, whatever their schedule.</summary>
-    public async Task<IReadOnlyList<AlertEvent>> EvaluateOnceAsync(DateTimeOffset now, CancellationToken ct, IReadOnlyCollection<string>? onDemand = null)
+    /// <summary>One evaluation, now by the alert clock. With <paramref name="onDemand"/>, only those rules (empty: all)
+    /// are evaluated, whatever their schedule. The data is read without holding the state, so the API stays
+    /// responsive; the notifications go out after the new state is saved.</summary>
+    public async Task<IReadOnlyList<AlertEvent>> EvaluateOnceAsync(CancellationToken ct, IReadOnlyCollection<string>? onDemand = null)
     {
-        await _gate.WaitAsync(ct);
+        await _evaluation.WaitAsync(ct);
         try
         {
-            Load();
-            ReloadRulesIfChanged(now);
-            var events = new List<(AlertEvent Event, AlertRuleSettings Rule)>();
-            foreach (var rule in _rules.Rules)
+            var now = _clock.Now;
+            AlertRuleSet rules;
+            await _gate.WaitAsync(ct);
+            try
+            {
+                Load();
+                ReloadRulesIfChanged(now);
+                rules = _rules;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+
+            var observed = new List<(AlertRuleSettings Rule, List<Observation> Observations)>();
+            foreach (var rule in rules.Rules)
             {
                 if (onDemand is not null ? onDemand.Count > 0 && !onDemand.Contains(rule.Name) : !Due(rule, now)) continue;
-                List<Observation> observations;
                 try
                 {
-                    observations = await _observer.ObserveAsync(rule, now, ct);
+                    observed.Add((rule, await _observer.ObserveAsync(rule, now, ct)));
+                    if (rule.Schedule is not null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now);
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
+                    Interlocked.Increment(ref _ruleErrors);
                     _log.LogError("Alert rule {Rule} could not be evaluated: {Error}", rule.Name, e.Message);
-                    continue;
-                }
-                if (rule.Schedule is not null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now);
-                foreach (var o in observations)
-                {
-                    var spec = AlertRuleSpec.Create(rule.Name, rule.Severity, o.Threshold, o.ClearThreshold, rule.For, rule.RepeatInterval);
-                    events.AddRange(_tracker.Observe(spec, o.Subject, o.Value, now, o.Detail).Select(e => (e, rule)));
                 }
             }
-            var sent = events.Select(x => (Event: x.Event.Kind == AlertEventKind.Pending ? x.Event : Hold(x.Event, x.Rule.Severity, now), x.Rule)).ToList();
-            Save();
-            foreach (var (e, rule) in sent.Where(x => x.Event.Kind != AlertEventKind.Pending))
-                await NotifyAsync(rule, e, ct);
-            return [.. sent.Select(x => x.Event)];
+
+            List<(AlertEvent Event, AlertRuleSettings Rule)> events;
+            await _gate.WaitAsync(ct);
+            try
+            {
+                events = [];
+                foreach (var (rule, observations) in observed)
+                    foreach (var o in observations)
+                    {
+                        var spec = AlertRuleSpec.Create(rule.Name, rule.Severity, o.Threshold, o.ClearThreshold, rule.For, rule.RepeatInterval);
+                        foreach (var e in _tracker.Observe(spec, o.Subject, o.Value, now, o.Detail))
+                            events.Add((e.Kind == AlertEventKind.Pending ? Publish(e, rule.Severity) : Hold(e, rule.Severity, now), rule));
+                    }
+                Save();
+            }
+            finally
+            {
+                _gate.Release();
+            }
+            Interlocked.Increment(ref _evaluations);
+            foreach (var (e, rule) in events.Where(x => x.Event.Kind != AlertEventKind.Pending))
+                await NotifyAsync(rule, e, rules, ct);
+            return [.. events.Select(x => x.Event)];
         }
         finally
         {
-            _gate.Release();
+            _evaluation.Release();
         }
     }
 
@@ -181,6 +235,11 @@ public sealed class AlertEvaluator : BackgroundService
             _log.LogInformation("Alert {Kind} of {Rule}/{Subject} held back by silence {Silence}", e.Kind, e.Rule, e.Subject, silence.Id);
             e = held;
         }
+        return Publish(e, severity);
+    }
+
+    AlertEvent Publish(AlertEvent e, string severity)
+    {
         _broadcast.Publish([new AlertNotice(e, severity)]);
         return e;
     }
@@ -191,12 +250,14 @@ public sealed class AlertEvaluator : BackgroundService
         await _gate.WaitAsync(ct);
         AlertEvent e;
         AlertRuleSettings? settings;
+        AlertRuleSet rules;
         try
         {
             Load();
-            var now = _time.GetUtcNow();
+            var now = _clock.Now;
             if (_tracker.Acknowledge(rule, subject, user, comment, now) is not { } acknowledged) return null;
-            settings = _rules.Rules.FirstOrDefault(r => r.Name == rule);
+            rules = _rules;
+            settings = rules.Rules.FirstOrDefault(r => r.Name == rule);
             e = Hold(acknowledged, settings?.Severity ?? "warning", now);
             Save();
         }
@@ -204,7 +265,7 @@ public sealed class AlertEvaluator : BackgroundService
         {
             _gate.Release();
         }
-        await NotifyAsync(settings, e, ct);
+        await NotifyAsync(settings, e, rules, ct);
         return e;
     }
 
@@ -216,7 +277,7 @@ public sealed class AlertEvaluator : BackgroundService
             Load();
             var silence = new Silence(Guid.NewGuid().ToString("N")[..12], rule, subject, starts, ends, user, comment);
             _silences.Add(silence);
-            _silences.RemoveAll(s => s.Ends < _time.GetUtcNow() - TimeSpan.FromDays(_settings.HistoryDays));
+            _silences.RemoveAll(s => s.Ends < _clock.Now - TimeSpan.FromDays(_settings.HistoryDays));
             Save();
             _log.LogInformation("Silence {Id} by {User}: rule {Rule}, subject {Subject}, {Starts} .. {Ends}", silence.Id, user, rule ?? "*", subject ?? "*", starts, ends);
             return silence;
@@ -236,7 +297,7 @@ public sealed class AlertEvaluator : BackgroundService
             Load();
             var i = _silences.FindIndex(s => s.Id == id);
             if (i < 0) return null;
-            var now = _time.GetUtcNow();
+            var now = _clock.Now;
             _silences[i] = _silences[i] with { Ends = now < _silences[i].Ends ? now : _silences[i].Ends, Starts = _silences[i].Starts < now ? _silences[i].Starts : now };
             Save();
             _log.LogInformation("Silence {Id} ended by {User}", id, user);
@@ -251,14 +312,14 @@ public sealed class AlertEvaluator : BackgroundService
     IEnumerable<Silence> AllSilences() => _silences.Concat(_rules.Maintenance.Select((m, i) =>
         new Silence($"maintenance-{i}", m.Rule, m.Subject, m.Start, m.End, "rules", m.Comment)));
 
-    async Task NotifyAsync(AlertRuleSettings? rule, AlertEvent e, CancellationToken ct)
+    async Task NotifyAsync(AlertRuleSettings? rule, AlertEvent e, AlertRuleSet rules, CancellationToken ct)
     {
         if (e.Silenced || rule is null) return;
         var notification = _templates.Render(e, rule.Severity);
         _log.LogWarning("Alert {Kind}: {Title}", e.Kind, notification.Title);
         // The rule's own channels, then every matching route's, each channel once with the routes' recipients added.
         var targets = rule.Channels.ToDictionary(c => c, _ => (Mobiles: new List<string>(), To: new List<string>()));
-        foreach (var route in _rules.Routes.Where(r => r.Matches(rule.Name, rule.Severity)))
+        foreach (var route in rules.Routes.Where(r => r.Matches(rule.Name, rule.Severity)))
             foreach (var c in route.Channels)
             {
                 if (!targets.TryGetValue(c, out var recipients)) targets[c] = recipients = ([], []);
@@ -304,6 +365,7 @@ public sealed class AlertEvaluator : BackgroundService
         var (_, errors) = ReadRulesFile();
         if (errors.Count > 0)
         {
+            Interlocked.Increment(ref _reloadFailures);
             _log.LogError("The rules file was not reloaded, the previous rules stay: {Errors}", string.Join(" ", errors));
             return;
         }
@@ -311,7 +373,7 @@ public sealed class AlertEvaluator : BackgroundService
         _log.LogInformation("Alert rules reloaded from {File}: {Rules} rule(s), {Routes} route(s), {Maintenance} maintenance window(s)",
             _rulesFile, _rules.Rules.Count, _rules.Routes.Count, _rules.Maintenance.Count);
         foreach (var e in _tracker.Retire(_rules.Rules.Select(r => r.Name).ToHashSet(), now, "rule removed"))
-            _broadcast.Publish([new AlertNotice(e, "warning")]);
+            Publish(e, "warning");
     }
 
     void Load()

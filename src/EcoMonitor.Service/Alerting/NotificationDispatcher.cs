@@ -14,7 +14,12 @@ public sealed class NotificationDispatcher(TimeProvider time, ILogger<Notificati
     readonly ConcurrentQueue<FailedNotification> _failures = new();
     const int KeptFailures = 1000;
 
+    long _failureCount;
+
     public IReadOnlyCollection<FailedNotification> Failures => _failures;
+
+    /// <summary>Notifications that failed after every retry since start (also those no longer kept).</summary>
+    public long FailureCount => Interlocked.Read(ref _failureCount);
 
     /// <summary>Sends to every channel (in parallel); returns the channels that got it.</summary>
     public async Task<IReadOnlyList<string>> SendAsync(AlertNotification notification, IReadOnlyList<INotifier> channels, CancellationToken ct)
@@ -39,6 +44,7 @@ public sealed class NotificationDispatcher(TimeProvider time, ILogger<Notificati
                 {
                     var failed = new FailedNotification(channel.Channel, n.Event.Rule, n.Event.Subject, n.Event.Kind.ToString(), time.GetUtcNow(), attempt, e.Message);
                     _failures.Enqueue(failed);
+                    Interlocked.Increment(ref _failureCount);
                     while (_failures.Count > KeptFailures) _failures.TryDequeue(out _);
                     log.LogError("Notification of {Rule}/{Subject} ({Kind}) to {Channel} failed after {Attempts} attempts: {Error}",
                         failed.Rule, failed.Subject, failed.Kind, failed.Channel, attempt, e.Message);

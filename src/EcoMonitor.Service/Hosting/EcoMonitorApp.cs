@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using EcoMonitor.Service.Ingestion.Hj212;
 using EcoMonitor.Service.Stations;
 using EcoMonitor.Service.Storage;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Serilog;
 
@@ -103,6 +104,7 @@ public static class EcoMonitorApp
                 settings.NotificationAttempts, settings.NotificationRetryDelay);
         });
         services.AddSingleton<AlertBroadcast>();
+        services.TryAddSingleton(sp => new Alerting.AlertClock(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<Alerting.RuleObserver>();
         services.AddSingleton<Alerting.AlertEvaluator>();
         services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertEvaluator>());
@@ -171,7 +173,7 @@ public static class EcoMonitorApp
         app.MapGet("/healthz", (MqttConnection mqtt) => mqtt.IsSubscribed
             ? Results.Ok(new { status = "ok", mqtt = "subscribed" })
             : Results.Json(new { status = "degraded", mqtt = mqtt.IsConnected ? "connected" : "disconnected" }, statusCode: 503));
-        app.MapGet("/metrics", (IngestionMetrics metrics) =>
-            Results.Text(metrics.ToPrometheusText(), "text/plain; version=0.0.4"));
+        app.MapGet("/metrics", (IngestionMetrics metrics, Alerting.AlertEvaluator alerts) =>
+            Results.Text(metrics.ToPrometheusText() + (alerts.Enabled ? alerts.ToPrometheusText() : ""), "text/plain; version=0.0.4"));
     }
 }
