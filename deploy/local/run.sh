@@ -16,7 +16,8 @@ export ECOMON_INSTANCE=demo
 export ECOMON_MQTT_PORT=${ECOMON_MQTT_PORT:-1883} ECOMON_INFLUX_PORT=${ECOMON_INFLUX_PORT:-8086} ECOMON_INFLUX_RPC_PORT=${ECOMON_INFLUX_RPC_PORT:-8088}
 http_port=${ECOMON_HTTP_PORT:-8480}
 grpc_port=${ECOMON_GRPC_PORT:-8481}
-demo_key=demo-officer-key-0001   # an API key for the demo only; production keys go in settings, never in scripts
+demo_key=demo-officer-key-0001   # API keys for the demo only; production keys go in settings, never in scripts
+duty_key=demo-duty-key-000001
 state=/tmp/ecomonitor-demo
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -46,6 +47,7 @@ out=$repo/src/EcoMonitor.Service/bin/Release/net10.0
   --Http:Url "http://127.0.0.1:$http_port" \
   --Grpc:Url "http://127.0.0.1:$grpc_port" \
   --Api:Keys:0:Name demo-officer --Api:Keys:0:Key "$demo_key" \
+  --Api:Keys:1:Name demo-duty --Api:Keys:1:Key "$duty_key" --Api:Keys:1:Role Duty \
   --Mqtt:Port "$ECOMON_MQTT_PORT" \
   --Influx:Url "http://127.0.0.1:$ECOMON_INFLUX_PORT") >"$state/service.log" 2>&1 &
 echo $! >"$state/service.pid"
@@ -81,6 +83,11 @@ Rejected readings, with their reasons:
 Query API (gRPC on 127.0.0.1:$grpc_port, JSON here), demo key $demo_key:
   curl -s -H 'x-api-key: $demo_key' 'http://127.0.0.1:$http_port/v1/aggregate?selection.stationIds=air-gxq-gwh&parameter=pm25&period=PERIOD_HOUR&from='\$(TZ=Asia/Shanghai date +%F)'&to='\$(TZ=Asia/Shanghai date +%F)
   (an hour is valid once it has 45 minutes of data; a day once it has 20 valid hours: GB 3095)
+Alerts (rules in $out/alert-rules.json, re-read when you edit it; every event also goes to the broker; the demo
+gateway sends an NMHC value over 30 mg/m³ a minute in and every 15 minutes, which fires nmhc-single):
+  mosquitto_sub -p $ECOMON_MQTT_PORT -t 'eco/alerts/#' -v
+  curl -s -H 'x-api-key: $demo_key' http://127.0.0.1:$http_port/v1/alerts
+  ecomon alerts --server http://127.0.0.1:$grpc_port --key $duty_key        (ack, silence: README, "ecomon")
 Counters:  curl -s http://127.0.0.1:$http_port/metrics
 HJ 212 dataloggers: TCP 127.0.0.1:9212, or MQTT eco/<station>/hj212 (README, "HJ 212-2017")
 Stop all:  deploy/local/run.sh stop

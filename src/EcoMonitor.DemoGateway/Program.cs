@@ -7,10 +7,11 @@ using MQTTnet.Protocol;
 
 // A demo sensor gateway: publishes realistic readings for every station of a stations file, so a newcomer sees data
 // flowing into EcoMonitor. Every --bad-every'th message carries a deliberately impossible value, to show the
-// dead-letter topic at work.
+// dead-letter topic at work; on the 12th round and every --episode-every'th after it, VOCs stations report one NMHC value over GB 37822's
+// 30 mg/m³ single-value limit, to show an alert firing and resolving.
 //
 //   EcoMonitor.DemoGateway --stations stations.json [--host 127.0.0.1] [--port 1883] [--prefix eco]
-//                          [--interval 5] [--bad-every 25] [--count 0]
+//                          [--interval 5] [--bad-every 25] [--episode-every 180] [--count 0]
 var options = GatewayOptions.Parse(args);
 var stations = JsonDocument.Parse(File.ReadAllText(options.StationsFile)).RootElement.GetProperty("stations")
     .EnumerateArray().Select(s => (Id: s.GetProperty("id").GetString()!, Kind: s.GetProperty("kind").GetString()!)).ToList();
@@ -27,18 +28,20 @@ var mqttOptions = new MqttClientOptionsBuilder()
     .WithClientId($"demo-gateway-{Environment.ProcessId}")
     .Build();
 var generator = new ReadingGenerator(new Random(2020));
-long sent = 0;
+long sent = 0, rounds = 0;
 while (!cts.IsCancellationRequested && (options.Count == 0 || sent < options.Count))
 {
     try
     {
         if (!client.IsConnected) await client.ConnectAsync(mqttOptions, cts.Token);
         var now = DateTimeOffset.UtcNow;
+        var episode = options.EpisodeEvery > 0 && ++rounds >= 12 && (rounds - 12) % options.EpisodeEvery == 0; // the first a minute in
         foreach (var (id, kind) in stations)
         {
             sent++;
             var bad = options.BadEvery > 0 && sent % options.BadEvery == 0;
-            var payload = generator.Payload(kind, now, bad);
+            var payload = generator.Payload(kind, now, bad, episode);
+            if (episode && kind == "voc") Console.WriteLine($"{now:HH:mm:ss} {id}: an NMHC episode over 30 mg/m³ (watch {options.Prefix}/alerts/#)");
             await client.PublishAsync(new MqttApplicationMessageBuilder()
                 .WithTopic($"{options.Prefix}/{id}/readings")
                 .WithPayload(payload)
@@ -63,7 +66,7 @@ if (client.IsConnected) await client.DisconnectAsync();
 
 namespace EcoMonitor.DemoGateway
 {
-    sealed record GatewayOptions(string StationsFile, string Host, int Port, string Prefix, TimeSpan Interval, int BadEvery, long Count)
+    sealed record GatewayOptions(string StationsFile, string Host, int Port, string Prefix, TimeSpan Interval, int BadEvery, int EpisodeEvery, long Count)
     {
         public static GatewayOptions Parse(string[] args)
         {
@@ -81,6 +84,7 @@ namespace EcoMonitor.DemoGateway
                 Get("prefix", "eco"),
                 TimeSpan.FromSeconds(double.Parse(Get("interval", "5"), CultureInfo.InvariantCulture)),
                 int.Parse(Get("bad-every", "25"), CultureInfo.InvariantCulture),
+                int.Parse(Get("episode-every", "180"), CultureInfo.InvariantCulture),
                 long.Parse(Get("count", "0"), CultureInfo.InvariantCulture));
         }
     }
@@ -91,7 +95,7 @@ namespace EcoMonitor.DemoGateway
     {
         double Noise(double scale) => (random.NextDouble() - 0.5) * 2 * scale;
 
-        public string Payload(string kind, DateTimeOffset now, bool bad)
+        public string Payload(string kind, DateTimeOffset now, bool bad, bool episode = false)
         {
             var local = now.ToOffset(TimeSpan.FromHours(8));
             var diurnal = Math.Cos((local.Hour + local.Minute / 60.0 - 2) / 24 * 2 * Math.PI); // peak around 02:00
@@ -104,6 +108,8 @@ namespace EcoMonitor.DemoGateway
                     : $$$"""{"ts": "{{{ts}}}", "values": {"pm25": {{{V(48 + 18 * diurnal + Noise(6))}}}, "pm10": {{{V(85 + 25 * diurnal + Noise(10))}}}}}""",
                 "voc" => bad
                     ? $$$"""{"ts": "{{{ts}}}", "values": {"nmhc": 900}}"""
+                    : episode
+                    ? $$$"""{"ts": "{{{ts}}}", "values": {"nmhc": {{{V(32.5 + Noise(1))}}}}}"""
                     : $$$"""{"ts": "{{{ts}}}", "values": {"nmhc": {{{V(1.1 + 0.4 * diurnal + Noise(0.2))}}}, "tvoc": {{{V(1500 + 500 * diurnal + Noise(200))}}}}, "units": {"tvoc": "ug/m3"}}""",
                 _ => bad
                     ? $$$"""{"ts": "{{{ts}}}", "values": {"ph": 15.2}}"""

@@ -32,4 +32,18 @@ public sealed class DemoGatewayTests
             }
         }
     }
+
+    [Fact]
+    public void A_demo_episode_is_a_valid_nmhc_value_over_the_single_value_limit()
+    {
+        var stations = StationRegistry.Load(Path.Combine(AppContext.BaseDirectory, "stations.json"));
+        var processor = new MessageProcessor(Options.Create(new IngestionSettings()), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), stations);
+        var generator = new ReadingGenerator(new Random(1));
+        var voc = stations.All.First(s => s.Kind == Domain.StationKind.Voc);
+        var now = DateTimeOffset.UtcNow;
+        var r = processor.Process($"eco/{voc.Id}/readings", Encoding.UTF8.GetBytes(generator.Payload("voc", now, bad: false, episode: true)), now);
+        Assert.Empty(r.Rejections);
+        var nmhc = Assert.Single(r.Accepted, x => x.Reading.Parameter == "nmhc").Reading;
+        Assert.True(nmhc.Value > new EcoMonitor.Service.Query.VocSettings().SingleValueLimit, $"{nmhc.Value}");
+    }
 }

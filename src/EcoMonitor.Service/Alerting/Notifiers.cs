@@ -48,10 +48,14 @@ public sealed record AlertJson(string Kind, string Rule, string Subject, string 
     string Title, string Text, string? AcknowledgedBy, string? Comment, string? Detail, IReadOnlyList<string> Mobiles, IReadOnlyList<string> To)
 {
     public static AlertJson Of(AlertNotification n) => new(n.Event.Kind.ToString().ToLowerInvariant(), n.Event.Rule, n.Event.Subject,
-        n.Severity, n.Event.At, n.Event.Value, n.Title, n.Text, n.Event.User, n.Event.Comment, n.Event.Detail, n.Mobiles, n.To);
+        n.Severity, n.Event.At.ToOffset(Domain.ChinaTime.Offset), n.Event.Value, n.Title, n.Text, n.Event.User, n.Event.Comment, n.Event.Detail, n.Mobiles, n.To);
 
-    /// <summary>camelCase names, as the webhook always sent them.</summary>
-    public static readonly System.Text.Json.JsonSerializerOptions Options = new(System.Text.Json.JsonSerializerDefaults.Web);
+    /// <summary>camelCase names; Chinese text as it is rather than \u escapes (readable on the broker and in logs of
+    /// the receiving side; still valid JSON).</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Options = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.Create(System.Text.Unicode.UnicodeRanges.All),
+    };
 }
 
 /// <summary>DingTalk custom robot: markdown message with @mobile mentions; with a signing secret, the request carries
