@@ -20,7 +20,9 @@ using MQTTnet.Protocol;
 //   1. decode + validate vs. parsing the same JSON alone (the floor for any JSON consumer);
 //   2. end to end (MQTT -> validation -> InfluxDB -> acknowledgement) vs. a bare MQTTnet subscriber that only
 //      acknowledges, on a tuned broker and on a stock one (TCP_NODELAY off);
-//   3. the service's points/s vs. writing the same points straight to InfluxDB.
+//   3. the service's points/s vs. writing the same points straight to InfluxDB;
+//   4. reading aggregates from the rollups vs. a plain hourly GROUP BY over the raw minutes;
+//   5. one evaluation of the shipped alert rules for a zone vs. one plain query over the same day of raw minutes.
 var options = BenchOptions.Parse(args);
 Console.WriteLine($"EcoMonitor benchmark: {options.Messages} messages, InfluxDB {options.InfluxUrl}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
 
@@ -29,6 +31,7 @@ Micro(payloads);
 await EndToEndAsync(options, tcpNoDelay: true);
 await EndToEndAsync(options, tcpNoDelay: false);
 await QueryAsync(options);
+await AlertsAsync(options);
 
 static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads)
 {
@@ -211,6 +214,85 @@ static async Task QueryAsync(BenchOptions options)
     Console.WriteLine($"4b. the target's data at full scale: 20 stations x 2 years");
     Console.WriteLine($"   from the hourly rollup             {fromHours,12:N2} s  ({twoYears.Values.Sum(h => h.Count):N0} hours)");
     Console.WriteLine($"   EcoMonitor, from the daily rollup  {target,12:N2} s  ({valid.Values.Sum(d => d.Count):N0} valid daily means; {target / fromHours:P0} of reading the hours)");
+}
+
+static async Task AlertsAsync(BenchOptions options)
+{
+    var database = $"bench_a_{Guid.NewGuid():N}"[..22];
+    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(10) }));
+    await influx.QueryAsync($"CREATE DATABASE \"{database}\"", post: true);
+    Station[] zone =
+    [
+        .. Enumerable.Range(0, 20).Select(i => new Station($"air-{i:D2}", $"air {i}", StationKind.Air, "zone", 37.7, 115.7)),
+        .. Enumerable.Range(0, 10).Select(i => new Station($"voc-{i:D2}", $"voc {i}", StationKind.Voc, "zone", 37.7, 115.7)),
+        .. Enumerable.Range(0, 10).Select(i => new Station($"w-{i:D2}", $"water {i}", StationKind.Water, "zone", 37.7, 115.7, WaterBody.River, WaterClass.IV)),
+    ];
+    var parameters = new Dictionary<StationKind, string[]> { [StationKind.Air] = ["pm25", "pm10"], [StationKind.Voc] = ["nmhc", "tvoc"], [StationKind.Water] = ["ph", "codmn", "nh3n", "do"] };
+    var now = DateTimeOffset.UtcNow;
+    var from = new DateTimeOffset(now.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-26);
+    var batch = new StringBuilder();
+    var points = 0;
+    async Task Flush()
+    {
+        if (batch.Length == 0) return;
+        (await influx.Http.PostAsync($"write?db={database}&precision=ms", new StringContent(batch.ToString(), Encoding.UTF8))).EnsureSuccessStatusCode();
+        batch.Clear();
+    }
+    foreach (var s in zone)
+        foreach (var p in parameters[s.Kind])
+            for (var t = from; t < now; t = t.AddMinutes(1))
+            {
+                batch.Append(ReadingSchema.ToLineProtocol(new Reading(s.Id, p, t, p == "ph" ? 7.4 : 5 + (t.Minute % 30), "N"))).Append('\n');
+                if (++points % 50_000 == 0) await Flush();
+            }
+    // The target rule reads two years of daily means (as the rollup leaves them).
+    var firstDay = ChinaTime.DateOf(now).AddDays(-730);
+    foreach (var s in zone.Where(s => s.Kind == StationKind.Air))
+        for (var d = 0; d < 730; d++)
+            batch.Append($"{HourlyRollup.DailyMeasurement},parameter=pm25,station={s.Id} hours=24i,max=59,mean={40 + d % 9},min=40 {ChinaTime.StartOf(firstDay.AddDays(d)).ToUnixTimeMilliseconds()}\n");
+    await Flush();
+    await new HourlyRollup(influx).RebuildAsync(from, now, CancellationToken.None);
+
+    var stations = new StationRegistry(zone);
+    var queries = new ReadingQueries(influx);
+    var standards = new StandardsCatalog(Options.Create(new StandardsSettings()), new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { ContentRootPath = "." });
+    var api = Options.Create(new ApiSettings());
+    var observer = new EcoMonitor.Service.Alerting.RuleObserver(stations, queries, standards, new TargetCalculator(queries, standards, api),
+        Options.Create(new VocSettings()), api, Options.Create(new EcoMonitor.Service.Alerting.AlertingSettings()));
+    var rules = JsonSerializer.Deserialize<EcoMonitor.Service.Alerting.AlertRuleSet>(File.ReadAllBytes("src/EcoMonitor.Service/alert-rules.json"),
+        new JsonSerializerOptions { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, PropertyNameCaseInsensitive = true })!;
+    var bind = new Dictionary<string, object> { ["since"] = ChinaTime.Utc(now.AddHours(-24)) };
+
+    async Task<double> Best(Func<Task> body)
+    {
+        await body();
+        var best = double.MaxValue;
+        for (var round = 0; round < 5; round++)
+        {
+            var sw = Stopwatch.StartNew();
+            await body();
+            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+        }
+        return best;
+    }
+    var reference = await Best(() => influx.QueryAsync("SELECT mean(\"value\") FROM \"reading\" WHERE time >= $since GROUP BY \"station\", \"parameter\"", bind));
+    var observations = 0;
+    var perMinute = await Best(async () =>
+    {
+        observations = 0;
+        foreach (var rule in rules.Rules.Where(r => r.Schedule is null)) observations += (await observer.ObserveAsync(rule, now, CancellationToken.None)).Count;
+    });
+    var daily = await Best(async () =>
+    {
+        foreach (var rule in rules.Rules.Where(r => r.Schedule is not null)) await observer.ObserveAsync(rule, now, CancellationToken.None);
+    });
+    await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
+
+    Console.WriteLine();
+    Console.WriteLine($"5. alert evaluation, shipped rules, {zone.Length} stations (20 air, 10 VOCs, 10 water), 26 h of per-minute data ({points:N0} points)");
+    Console.WriteLine($"   reference one mean per series, 24 h {reference,12:N3} s");
+    Console.WriteLine($"   EcoMonitor every-minute rules       {perMinute,12:N3} s  ({perMinute / reference:N1}x the reference; {observations} observations; {perMinute / 60:P1} of the 1-minute interval)");
+    Console.WriteLine($"   EcoMonitor daily target rule        {daily,12:N3} s  (21 scopes over 2 years of daily means; {daily / reference:N1}x the reference)");
 }
 
 static string ReadingSchemaLine(int i) =>

@@ -183,7 +183,9 @@ public sealed class AlertingIntegrationTests
         await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile,
             ("Alerting:Rules:0:Name", "pm25-hourly"), ("Alerting:Rules:0:Kind", "hourly-mean"), ("Alerting:Rules:0:Parameter", "pm25"),
             ("Alerting:Rules:0:Threshold", "75"), ("Alerting:Rules:0:ClearThreshold", "60"), ("Alerting:Rules:0:For", "02:00:00"),
-            ("Alerting:Rules:0:RepeatInterval", "01:30:00"), ("Alerting:Rules:0:Channels:0", "duty")), OnClock(clock));
+            ("Alerting:Rules:0:RepeatInterval", "01:30:00"), ("Alerting:Rules:0:Channels:0", "duty"),
+            ("Alerting:Rules:0:Templates:fired:Title", "【PM2.5 超标】{subject}"),
+            ("Alerting:Rules:0:Templates:fired:Text", "{subject} 小时均值 {value} µg/m³，请核查。{detail}")), OnClock(clock));
         await service.StartAsync();
         double[] hourly = [80, 80, 80, 70, 76, 70, 55];
         await Seed.WriteAsync(service.Database, hourly.SelectMany((v, i) => Enumerable.Range(0, 45).Select(m => Seed.Line("air-1", "pm25", b.AddHours(i).AddMinutes(m), v))));
@@ -200,6 +202,10 @@ public sealed class AlertingIntegrationTests
         Assert.Empty(await At(5, 50));                        // 1 h 40 min after the reminder: acknowledged, so no reminder
         Assert.Equal([AlertEventKind.Resolved], await At(6)); // 55: at or below 60
         Assert.Equal(["fired", "reminder", "acknowledged", "resolved"], hook.Requests.Select(r => r.Body.GetProperty("kind").GetString()));
+        var fired = hook.Requests.First().Body; // the rule's own template for "fired"; the default for the others
+        Assert.Equal("【PM2.5 超标】air-1", fired.GetProperty("title").GetString());
+        Assert.StartsWith("air-1 小时均值 80 µg/m³，请核查。pm25 ", fired.GetProperty("text").GetString());
+        Assert.StartsWith("【提醒】pm25-hourly：air-1", hook.Requests.Skip(1).First().Body.GetProperty("title").GetString());
         var history = Assert.Single(evaluator.Closed).History.Select(e => e.Kind);
         Assert.Equal([AlertEventKind.Pending, AlertEventKind.Fired, AlertEventKind.Reminder, AlertEventKind.Acknowledged, AlertEventKind.Resolved], history);
         File.Delete(stateFile);

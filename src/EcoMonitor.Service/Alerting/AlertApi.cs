@@ -55,7 +55,9 @@ public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher di
         var user = request.User.Length > 0 ? request.User : ApiKeyInterceptor.CallerOf(context);
         if (await evaluator.AcknowledgeAsync(request.Rule, request.Subject, user, request.Comment, context.CancellationToken) is null)
             throw new RpcException(new Status(StatusCode.NotFound, $"no firing alert {request.Rule}/{request.Subject} (a pending alert cannot be acknowledged yet)"));
-        return ToApi(evaluator.Active.Single(a => a.Rule == request.Rule && a.Subject == request.Subject));
+        // It may have resolved in between (an evaluation ran): then it is in the history.
+        return ToApi(evaluator.Active.FirstOrDefault(a => a.Rule == request.Rule && a.Subject == request.Subject)
+                     ?? evaluator.Closed.Last(a => a.Rule == request.Rule && a.Subject == request.Subject));
     }
 
     public override async Task<SilenceInfo> CreateSilence(CreateSilenceRequest request, ServerCallContext context)

@@ -179,7 +179,7 @@ public sealed class AlertEvaluator : BackgroundService
                 try
                 {
                     observed.Add((rule, await _observer.ObserveAsync(rule, now, ct)));
-                    if (rule.Schedule is not null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now);
+                    if (rule.Schedule is not null && onDemand is null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now); // on demand leaves the daily run alone
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
@@ -315,7 +315,7 @@ public sealed class AlertEvaluator : BackgroundService
     async Task NotifyAsync(AlertRuleSettings? rule, AlertEvent e, AlertRuleSet rules, CancellationToken ct)
     {
         if (e.Silenced || rule is null) return;
-        var notification = _templates.Render(e, rule.Severity);
+        var notification = (rule.Templates.Count == 0 ? _templates : new AlertTemplates(_settings.Language, rule.TemplateOverrides)).Render(e, rule.Severity);
         _log.LogWarning("Alert {Kind}: {Title}", e.Kind, notification.Title);
         // The rule's own channels, then every matching route's, each channel once with the routes' recipients added.
         var targets = rule.Channels.ToDictionary(c => c, _ => (Mobiles: new List<string>(), To: new List<string>()));

@@ -7,7 +7,7 @@ public enum AlertLanguage { Chinese, English }
 
 /// <summary>Notification text from templates, Chinese by default. Placeholders: {rule}, {subject}, {value}, {detail}
 /// (the rule's explanation, with its full stop), {at} (China local time), {user}, {comment}; a rule can bring its own
-/// templates per event kind.</summary>
+/// templates per event kind (Alerting rule setting Templates).</summary>
 public sealed class AlertTemplates(AlertLanguage language = AlertLanguage.Chinese, IReadOnlyDictionary<AlertEventKind, (string Title, string Text)>? overrides = null)
 {
     static readonly Dictionary<AlertEventKind, (string Title, string Text)> Chinese = new()

@@ -114,6 +114,13 @@ public sealed class AlertRuleSet
                 yield return $"{at}:Flags: '{f}' is not an invalidating HJ 212 flag (D, M, C, F, T, B).";
             foreach (var c in r.Channels.Where(c => !channels.Contains(c)))
                 yield return $"{at}:Channels names '{c}', which is not in Alerting:Channels.";
+            foreach (var (kind, template) in r.Templates)
+            {
+                if (kind.ToLowerInvariant() is not ("fired" or "reminder" or "acknowledged" or "resolved"))
+                    yield return $"{at}:Templates:{kind}: templates exist for fired, reminder, acknowledged and resolved.";
+                if (string.IsNullOrWhiteSpace(template.Title) || string.IsNullOrWhiteSpace(template.Text))
+                    yield return $"{at}:Templates:{kind} needs Title and Text.";
+            }
         }
         for (var i = 0; i < Routes.Count; i++)
         {
@@ -169,6 +176,12 @@ public sealed class AlertRuleSettings
     /// yesterday's daily mean is complete).</summary>
     public TimeSpan? DailyAt { get; set; }
     public List<string> Channels { get; set; } = [];
+    /// <summary>This rule's own text per event kind (fired, reminder, acknowledged, resolved), with the templates'
+    /// placeholders; kinds not given keep the default text.</summary>
+    public Dictionary<string, AlertTemplateSettings> Templates { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public IReadOnlyDictionary<Domain.Alerting.AlertEventKind, (string Title, string Text)> TemplateOverrides =>
+        Templates.ToDictionary(kv => Enum.Parse<Domain.Alerting.AlertEventKind>(kv.Key, ignoreCase: true), kv => (kv.Value.Title, kv.Value.Text));
 
     public TimeSpan? Schedule => DailyAt ?? (Kind == "pm25-target" ? TimeSpan.FromMinutes(30) : null);
 
@@ -180,6 +193,12 @@ public sealed class AlertRuleSettings
         ("single-value", Parameters.Nmhc) => "Voc:SingleValueLimit",
         _ => null,
     };
+}
+
+public sealed class AlertTemplateSettings
+{
+    public string Title { get; set; } = "";
+    public string Text { get; set; } = "";
 }
 
 /// <summary>Who hears about what: events of the named rules (empty: all) and severities (empty: all) go to the
