@@ -73,7 +73,7 @@ public sealed class AlertRuleSet
         ["single-value"] = "the highest valid reading within Window, per station",
         ["voc-trend"] = "the value a rising linear trend over Window reaches after Horizon (early warning)",
         ["water-class"] = "classes by which a section is worse than its target class (GB 3838, means over Window)",
-        ["ph-range"] = "how far the last complete hour's pH is outside Min..Max",
+        ["ph-range"] = "how far the mean pH of Window is outside Min..Max",
         ["flag-duration"] = "minutes the latest readings have carried one of Flags (D fault, M maintenance, C calibration)",
         ["silent"] = "minutes since the last valid reading",
         ["pm25-target"] = "the year-to-date PM2.5 change in percent against the same span last year, per station and zone",
@@ -163,7 +163,7 @@ public sealed class AlertRuleSettings
     public string? StationKind { get; set; }
     /// <summary>Only these stations (empty: every station of the kind).</summary>
     public List<string> Stations { get; set; } = [];
-    /// <summary>single-value: 5 minutes; voc-trend: 2 hours; water-class: 24 hours.</summary>
+    /// <summary>single-value: 5 minutes; voc-trend: 2 hours; water-class: 24 hours; ph-range: 1 hour.</summary>
     public TimeSpan? Window { get; set; }
     /// <summary>voc-trend: how far ahead the trend is projected (1 hour).</summary>
     public TimeSpan? Horizon { get; set; }

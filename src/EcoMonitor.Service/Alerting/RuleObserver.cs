@@ -182,6 +182,8 @@ public sealed class RuleObserver(
         return list;
     }
 
+    /// <summary>The mean of the valid pH readings within the window (water analysers often measure every 4 hours:
+    /// give those sections a window that holds one cycle).</summary>
     async Task<List<Observation>> PhRangeAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
     {
         var watched = Watched(rule, StationKind.Water);
@@ -189,13 +191,16 @@ public sealed class RuleObserver(
         if (watched.Count == 0) return list;
         var (min, max) = (rule.Min ?? 6, rule.Max ?? 9);
         var threshold = rule.Threshold ?? 0;
-        var hour = LastCompleteHour(now);
-        var hourly = await queries.HourlyAsync([.. watched.Select(s => s.Id)], Parameters.Ph, hour, hour.AddHours(1), ct);
+        var window = rule.Window ?? TimeSpan.FromHours(1);
+        var values = await queries.ValidValuesAsync([.. watched.Select(s => s.Id)], Parameters.Ph, now - window, now.AddTicks(1), ct);
         foreach (var s in watched)
-            if (hourly[s.Id].FirstOrDefault(h => h.Start == hour && h.Minutes >= standards.Air.MinMinutesPerHour) is { Minutes: > 0 } h)
-                list.Add(new(s.Id, Math.Max(0, Math.Max(min - h.Mean, h.Mean - max)), threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), T(
-                    $"pH {Local(hour, "MM-dd HH")}时均值 {N(h.Mean, "0.##")}（允许 {N(min)}–{N(max)}）",
-                    $"pH hourly mean of {Local(hour, "MM-dd HH")}:00 is {N(h.Mean, "0.##")} (allowed {N(min)}-{N(max)})")));
+        {
+            if (values[s.Id].Count == 0) continue;
+            var ph = values[s.Id].Average(v => v.Value);
+            list.Add(new(s.Id, Math.Max(0, Math.Max(min - ph, ph - max)), threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), T(
+                $"pH 近 {window.TotalHours:0.#} 小时均值 {N(ph, "0.##")}（{values[s.Id].Count} 个有效值，允许 {N(min)}–{N(max)}）",
+                $"pH mean of the last {window.TotalHours:0.#} h is {N(ph, "0.##")} ({values[s.Id].Count} valid values, allowed {N(min)}-{N(max)})")));
+        }
         return list;
     }
 
