@@ -156,10 +156,10 @@ public sealed class RuleObserver(
             var (threshold, clear) = Limits(rule, parameter.Code, s.Id);
             var crossing = slope > 0 && current < threshold ? now.AddHours((threshold - current) / slope) : (DateTimeOffset?)null;
             list.Add(new(s.Id, value, threshold, clear, T(
-                $"{parameter.Code} 近 {window.TotalHours:0.#} 小时趋势 {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h，当前 {N(current, "0.##")}，" +
-                $"{horizon.TotalHours:0.#} 小时后预计 {N(projected, "0.##")}（限值 {N(threshold)}{(crossing is { } c ? $"，约 {Local(c, "HH:mm")} 达到" : "")}）",
-                $"{parameter.Code} trend over {window.TotalHours:0.#} h is {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h, now {N(current, "0.##")}, " +
-                $"{N(projected, "0.##")} expected in {horizon.TotalHours:0.#} h (limit {N(threshold)}{(crossing is { } c2 ? $", reached about {Local(c2, "HH:mm")}" : "")})")));
+                $"{parameter.Code} 近 {N(window.TotalHours, "0.#")} 小时趋势 {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h，当前 {N(current, "0.##")}，" +
+                $"{N(horizon.TotalHours, "0.#")} 小时后预计 {N(projected, "0.##")}（限值 {N(threshold)}{(crossing is { } c ? $"，约 {Local(c, "HH:mm")} 达到" : "")}）",
+                $"{parameter.Code} trend over {N(window.TotalHours, "0.#")} h is {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h, now {N(current, "0.##")}, " +
+                $"{N(projected, "0.##")} expected in {N(horizon.TotalHours, "0.#")} h (limit {N(threshold)}{(crossing is { } c2 ? $", reached about {Local(c2, "HH:mm")}" : "")})")));
         }
         return list;
     }
@@ -176,8 +176,8 @@ public sealed class RuleObserver(
             if (e.SectionClass is not { } cls) continue;
             var failing = string.Join(T("、", ", "), e.FailingParameters.Select(p => $"{p} {N(means[p])}（{e.ParameterClasses[p].Roman()}）"));
             list.Add(new(s.Id, (int)cls - (int)e.Target, threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), T(
-                $"近 {window.TotalHours:0.#} 小时水质 {cls.Roman()} 类，目标 {e.Target.Roman()} 类" + (failing.Length > 0 ? $"；超标因子：{failing}" : ""),
-                $"water class {cls.Roman()} over the last {window.TotalHours:0.#} h, target {e.Target.Roman()}" + (failing.Length > 0 ? $"; failing: {failing}" : ""))));
+                $"近 {N(window.TotalHours, "0.#")} 小时水质 {cls.Roman()} 类，目标 {e.Target.Roman()} 类" + (failing.Length > 0 ? $"；超标因子：{failing}" : ""),
+                $"water class {cls.Roman()} over the last {N(window.TotalHours, "0.#")} h, target {e.Target.Roman()}" + (failing.Length > 0 ? $"; failing: {failing}" : ""))));
         }
         return list;
     }
@@ -198,8 +198,8 @@ public sealed class RuleObserver(
             if (values[s.Id].Count == 0) continue;
             var ph = values[s.Id].Average(v => v.Value);
             list.Add(new(s.Id, Math.Max(0, Math.Max(min - ph, ph - max)), threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), T(
-                $"pH 近 {window.TotalHours:0.#} 小时均值 {N(ph, "0.##")}（{values[s.Id].Count} 个有效值，允许 {N(min)}–{N(max)}）",
-                $"pH mean of the last {window.TotalHours:0.#} h is {N(ph, "0.##")} ({values[s.Id].Count} valid values, allowed {N(min)}-{N(max)})")));
+                $"pH 近 {N(window.TotalHours, "0.#")} 小时均值 {N(ph, "0.##")}（{values[s.Id].Count} 个有效值，允许 {N(min)}–{N(max)}）",
+                $"pH mean of the last {N(window.TotalHours, "0.#")} h is {N(ph, "0.##")} ({values[s.Id].Count} valid values, allowed {N(min)}-{N(max)})")));
         }
         return list;
     }
@@ -223,8 +223,8 @@ public sealed class RuleObserver(
             var longest = flagged.FirstOrDefault();
             list.Add(new(s.Id, flagged.Count == 0 ? 0 : longest.Minutes, threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), flagged.Count == 0
                 ? T("仪器标记已恢复正常", "instrument flags are back to normal")
-                : T($"{string.Join("、", flagged.Select(f => $"{f.Parameter} 标记 {f.Flag}（{FlagName(f.Flag)}）已 {f.Minutes:0} 分钟"))}",
-                    $"{string.Join(", ", flagged.Select(f => $"{f.Parameter} flagged {f.Flag} ({FlagName(f.Flag)}) for {f.Minutes:0} min"))}")));
+                : T($"{string.Join("、", flagged.Select(f => $"{f.Parameter} 标记 {f.Flag}（{FlagName(f.Flag)}）已 {N(f.Minutes, "0")} 分钟"))}",
+                    $"{string.Join(", ", flagged.Select(f => $"{f.Parameter} flagged {f.Flag} ({FlagName(f.Flag)}) for {N(f.Minutes, "0")} min"))}")));
         }
         return list;
     }
