@@ -72,8 +72,14 @@ static class AlertCommands
             var start = p.GetValue(starts);
             var end = p.GetValue(ends);
             if (end is null && p.GetValue(hours) > 0)
-                end = (start is null ? DateTimeOffset.Now : DateTimeOffset.Parse(start, System.Globalization.CultureInfo.InvariantCulture))
-                    .AddHours(p.GetValue(hours)).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
+            {
+                DateTimeOffset from;
+                if (start is null) from = DateTimeOffset.Now;
+                else if (!(start.EndsWith('Z') || start.Length > 6 && start[^6] is '+' or '-' && start[^3] == ':')
+                         || !DateTimeOffset.TryParse(start, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out from))
+                    throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.InvalidArgument, $"--starts: '{start}' is not an RFC 3339 time with its offset"));
+                end = from.AddHours(p.GetValue(hours)).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
+            }
             var r = await Client(p).CreateSilenceAsync(new CreateSilenceRequest
             {
                 Rule = p.GetValue(rule) ?? "", Subject = p.GetValue(subject) ?? "", Starts = start ?? "", Ends = end ?? "", Comment = p.GetValue(why)!, User = p.GetValue(user) ?? "",

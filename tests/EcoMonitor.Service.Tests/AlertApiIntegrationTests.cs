@@ -67,6 +67,9 @@ public sealed class AlertApiIntegrationTests
         var invalid = await Assert.ThrowsAsync<RpcException>(() => client.CreateSilenceAsync(new CreateSilenceRequest { Subject = "air-3", Ends = Rfc(DateTimeOffset.UtcNow.AddHours(1)) }, duty).ResponseAsync);
         Assert.Equal((StatusCode.InvalidArgument, true), (invalid.StatusCode, invalid.Status.Detail.StartsWith("comment:")));
 
+        var everything = await Assert.ThrowsAsync<RpcException>(() => client.CreateSilenceAsync(new CreateSilenceRequest { Ends = Rfc(DateTimeOffset.UtcNow.AddHours(1)), Comment = "x" }, duty).ResponseAsync);
+        Assert.Equal((StatusCode.InvalidArgument, true), (everything.StatusCode, everything.Status.Detail.StartsWith("subject:")));
+
         // air-3 is being serviced: its alerts are held back for an hour.
         var silence = await client.CreateSilenceAsync(new CreateSilenceRequest { Rule = "silent-air", Subject = "air-3", Ends = Rfc(DateTimeOffset.UtcNow.AddHours(1)), Comment = "更换采样泵" }, duty);
         Assert.Equal("duty-zhang", silence.CreatedBy);

@@ -341,6 +341,45 @@ public sealed class AlertingIntegrationTests
     }
 
     [Fact]
+    public async Task A_flat_trend_spelled_as_an_alias_is_evaluated_without_error()
+    {
+        await using var hook = await HttpReceiver.StartAsync();
+        var stateFile = TempFile("alerts");
+        var now = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerMinute * TimeSpan.TicksPerMinute, TimeSpan.Zero).AddHours(-3);
+        var clock = new FakeTimeProvider(now);
+        await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile, ("Alerting:Rules:0:Name", "trend"), ("Alerting:Rules:0:Kind", "voc-trend"),
+            ("Alerting:Rules:0:Parameter", "NMHC"), ("Alerting:Rules:0:Threshold", "0.2"), ("Alerting:Rules:0:Channels:0", "duty")), OnClock(clock));
+        await service.StartAsync();
+        // Two hours of exactly 0.3: least squares leaves a rounding-noise slope, which must not break the rule.
+        await Seed.WriteAsync(service.Database, Enumerable.Range(0, 120).Select(m => Seed.Line("voc-1", "nmhc", now.AddMinutes(-119 + m), 0.3)));
+        var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
+        var fired = Assert.Single(await Evaluate(evaluator, clock, now), e => e.Kind == AlertEventKind.Fired);
+        Assert.Equal(("voc-1", 0.3), (fired.Subject, Math.Round(fired.Value, 6)));
+        Assert.Contains("ecomonitor_alert_rule_errors_total 0", evaluator.ToPrometheusText());
+        File.Delete(stateFile);
+    }
+
+    [Fact]
+    public async Task A_state_file_of_the_earlier_format_is_read_and_alerts_of_removed_rules_are_closed()
+    {
+        await using var hook = await HttpReceiver.StartAsync();
+        var stateFile = TempFile("alerts");
+        var at = DateTimeOffset.UtcNow.AddHours(-2);
+        var fired = new AlertEvent(AlertEventKind.Fired, "gone", "air-1", at, 90);
+        List<AlertSnapshot> earlier = [new("gone", "air-1", "warning", AlertState.Firing, at, at, at, 90, null, null, null, [fired])];
+        await File.WriteAllTextAsync(stateFile, System.Text.Json.JsonSerializer.Serialize(earlier,
+            new System.Text.Json.JsonSerializerOptions { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } }));
+        await using var service = new ServiceUnderTest(AlertSettings(hook, stateFile,
+            ("Alerting:Rules:0:Name", "silent-air"), ("Alerting:Rules:0:Kind", "silent"), ("Alerting:Rules:0:StationKind", "air"), ("Alerting:Rules:0:Threshold", "60")));
+        await service.StartAsync();
+        var evaluator = service.Services.GetRequiredService<AlertEvaluator>();
+        Assert.Empty(evaluator.Active);
+        var closed = Assert.Single(evaluator.Closed);
+        Assert.Equal(("gone", "air-1", "rule removed"), (closed.Rule, closed.Subject, closed.History[^1].Detail));
+        File.Delete(stateFile);
+    }
+
+    [Fact]
     public async Task Bad_rules_stop_start_up_naming_the_setting()
     {
         await using var service = new ServiceUnderTest(new()
@@ -355,6 +394,11 @@ public sealed class AlertingIntegrationTests
             ["Alerting:Rules:2:Name"] = "z",
             ["Alerting:Rules:2:Kind"] = "pm25-trend",
             ["Alerting:Routes:0:Channels:0"] = "sms",
+            ["Alerting:Rules:3:Name"] = "w",
+            ["Alerting:Rules:3:Kind"] = "ph-range",
+            ["Alerting:Rules:3:Min"] = "9.5",
+            ["Alerting:Maintenance:0:Start"] = "2026-12-01T09:00:00",
+            ["Alerting:Maintenance:0:End"] = "2026-12-01T17:00:00+08:00",
         });
         var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(service.StartAsync);
         var failures = string.Join(" ", e.Failures);
@@ -362,5 +406,7 @@ public sealed class AlertingIntegrationTests
         Assert.Contains("Alerting:Rules:1:Threshold is required for hourly-mean of pm25", failures);
         Assert.Contains("Alerting:Rules:2:Kind must be one of", failures);
         Assert.Contains("Alerting:Routes:0:Channels names 'sms'", failures);
+        Assert.Contains("Alerting:Rules:3:Min must be below Max", failures);
+        Assert.Contains("Alerting:Maintenance:0:Start must be a time with its offset", failures);
     }
 }

@@ -10,7 +10,7 @@ namespace EcoMonitor.Service.Alerting;
 /// <summary>The duty staff's alert API (protos/ecomonitor/v1/alerts.proto). With Alerting:Enabled false every call
 /// is FAILED_PRECONDITION.</summary>
 public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher dispatcher, AlertBroadcast broadcast, IOptions<AlertingSettings> settings,
-    AlertClock clock) : AlertService.AlertServiceBase
+    AlertClock clock, Stations.StationRegistry stations) : AlertService.AlertServiceBase
 {
     void EnsureEnabled()
     {
@@ -71,6 +71,9 @@ public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher di
         if (ends - starts > TimeSpan.FromDays(31)) throw Invalid("ends", "a silence lasts at most 31 days");
         if (request.Comment.Trim().Length == 0) throw Invalid("comment", "say why (it is shown to the other duty staff)");
         if (request.Rule.Length > 0 && evaluator.Rules.Rules.All(r => r.Name != request.Rule)) throw Invalid("rule", $"no rule '{request.Rule}'");
+        if (request.Rule.Length == 0 && request.Subject.Length == 0) throw Invalid("subject", "name a rule, a subject or both (a silence of everything is not offered)");
+        if (request.Subject.Length > 0 && request.Subject != "zone" && !stations.TryGet(request.Subject, out _))
+            throw Invalid("subject", $"no station '{(request.Subject.Length > 64 ? request.Subject[..64] : request.Subject)}' (or 'zone')");
         var user = request.User.Length > 0 ? request.User : ApiKeyInterceptor.CallerOf(context);
         var silence = await evaluator.SilenceAsync(Empty(request.Rule), Empty(request.Subject), starts, ends, user, request.Comment, context.CancellationToken);
         return ToApi(silence);

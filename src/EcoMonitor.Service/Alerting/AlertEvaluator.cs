@@ -34,6 +34,7 @@ public sealed class AlertEvaluator : BackgroundService
     readonly AlertBroadcast _broadcast;
     readonly TimeProvider _time;
     readonly AlertClock _clock;
+    readonly CancellationToken _stopping;
     readonly ILogger<AlertEvaluator> _log;
     readonly AlertTemplates _templates;
     readonly Dictionary<string, INotifier> _channels;
@@ -53,9 +54,11 @@ public sealed class AlertEvaluator : BackgroundService
     static readonly JsonSerializerOptions RulesJson = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     public AlertEvaluator(IOptions<AlertingSettings> options, IOptions<IngestionSettings> ingestion, RuleObserver observer, NotificationDispatcher dispatcher,
-        AlertBroadcast broadcast, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time, AlertClock clock, ILogger<AlertEvaluator> log)
+        AlertBroadcast broadcast, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time, AlertClock clock, IHostApplicationLifetime lifetime,
+        ILogger<AlertEvaluator> log)
     {
         _clock = clock;
+        _stopping = lifetime.ApplicationStopping;
         _settings = options.Value;
         _observer = observer;
         _dispatcher = dispatcher;
@@ -132,7 +135,11 @@ public sealed class AlertEvaluator : BackgroundService
             _log.LogInformation("Alerting: off (Alerting:Enabled)");
             return;
         }
-        Locked(() => 0);
+        Locked(() =>
+        {
+            Save(); // a state file that cannot be written shows now, not at the first alert
+            return 0;
+        });
         _log.LogInformation("Alerting: {Rules} rule(s) from {Source}, {Routes} route(s), every {Interval}; channels {Channels}; state in {StateFile}",
             _rules.Rules.Count, _rulesFile ?? "settings", _rules.Routes.Count, _settings.EvaluationInterval,
             string.Join(", ", _settings.Channels.Select(c => $"{c.Name} ({c.Type})")), _stateFile);
@@ -155,11 +162,12 @@ public sealed class AlertEvaluator : BackgroundService
     /// responsive; the notifications go out after the new state is saved.</summary>
     public async Task<IReadOnlyList<AlertEvent>> EvaluateOnceAsync(CancellationToken ct, IReadOnlyCollection<string>? onDemand = null)
     {
+        List<(AlertEvent Event, AlertRuleSettings Rule)> events;
+        AlertRuleSet rules;
         await _evaluation.WaitAsync(ct);
         try
         {
             var now = _clock.Now;
-            AlertRuleSet rules;
             await _gate.WaitAsync(ct);
             try
             {
@@ -179,7 +187,6 @@ public sealed class AlertEvaluator : BackgroundService
                 try
                 {
                     observed.Add((rule, await _observer.ObserveAsync(rule, now, ct)));
-                    if (rule.Schedule is not null && onDemand is null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now); // on demand leaves the daily run alone
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
@@ -188,18 +195,23 @@ public sealed class AlertEvaluator : BackgroundService
                 }
             }
 
-            List<(AlertEvent Event, AlertRuleSettings Rule)> events;
             await _gate.WaitAsync(ct);
             try
             {
                 events = [];
                 foreach (var (rule, observations) in observed)
+                {
+                    // A daily rule's reminder is due at the daily run once RepeatInterval less an hour has passed, so
+                    // that runs a few seconds less than a day apart still remind.
+                    var repeat = rule.Schedule is null ? rule.RepeatInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMinute, (rule.RepeatInterval - TimeSpan.FromHours(1)).Ticks));
                     foreach (var o in observations)
                     {
-                        var spec = AlertRuleSpec.Create(rule.Name, rule.Severity, o.Threshold, o.ClearThreshold, rule.For, rule.RepeatInterval);
+                        var spec = AlertRuleSpec.Create(rule.Name, rule.Severity, o.Threshold, o.ClearThreshold, rule.For, repeat);
                         foreach (var e in _tracker.Observe(spec, o.Subject, o.Value, now, o.Detail))
                             events.Add((e.Kind == AlertEventKind.Pending ? Publish(e, rule.Severity) : Hold(e, rule.Severity, now), rule));
                     }
+                    if (rule.Schedule is not null && onDemand is null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now); // on demand leaves the daily run alone
+                }
                 Save();
             }
             finally
@@ -207,15 +219,29 @@ public sealed class AlertEvaluator : BackgroundService
                 _gate.Release();
             }
             Interlocked.Increment(ref _evaluations);
-            foreach (var (e, rule) in events.Where(x => x.Event.Kind != AlertEventKind.Pending))
-                await NotifyAsync(rule, e, rules, ct);
-            return [.. events.Select(x => x.Event)];
         }
         finally
         {
             _evaluation.Release();
         }
+        // Delivered after the state is saved and the next evaluation is free to run, on the service's lifetime (not
+        // the caller's: an impatient API client must not cancel notifications of a state already saved).
+        await NotifyAllAsync([.. events.Where(x => x.Event.Kind != AlertEventKind.Pending).Select(x => ((AlertRuleSettings?)x.Rule, x.Event))], rules);
+        return [.. events.Select(x => x.Event)];
     }
+
+    async Task NotifyAllAsync(IReadOnlyList<(AlertRuleSettings? Rule, AlertEvent Event)> events, AlertRuleSet rules) =>
+        await Parallel.ForEachAsync(events, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = _stopping }, async (x, ct) =>
+        {
+            try
+            {
+                await NotifyAsync(x.Rule, x.Event, rules, ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                _log.LogError("Notification of {Rule}/{Subject} ({Kind}) could not be sent: {Error}", x.Event.Rule, x.Event.Subject, x.Event.Kind, e.Message);
+            }
+        });
 
     /// <summary>A rule with a daily schedule is due once per China-time day, after its time.</summary>
     bool Due(AlertRuleSettings rule, DateTimeOffset now)
@@ -265,7 +291,7 @@ public sealed class AlertEvaluator : BackgroundService
         {
             _gate.Release();
         }
-        await NotifyAsync(settings, e, rules, ct);
+        await NotifyAllAsync([(settings, e)], rules);
         return e;
     }
 
@@ -310,7 +336,7 @@ public sealed class AlertEvaluator : BackgroundService
     }
 
     IEnumerable<Silence> AllSilences() => _silences.Concat(_rules.Maintenance.Select((m, i) =>
-        new Silence($"maintenance-{i}", m.Rule, m.Subject, m.Start, m.End, "rules", m.Comment)));
+        new Silence($"maintenance-{i}", m.Rule, m.Subject, m.StartAt!.Value, m.EndAt!.Value, "rules", m.Comment)));
 
     async Task NotifyAsync(AlertRuleSettings? rule, AlertEvent e, AlertRuleSet rules, CancellationToken ct)
     {
@@ -318,7 +344,7 @@ public sealed class AlertEvaluator : BackgroundService
         var notification = (rule.Templates.Count == 0 ? _templates : new AlertTemplates(_settings.Language, rule.TemplateOverrides)).Render(e, rule.Severity);
         _log.LogWarning("Alert {Kind}: {Title}", e.Kind, notification.Title);
         // The rule's own channels, then every matching route's, each channel once with the routes' recipients added.
-        var targets = rule.Channels.ToDictionary(c => c, _ => (Mobiles: new List<string>(), To: new List<string>()));
+        var targets = rule.Channels.Distinct().ToDictionary(c => c, _ => (Mobiles: new List<string>(), To: new List<string>()));
         foreach (var route in rules.Routes.Where(r => r.Matches(rule.Name, rule.Severity)))
             foreach (var c in route.Channels)
             {
@@ -339,7 +365,7 @@ public sealed class AlertEvaluator : BackgroundService
             if (!File.Exists(_rulesFile)) return (null, [$"Alerting:RulesFile: '{_rulesFile}' does not exist."]);
             var bytes = File.ReadAllBytes(_rulesFile!);
             _rulesHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
-            set = JsonSerializer.Deserialize<AlertRuleSet>(bytes, RulesJson) ?? new AlertRuleSet();
+            set = (JsonSerializer.Deserialize<AlertRuleSet>(bytes, RulesJson) ?? new AlertRuleSet()).Normalized();
             errors.AddRange(set.Validate($"Alerting:RulesFile ({Path.GetFileName(_rulesFile)}) ", [.. _settings.Channels.Select(c => c.Name)]));
         }
         catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
@@ -376,24 +402,44 @@ public sealed class AlertEvaluator : BackgroundService
             Publish(e, "warning");
     }
 
+    /// <summary>Reads the state file once (also the format of earlier versions: a plain list of active alerts),
+    /// then closes alerts of rules that are no longer in the rule set. A file that cannot be read stops alerting with
+    /// the setting named rather than starting empty and overwriting it.</summary>
     void Load()
     {
         if (_loaded) return;
+        if (File.Exists(_stateFile))
+        {
+            SavedState state;
+            try
+            {
+                var text = File.ReadAllText(_stateFile);
+                state = text.TrimStart().StartsWith('[')
+                    ? new SavedState(JsonSerializer.Deserialize<List<AlertSnapshot>>(text, Json) ?? [], [], [])
+                    : JsonSerializer.Deserialize<SavedState>(text, Json) ?? new SavedState([], [], []);
+            }
+            catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"Alerting:StateFile: '{_stateFile}' cannot be read ({e.Message}); move it away to start without it.", e);
+            }
+            _tracker.Restore(state.Active, state.Closed);
+            _silences.AddRange(state.Silences);
+            foreach (var (rule, day) in state.LastScheduled ?? new Dictionary<string, DateOnly>()) _lastScheduled[rule] = day;
+            _log.LogInformation("Alert state restored from {File}: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
+                _stateFile, state.Active.Count, state.Closed.Count, state.Silences.Count);
+        }
         _loaded = true;
-        if (!File.Exists(_stateFile)) return;
-        var state = JsonSerializer.Deserialize<SavedState>(File.ReadAllText(_stateFile), Json) ?? new SavedState([], [], []);
-        _tracker.Restore(state.Active, state.Closed);
-        _silences.AddRange(state.Silences);
-        _log.LogInformation("Alert state restored from {File}: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
-            _stateFile, state.Active.Count, state.Closed.Count, state.Silences.Count);
+        foreach (var e in _tracker.Retire(_rules.Rules.Select(r => r.Name).ToHashSet(), _clock.Now, "rule removed"))
+            _log.LogInformation("Alert {Rule}/{Subject} closed: its rule is no longer in the rule set", e.Rule, e.Subject);
     }
 
     void Save()
     {
         var tmp = _stateFile + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences), Json));
+        File.WriteAllText(tmp, JsonSerializer.Serialize(new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences, _lastScheduled), Json));
         File.Move(tmp, _stateFile, overwrite: true);
     }
 
-    sealed record SavedState(IReadOnlyList<AlertSnapshot> Active, IReadOnlyList<AlertSnapshot> Closed, IReadOnlyList<Silence> Silences);
+    sealed record SavedState(IReadOnlyList<AlertSnapshot> Active, IReadOnlyList<AlertSnapshot> Closed, IReadOnlyList<Silence> Silences,
+        IReadOnlyDictionary<string, DateOnly>? LastScheduled = null);
 }

@@ -50,10 +50,14 @@ public sealed class AlertingSettings : IValidatableObject
             if (string.IsNullOrWhiteSpace(c.Name)) yield return new($"Alerting:Channels:{i}:Name is required.", [nameof(Channels)]);
             if (Channels.Take(i).Any(x => x.Name == c.Name)) yield return new($"Alerting:Channels:{i}:Name '{c.Name}' is used twice.", [nameof(Channels)]);
             if (!ChannelTypes.Contains(c.Type)) yield return new($"Alerting:Channels:{i}:Type must be one of {string.Join(", ", ChannelTypes)} (got '{c.Type}').", [nameof(Channels)]);
-            if (c.Type is "webhook" or "dingtalk" or "wecom" && !Uri.TryCreate(c.Url, UriKind.Absolute, out _))
-                yield return new($"Alerting:Channels:{i}:Url must be an absolute URL for a {c.Type} channel.", [nameof(Channels)]);
+            if (c.Type is "webhook" or "dingtalk" or "wecom" && !(Uri.TryCreate(c.Url, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
+                yield return new($"Alerting:Channels:{i}:Url must be an absolute http(s) URL for a {c.Type} channel.", [nameof(Channels)]);
             if (c.Type == "email" && (string.IsNullOrEmpty(c.SmtpHost) || string.IsNullOrEmpty(c.From) || c.To.Count == 0))
                 yield return new($"Alerting:Channels:{i}: an email channel needs SmtpHost, From and To.", [nameof(Channels)]);
+            if (c.Type == "email" && c.SmtpPort is < 1 or > 65535)
+                yield return new($"Alerting:Channels:{i}:SmtpPort must be within 1..65535.", [nameof(Channels)]);
+            foreach (var address in c.To.Append(c.From ?? "").Where(a => a.Length > 0 && !MimeKit.MailboxAddress.TryParse(a, out _)))
+                yield return new($"Alerting:Channels:{i}: '{address}' is not an e-mail address.", [nameof(Channels)]);
         }
     }
 }
@@ -79,6 +83,30 @@ public sealed class AlertRuleSet
         ["pm25-target"] = "the year-to-date PM2.5 change in percent against the same span last year, per station and zone",
     };
 
+    /// <summary>A JSON file may say null where a list is meant: read it as empty.</summary>
+    public AlertRuleSet Normalized()
+    {
+        Rules = [.. (Rules ?? []).Where(r => r is not null)];
+        Routes = [.. (Routes ?? []).Where(r => r is not null)];
+        Maintenance = [.. (Maintenance ?? []).Where(m => m is not null)];
+        foreach (var r in Rules)
+        {
+            r.Channels ??= [];
+            r.Stations ??= [];
+            r.Flags ??= [];
+            r.Templates ??= new(StringComparer.OrdinalIgnoreCase);
+        }
+        foreach (var r in Routes)
+        {
+            r.Rules ??= [];
+            r.Severities ??= [];
+            r.Channels ??= [];
+            r.Mobiles ??= [];
+            r.To ??= [];
+        }
+        return this;
+    }
+
     public IEnumerable<string> Validate(string prefix, IReadOnlyCollection<string> channels)
     {
         for (var i = 0; i < Rules.Count; i++)
@@ -92,10 +120,10 @@ public sealed class AlertRuleSet
             if (r.Kind is "hourly-mean" or "daily-mean" or "single-value" or "voc-trend")
             {
                 var parameter = r.Parameter ?? (r.Kind == "voc-trend" ? Parameters.Nmhc : null);
-                if (parameter is null || !Parameters.TryFind(parameter, out _))
+                if (parameter is null || !Parameters.TryFind(parameter, out var info))
                     yield return $"{at}:Parameter must be a parameter code ({string.Join(", ", Parameters.All.Select(p => p.Code))}) for kind {r.Kind}.";
-                else if (r.Threshold is null && AlertRuleSettings.DefaultLimitSource(r.Kind, parameter) is null)
-                    yield return $"{at}:Threshold is required for {r.Kind} of {parameter} (no default limit).";
+                else if (r.Threshold is null && AlertRuleSettings.DefaultLimitSource(r.Kind, info.Code) is null)
+                    yield return $"{at}:Threshold is required for {r.Kind} of {info.Code} (no default limit).";
             }
             if (r.Kind is "silent" or "flag-duration" && r.Threshold is not > 0)
                 yield return $"{at}:Threshold (minutes) is required and must be positive for kind {r.Kind}.";
@@ -107,13 +135,14 @@ public sealed class AlertRuleSet
             if (r.Window is { } w && (w <= TimeSpan.Zero || w > TimeSpan.FromDays(31))) yield return $"{at}:Window must be within 0..31 days.";
             if (r.Horizon is { } h && (h <= TimeSpan.Zero || h > TimeSpan.FromDays(2))) yield return $"{at}:Horizon must be within 0..2 days.";
             if (r.DailyAt is { } d && (d < TimeSpan.Zero || d >= TimeSpan.FromDays(1))) yield return $"{at}:DailyAt must be a time of day (hh:mm, China time).";
-            if (r.Min >= r.Max) yield return $"{at}:Min must be below Max.";
+            if (r.Range.Min >= r.Range.Max) yield return $"{at}:Min must be below Max (6..9 when not given).";
             if (r.StationKind is { } k && !Enum.TryParse<StationKind>(k, ignoreCase: true, out _))
                 yield return $"{at}:StationKind must be air, voc or water (got '{k}').";
             foreach (var f in r.Flags.Where(f => !DataFlags.All.Contains(f) || DataFlags.IsValid(f)))
                 yield return $"{at}:Flags: '{f}' is not an invalidating HJ 212 flag (D, M, C, F, T, B).";
             foreach (var c in r.Channels.Where(c => !channels.Contains(c)))
                 yield return $"{at}:Channels names '{c}', which is not in Alerting:Channels.";
+            if (r.Channels.Distinct().Count() != r.Channels.Count) yield return $"{at}:Channels names a channel twice.";
             foreach (var (kind, template) in r.Templates)
             {
                 if (kind.ToLowerInvariant() is not ("fired" or "reminder" or "acknowledged" or "resolved"))
@@ -131,13 +160,16 @@ public sealed class AlertRuleSet
                 yield return $"{at}:Channels names '{c}', which is not in Alerting:Channels.";
             foreach (var r in route.Rules.Where(r => Rules.All(x => x.Name != r)))
                 yield return $"{at}:Rules names '{r}', which is not a rule.";
+            foreach (var address in route.To.Where(a => !MimeKit.MailboxAddress.TryParse(a, out _)))
+                yield return $"{at}:To: '{address}' is not an e-mail address.";
         }
         for (var i = 0; i < Maintenance.Count; i++)
         {
             var m = Maintenance[i];
             var at = $"{prefix}Maintenance:{i}";
-            if (m.End <= m.Start) yield return $"{at}: End must be after Start.";
-            if (m.Start == default) yield return $"{at}:Start is required.";
+            if (m.StartAt is not { } start) yield return $"{at}:Start must be a time with its offset, e.g. 2026-12-01T09:00:00+08:00.";
+            else if (m.EndAt is not { } end) yield return $"{at}:End must be a time with its offset, e.g. 2026-12-01T17:00:00+08:00.";
+            else if (end <= start) yield return $"{at}: End must be after Start.";
             if (m.Rule is { } r && Rules.All(x => x.Name != r)) yield return $"{at}:Rule names '{r}', which is not a rule.";
         }
     }
@@ -183,6 +215,9 @@ public sealed class AlertRuleSettings
     public IReadOnlyDictionary<Domain.Alerting.AlertEventKind, (string Title, string Text)> TemplateOverrides =>
         Templates.ToDictionary(kv => Enum.Parse<Domain.Alerting.AlertEventKind>(kv.Key, ignoreCase: true), kv => (kv.Value.Title, kv.Value.Text));
 
+    /// <summary>ph-range: the allowed range, Min..Max (6..9 when not given).</summary>
+    public (double Min, double Max) Range => (Min ?? 6, Max ?? 9);
+
     public TimeSpan? Schedule => DailyAt ?? (Kind == "pm25-target" ? TimeSpan.FromMinutes(30) : null);
 
     /// <summary>Where the default limit of a kind and parameter comes from, or null when there is none.</summary>
@@ -221,9 +256,17 @@ public sealed class MaintenanceWindow
 {
     public string? Subject { get; set; }
     public string? Rule { get; set; }
-    public DateTimeOffset Start { get; set; }
-    public DateTimeOffset End { get; set; }
+    /// <summary>RFC 3339 with its offset (a time without one would depend on the server's time zone).</summary>
+    public string Start { get; set; } = "";
+    public string End { get; set; } = "";
     public string Comment { get; set; } = "";
+
+    public DateTimeOffset? StartAt => WithOffset(Start);
+    public DateTimeOffset? EndAt => WithOffset(End);
+
+    static DateTimeOffset? WithOffset(string text) =>
+        text.Length > 6 && (text[^1] is 'Z' or 'z' || text[^6] is '+' or '-' && text[^3] == ':')
+        && DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var t) ? t : null;
 }
 
 /// <summary>A channel. Secrets (Secret, Password) are never logged. Channels are read at start (not reloaded).</summary>

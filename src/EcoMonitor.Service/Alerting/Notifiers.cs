@@ -139,7 +139,7 @@ public sealed class EmailNotifier(string host, int port, bool tlsOnConnect, stri
         message.From.Add(MimeKit.MailboxAddress.Parse(from));
         foreach (var address in to.Union(n.To)) message.To.Add(MimeKit.MailboxAddress.Parse(address));
         message.Subject = $"[{n.Severity}] {n.Title}";
-        message.Body = new MimeKit.TextPart("plain") { Text = $"{n.Text}\n\n{n.Event.Rule} / {n.Event.Subject} / {n.Event.At:yyyy-MM-dd HH:mm:ss zzz}" };
+        message.Body = new MimeKit.TextPart("plain") { Text = $"{n.Text}\n\n{n.Event.Rule} / {n.Event.Subject} / {n.Event.At.ToOffset(Domain.ChinaTime.Offset):yyyy-MM-dd HH:mm:ss zzz}" };
         using var smtp = new MailKit.Net.Smtp.SmtpClient();
         await smtp.ConnectAsync(host, port, tlsOnConnect ? MailKit.Security.SecureSocketOptions.SslOnConnect : MailKit.Security.SecureSocketOptions.StartTlsWhenAvailable, ct);
         if (!string.IsNullOrEmpty(user)) await smtp.AuthenticateAsync(user, password ?? "", ct);

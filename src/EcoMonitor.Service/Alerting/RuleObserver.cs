@@ -50,6 +50,10 @@ public sealed class RuleObserver(
         .Where(s => rule.Stations.Count == 0 || rule.Stations.Contains(s.Id))
         .OrderBy(s => s.Id, StringComparer.Ordinal)];
 
+    /// <summary>A parameter by code or any accepted spelling (validated at start).</summary>
+    static ParameterInfo ParameterOf(string name) =>
+        Parameters.TryFind(name, out var p) ? p : throw new InvalidOperationException($"unknown parameter '{name}'");
+
     static StationKind? KindOf(AlertRuleSettings rule) =>
         rule.StationKind is { } k ? Enum.Parse<StationKind>(k, ignoreCase: true) : null;
 
@@ -72,7 +76,7 @@ public sealed class RuleObserver(
 
     async Task<List<Observation>> HourlyMeanAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
     {
-        var parameter = Parameters.Get(rule.Parameter!);
+        var parameter = ParameterOf(rule.Parameter!);
         var watched = Watched(rule, parameter.Kind);
         var list = new List<Observation>();
         if (watched.Count == 0) return list;
@@ -91,7 +95,7 @@ public sealed class RuleObserver(
 
     async Task<List<Observation>> DailyMeanAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
     {
-        var parameter = Parameters.Get(rule.Parameter!);
+        var parameter = ParameterOf(rule.Parameter!);
         var watched = Watched(rule, parameter.Kind);
         var list = new List<Observation>();
         if (watched.Count == 0) return list;
@@ -112,7 +116,7 @@ public sealed class RuleObserver(
 
     async Task<List<Observation>> SingleValueAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
     {
-        var parameter = Parameters.Get(rule.Parameter!);
+        var parameter = ParameterOf(rule.Parameter!);
         var watched = Watched(rule, parameter.Kind);
         var list = new List<Observation>();
         if (watched.Count == 0) return list;
@@ -134,7 +138,7 @@ public sealed class RuleObserver(
     /// it rises, else where it is now. At least 6 readings spread over half the window are needed.</summary>
     async Task<List<Observation>> TrendAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
     {
-        var parameter = Parameters.Get(rule.Parameter ?? Parameters.Nmhc);
+        var parameter = ParameterOf(rule.Parameter ?? Parameters.Nmhc);
         var watched = Watched(rule, parameter.Kind);
         var list = new List<Observation>();
         if (watched.Count == 0) return list;
@@ -154,7 +158,9 @@ public sealed class RuleObserver(
             var projected = current + slope * horizon.TotalHours;
             var value = slope > 0 ? projected : current;
             var (threshold, clear) = Limits(rule, parameter.Code, s.Id);
-            var crossing = slope > 0 && current < threshold ? now.AddHours((threshold - current) / slope) : (DateTimeOffset?)null;
+            // When the limit is reached, if that is within two days (flat data leaves a rounding-noise slope: no time).
+            var hoursToLimit = slope > 0 && current < threshold ? (threshold - current) / slope : double.NaN;
+            var crossing = double.IsFinite(hoursToLimit) && hoursToLimit <= 48 ? now.AddHours(hoursToLimit) : (DateTimeOffset?)null;
             list.Add(new(s.Id, value, threshold, clear, T(
                 $"{parameter.Code} 近 {N(window.TotalHours, "0.#")} 小时趋势 {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h，当前 {N(current, "0.##")}，" +
                 $"{N(horizon.TotalHours, "0.#")} 小时后预计 {N(projected, "0.##")}（限值 {N(threshold)}{(crossing is { } c ? $"，约 {Local(c, "HH:mm")} 达到" : "")}）",
@@ -189,7 +195,7 @@ public sealed class RuleObserver(
         var watched = Watched(rule, StationKind.Water);
         var list = new List<Observation>();
         if (watched.Count == 0) return list;
-        var (min, max) = (rule.Min ?? 6, rule.Max ?? 9);
+        var (min, max) = rule.Range;
         var threshold = rule.Threshold ?? 0;
         var window = rule.Window ?? TimeSpan.FromHours(1);
         var values = await queries.ValidValuesAsync([.. watched.Select(s => s.Id)], Parameters.Ph, now - window, now.AddTicks(1), ct);

@@ -85,7 +85,7 @@ public sealed class ReadingQueries(InfluxConnection influx)
         return result;
     }
 
-    /// <summary>The valid readings of one parameter of each station in [from, to), oldest first (at most 10,000 per
+    /// <summary>The valid readings of one parameter of each station in [from, to), oldest first (the newest 10,000 per
     /// station).</summary>
     public async Task<Dictionary<string, List<(DateTimeOffset Time, double Value)>>> ValidValuesAsync(IReadOnlyList<string> stations, string parameter,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
@@ -95,11 +95,11 @@ public sealed class ReadingQueries(InfluxConnection influx)
         parameters["from"] = ChinaTime.Utc(from);
         parameters["to"] = ChinaTime.Utc(to);
         var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $p AND {InfluxQl.ValidFlags} AND {clause} " +
-                "AND time >= $from AND time < $to GROUP BY \"station\" ORDER BY time ASC LIMIT 10000";
+                "AND time >= $from AND time < $to GROUP BY \"station\" ORDER BY time DESC LIMIT 10000";
         var result = stations.ToDictionary(s => s, _ => new List<(DateTimeOffset, double)>());
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
             if (series.Tags.TryGetValue("station", out var station) && result.TryGetValue(station, out var list))
-                foreach (var row in series.Values)
+                foreach (var row in series.Values.Reverse())
                     list.Add((DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64()), row[1].GetDouble()));
         return result;
     }
