@@ -70,8 +70,19 @@ public sealed class AlertEvaluator : BackgroundService
         _stateFile = Path.Combine(environment.ContentRootPath, _settings.StateFile);
         _rulesFile = _settings.RulesFile is { Length: > 0 } f ? Path.Combine(environment.ContentRootPath, f) : null;
         _rules = _settings.RuleSet;
-        if (_settings.Enabled && _rulesFile is not null && ReadRulesFile() is { Errors: var errors } && errors.Count > 0)
-            throw new OptionsValidationException(AlertingSettings.Section, typeof(AlertingSettings), errors);
+        if (_settings.Enabled && _rulesFile is not null)
+        {
+            List<string> errors;
+            try
+            {
+                errors = ApplyRulesFile(ReadRulesBytes());
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                errors = [$"Alerting:RulesFile: '{_rulesFile}' cannot be read: {e.Message}"];
+            }
+            if (errors.Count > 0) throw new OptionsValidationException(AlertingSettings.Section, typeof(AlertingSettings), errors);
+        }
         var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
         _channels = _settings.Channels.ToDictionary(c => c.Name, c => (INotifier)new NamedChannel(c.Name, c.Type switch
         {
@@ -273,61 +284,52 @@ public sealed class AlertEvaluator : BackgroundService
     /// <summary>"Seen, handling it": stops the reminders and tells the channels who handles it.</summary>
     public async Task<AlertEvent?> AcknowledgeAsync(string rule, string subject, string user, string comment, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
-        AlertEvent e;
-        AlertRuleSettings? settings;
-        AlertRuleSet rules;
-        try
+        var acknowledged = await LockedAsync<(AlertEvent Event, AlertRuleSettings? Settings, AlertRuleSet Rules)?>(() =>
         {
-            Load();
             var now = _clock.Now;
-            if (_tracker.Acknowledge(rule, subject, user, comment, now) is not { } acknowledged) return null;
-            rules = _rules;
-            settings = rules.Rules.FirstOrDefault(r => r.Name == rule);
-            e = Hold(acknowledged, settings?.Severity ?? "warning", now);
+            if (_tracker.Acknowledge(rule, subject, user, comment, now) is not { } e) return null;
+            var settings = _rules.Rules.FirstOrDefault(r => r.Name == rule);
+            e = Hold(e, settings?.Severity ?? "warning", now);
             Save();
-        }
-        finally
-        {
-            _gate.Release();
-        }
-        await NotifyAllAsync([(settings, e)], rules);
-        return e;
+            return (Event: e, Settings: settings, Rules: _rules);
+        }, ct);
+        if (acknowledged is not { } a) return null;
+        await NotifyAllAsync([(a.Settings, a.Event)], a.Rules);
+        return a.Event;
     }
 
-    public async Task<Silence> SilenceAsync(string? rule, string? subject, DateTimeOffset starts, DateTimeOffset ends, string user, string comment, CancellationToken ct)
-    {
-        await _gate.WaitAsync(ct);
-        try
+    public Task<Silence> SilenceAsync(string? rule, string? subject, DateTimeOffset starts, DateTimeOffset ends, string user, string comment, CancellationToken ct) =>
+        LockedAsync(() =>
         {
-            Load();
             var silence = new Silence(Guid.NewGuid().ToString("N")[..12], rule, subject, starts, ends, user, comment);
             _silences.Add(silence);
             _silences.RemoveAll(s => s.Ends < _clock.Now - TimeSpan.FromDays(_settings.HistoryDays));
             Save();
             _log.LogInformation("Silence {Id} by {User}: rule {Rule}, subject {Subject}, {Starts} .. {Ends}", silence.Id, user, rule ?? "*", subject ?? "*", starts, ends);
             return silence;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+        }, ct);
 
     /// <summary>Ends a silence now; null when there is no such (API) silence.</summary>
-    public async Task<Silence?> ExpireSilenceAsync(string id, string user, CancellationToken ct)
-    {
-        await _gate.WaitAsync(ct);
-        try
+    public Task<Silence?> ExpireSilenceAsync(string id, string user, CancellationToken ct) =>
+        LockedAsync(() =>
         {
-            Load();
             var i = _silences.FindIndex(s => s.Id == id);
             if (i < 0) return null;
             var now = _clock.Now;
             _silences[i] = _silences[i] with { Ends = now < _silences[i].Ends ? now : _silences[i].Ends, Starts = _silences[i].Starts < now ? _silences[i].Starts : now };
             Save();
             _log.LogInformation("Silence {Id} ended by {User}", id, user);
-            return _silences[i];
+            return (Silence?)_silences[i];
+        }, ct);
+
+    /// <summary>Runs <paramref name="change"/> on the loaded state, holding it.</summary>
+    async Task<T> LockedAsync<T>(Func<T> change, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            Load();
+            return change();
         }
         finally
         {
@@ -355,47 +357,50 @@ public sealed class AlertEvaluator : BackgroundService
         await Task.WhenAll(targets.Select(t => _dispatcher.SendAsync(notification with { Mobiles = t.Value.Mobiles, To = t.Value.To }, [_channels[t.Key]], ct)));
     }
 
-    /// <summary>Reads the rules file; the rule set changes only when the file is valid.</summary>
-    (AlertRuleSet? Rules, List<string> Errors) ReadRulesFile()
+    /// <summary>The rules file's bytes, or null when it does not exist.</summary>
+    byte[]? ReadRulesBytes() => File.Exists(_rulesFile) ? File.ReadAllBytes(_rulesFile!) : null;
+
+    static string Hash(byte[] bytes) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
+
+    /// <summary>Parses and checks the rules file's content; the rule set changes only when it is valid.</summary>
+    List<string> ApplyRulesFile(byte[]? bytes)
     {
-        var errors = new List<string>();
-        AlertRuleSet? set = null;
+        if (bytes is null) return [$"Alerting:RulesFile: '{_rulesFile}' does not exist."];
+        _rulesHash = Hash(bytes);
+        AlertRuleSet set;
         try
         {
-            if (!File.Exists(_rulesFile)) return (null, [$"Alerting:RulesFile: '{_rulesFile}' does not exist."]);
-            var bytes = File.ReadAllBytes(_rulesFile!);
-            _rulesHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
             set = (JsonSerializer.Deserialize<AlertRuleSet>(bytes, RulesJson) ?? new AlertRuleSet()).Normalized();
-            errors.AddRange(set.Validate($"Alerting:RulesFile ({Path.GetFileName(_rulesFile)}) ", [.. _settings.Channels.Select(c => c.Name)]));
         }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        catch (JsonException e)
         {
-            errors.Add($"Alerting:RulesFile: '{_rulesFile}' cannot be read: {e.Message}");
+            return [$"Alerting:RulesFile: '{_rulesFile}' cannot be read: {e.Message}"];
         }
-        if (errors.Count == 0 && set is not null) _rules = set;
-        return (set, errors);
+        var errors = set.Validate($"Alerting:RulesFile ({Path.GetFileName(_rulesFile)}) ", [.. _settings.Channels.Select(c => c.Name)]).ToList();
+        if (errors.Count == 0) _rules = set;
+        return errors;
     }
 
     void ReloadRulesIfChanged(DateTimeOffset now)
     {
         if (_rulesFile is null) return;
+        byte[]? bytes;
         try
         {
-            if (File.Exists(_rulesFile) && Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_rulesFile))) == _rulesHash) return;
+            bytes = ReadRulesBytes();
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return; // being written: the next evaluation reads it
         }
-        var before = _rules;
-        var (_, errors) = ReadRulesFile();
+        if (bytes is not null && Hash(bytes) == _rulesHash) return;
+        var errors = ApplyRulesFile(bytes);
         if (errors.Count > 0)
         {
             Interlocked.Increment(ref _reloadFailures);
             _log.LogError("The rules file was not reloaded, the previous rules stay: {Errors}", string.Join(" ", errors));
             return;
         }
-        if (ReferenceEquals(before, _rules)) return;
         _log.LogInformation("Alert rules reloaded from {File}: {Rules} rule(s), {Routes} route(s), {Maintenance} maintenance window(s)",
             _rulesFile, _rules.Rules.Count, _rules.Routes.Count, _rules.Maintenance.Count);
         foreach (var e in _tracker.Retire(_rules.Rules.Select(r => r.Name).ToHashSet(), now, "rule removed"))

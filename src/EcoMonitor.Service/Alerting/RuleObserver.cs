@@ -66,8 +66,11 @@ public sealed class RuleObserver(
             ("single-value", _) => voc.Value.LimitsFor(station).Single,
             _ => voc.Value.LimitsFor(station).Hourly,
         };
-        return (threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold));
+        return (threshold, ClearOf(rule, threshold));
     }
+
+    /// <summary>The rule's clear threshold, never above the threshold that applies (a per-station limit may be lower).</summary>
+    static double ClearOf(AlertRuleSettings rule, double threshold) => Math.Min(rule.ClearThreshold ?? threshold, threshold);
 
     static DateTimeOffset LastCompleteHour(DateTimeOffset now) =>
         new DateTimeOffset(now.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-1);
@@ -181,7 +184,7 @@ public sealed class RuleObserver(
             var e = standards.Water.Evaluate(means, s.WaterBody!.Value, s.TargetClass!.Value);
             if (e.SectionClass is not { } cls) continue;
             var failing = string.Join(T("、", ", "), e.FailingParameters.Select(p => $"{p} {N(means[p])}（{e.ParameterClasses[p].Roman()}）"));
-            list.Add(new(s.Id, (int)cls - (int)e.Target, threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), T(
+            list.Add(new(s.Id, (int)cls - (int)e.Target, threshold, ClearOf(rule, threshold), T(
                 $"近 {N(window.TotalHours, "0.#")} 小时水质 {cls.Roman()} 类，目标 {e.Target.Roman()} 类" + (failing.Length > 0 ? $"；超标因子：{failing}" : ""),
                 $"water class {cls.Roman()} over the last {N(window.TotalHours, "0.#")} h, target {e.Target.Roman()}" + (failing.Length > 0 ? $"; failing: {failing}" : ""))));
         }
@@ -203,7 +206,7 @@ public sealed class RuleObserver(
         {
             if (values[s.Id].Count == 0) continue;
             var ph = values[s.Id].Average(v => v.Value);
-            list.Add(new(s.Id, Math.Max(0, Math.Max(min - ph, ph - max)), threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), T(
+            list.Add(new(s.Id, Math.Max(0, Math.Max(min - ph, ph - max)), threshold, ClearOf(rule, threshold), T(
                 $"pH 近 {N(window.TotalHours, "0.#")} 小时均值 {N(ph, "0.##")}（{values[s.Id].Count} 个有效值，允许 {N(min)}–{N(max)}）",
                 $"pH mean of the last {N(window.TotalHours, "0.#")} h is {N(ph, "0.##")} ({values[s.Id].Count} valid values, allowed {N(min)}-{N(max)})")));
         }
@@ -227,7 +230,7 @@ public sealed class RuleObserver(
                 .Select(r => (r.Parameter, r.Flag, Minutes: (now - (unflagged.TryGetValue((s.Id, r.Parameter), out var ok) ? ok : since)).TotalMinutes))
                 .OrderByDescending(x => x.Minutes).ToList();
             var longest = flagged.FirstOrDefault();
-            list.Add(new(s.Id, flagged.Count == 0 ? 0 : longest.Minutes, threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), flagged.Count == 0
+            list.Add(new(s.Id, flagged.Count == 0 ? 0 : longest.Minutes, threshold, ClearOf(rule, threshold), flagged.Count == 0
                 ? T("仪器标记已恢复正常", "instrument flags are back to normal")
                 : T($"{string.Join("、", flagged.Select(f => $"{f.Parameter} 标记 {f.Flag}（{FlagName(f.Flag)}）已 {N(f.Minutes, "0")} 分钟"))}",
                     $"{string.Join(", ", flagged.Select(f => $"{f.Parameter} flagged {f.Flag} ({FlagName(f.Flag)}) for {N(f.Minutes, "0")} min"))}")));
@@ -257,7 +260,7 @@ public sealed class RuleObserver(
         foreach (var s in watched)
         {
             var seen = last.TryGetValue(s.Id, out var t);
-            list.Add(new(s.Id, (now - (seen ? t : since)).TotalMinutes, threshold, Math.Min(rule.ClearThreshold ?? threshold, threshold), seen
+            list.Add(new(s.Id, (now - (seen ? t : since)).TotalMinutes, threshold, ClearOf(rule, threshold), seen
                 ? T($"最后一条有效数据 {Local(t)}", $"last valid reading at {Local(t)}")
                 : T("30 天内没有有效数据", "no valid reading in 30 days")));
         }
@@ -272,7 +275,7 @@ public sealed class RuleObserver(
         var list = new List<Observation>();
         if (watched.Count == 0) return list;
         var targetPercent = rule.Threshold ?? api.Value.TargetPercent;
-        var clear = Math.Min(rule.ClearThreshold ?? targetPercent, targetPercent);
+        var clear = ClearOf(rule, targetPercent);
         var asOf = ChinaTime.DateOf(now).AddDays(-1);
         var statuses = await target.ComputeAsync(watched, rule.Stations.Count == 0 ? "zone" : null, asOf, targetPercent, 1, ct);
         foreach (var s in statuses)
