@@ -16,39 +16,29 @@ public sealed class AlertApiIntegrationTests
     public async Task Duty_staff_evaluate_silence_acknowledge_and_watch_through_the_api()
     {
         await using var hook = await HttpReceiver.StartAsync();
-        var stateFile = Path.Combine(Path.GetTempPath(), $"alerts-{Guid.NewGuid():N}.json");
-        await using var service = new ServiceUnderTest(new()
-        {
-            ["Alerting:Enabled"] = "true",
-            ["Alerting:EvaluationInterval"] = "01:00:00",
-            ["Alerting:StateFile"] = stateFile,
-            ["Alerting:NotificationAttempts"] = "2",
-            ["Alerting:NotificationRetryDelay"] = "00:00:00.050",
-            ["Alerting:Channels:0:Name"] = "duty",
-            ["Alerting:Channels:0:Type"] = "webhook",
-            ["Alerting:Channels:0:Url"] = new Uri(hook.Address, "/duty").ToString(),
-            ["Alerting:Channels:1:Name"] = "ding",
-            ["Alerting:Channels:1:Type"] = "dingtalk",
-            ["Alerting:Channels:1:Url"] = new Uri(hook.Address, "/ding").ToString(),
-            ["Alerting:Channels:2:Name"] = "broken",
-            ["Alerting:Channels:2:Type"] = "webhook",
-            ["Alerting:Channels:2:Url"] = "http://127.0.0.1:1/nobody-listens",
-            ["Alerting:Rules:0:Name"] = "pm25-hourly",
-            ["Alerting:Rules:0:Kind"] = "hourly-mean",
-            ["Alerting:Rules:0:Parameter"] = "pm25",
-            ["Alerting:Rules:0:Threshold"] = "75",
-            ["Alerting:Rules:0:Severity"] = "critical",
-            ["Alerting:Rules:0:Channels:0"] = "duty",
-            ["Alerting:Rules:1:Name"] = "silent-air",
-            ["Alerting:Rules:1:Kind"] = "silent",
-            ["Alerting:Rules:1:StationKind"] = "air",
-            ["Alerting:Rules:1:Threshold"] = "60",
-            ["Alerting:Rules:1:Channels:0"] = "duty",
-            ["Alerting:Rules:1:Channels:1"] = "broken",
-            ["Alerting:Routes:0:Severities:0"] = "critical",
-            ["Alerting:Routes:0:Channels:0"] = "ding",
-            ["Alerting:Routes:0:Mobiles:0"] = "13900000000",
-        });
+        var stateFile = AlertTestSettings.TempFile("alerts");
+        await using var service = new ServiceUnderTest(AlertTestSettings.For(hook, stateFile,
+            ("Alerting:Channels:1:Name", "ding"),
+            ("Alerting:Channels:1:Type", "dingtalk"),
+            ("Alerting:Channels:1:Url", new Uri(hook.Address, "/ding").ToString()),
+            ("Alerting:Channels:2:Name", "broken"),
+            ("Alerting:Channels:2:Type", "webhook"),
+            ("Alerting:Channels:2:Url", "http://127.0.0.1:1/nobody-listens"),
+            ("Alerting:Rules:0:Name", "pm25-hourly"),
+            ("Alerting:Rules:0:Kind", "hourly-mean"),
+            ("Alerting:Rules:0:Parameter", "pm25"),
+            ("Alerting:Rules:0:Threshold", "75"),
+            ("Alerting:Rules:0:Severity", "critical"),
+            ("Alerting:Rules:0:Channels:0", "duty"),
+            ("Alerting:Rules:1:Name", "silent-air"),
+            ("Alerting:Rules:1:Kind", "silent"),
+            ("Alerting:Rules:1:StationKind", "air"),
+            ("Alerting:Rules:1:Threshold", "60"),
+            ("Alerting:Rules:1:Channels:0", "duty"),
+            ("Alerting:Rules:1:Channels:1", "broken"),
+            ("Alerting:Routes:0:Severities:0", "critical"),
+            ("Alerting:Routes:0:Channels:0", "ding"),
+            ("Alerting:Routes:0:Mobiles:0", "13900000000")));
         await service.StartAsync();
         using var channel = Seed.Channel(service);
         var client = new AlertService.AlertServiceClient(channel);

@@ -15,31 +15,15 @@ public sealed class AlertingIntegrationTests
     public async Task Limits_and_silent_stations_fire_remind_survive_a_restart_and_resolve()
     {
         await using var hook = await HttpReceiver.StartAsync();
-        var stateFile = Path.Combine(Path.GetTempPath(), $"alerts-{Guid.NewGuid():N}.json");
+        var stateFile = TempFile("alerts");
         Dictionary<string, string?> Settings(string? database = null)
         {
-            var s = new Dictionary<string, string?>
-            {
-                ["Alerting:Enabled"] = "true",
-                ["Alerting:EvaluationInterval"] = "01:00:00", // the test evaluates by itself
-                ["Alerting:StateFile"] = stateFile,
-                ["Alerting:Channels:0:Name"] = "duty",
-                ["Alerting:Channels:0:Type"] = "webhook",
-                ["Alerting:Channels:0:Url"] = new Uri(hook.Address, "/duty").ToString(),
-                ["Alerting:Rules:0:Name"] = "pm25-hourly",
-                ["Alerting:Rules:0:Kind"] = "hourly-mean",
-                ["Alerting:Rules:0:Parameter"] = "pm25",
-                ["Alerting:Rules:0:Threshold"] = "75",
-                ["Alerting:Rules:0:ClearThreshold"] = "70",
-                ["Alerting:Rules:0:RepeatInterval"] = "01:00:00",
-                ["Alerting:Rules:0:Channels:0"] = "duty",
-                ["Alerting:Rules:1:Name"] = "silent-air",
-                ["Alerting:Rules:1:Kind"] = "silent",
-                ["Alerting:Rules:1:StationKind"] = "air",
-                ["Alerting:Rules:1:Threshold"] = "60",
-                ["Alerting:Rules:1:RepeatInterval"] = "01:00:00",
-                ["Alerting:Rules:1:Channels:0"] = "duty",
-            };
+            var s = AlertSettings(hook, stateFile,
+                ("Alerting:Rules:0:Name", "pm25-hourly"), ("Alerting:Rules:0:Kind", "hourly-mean"), ("Alerting:Rules:0:Parameter", "pm25"),
+                ("Alerting:Rules:0:Threshold", "75"), ("Alerting:Rules:0:ClearThreshold", "70"), ("Alerting:Rules:0:RepeatInterval", "01:00:00"),
+                ("Alerting:Rules:0:Channels:0", "duty"),
+                ("Alerting:Rules:1:Name", "silent-air"), ("Alerting:Rules:1:Kind", "silent"), ("Alerting:Rules:1:StationKind", "air"),
+                ("Alerting:Rules:1:Threshold", "60"), ("Alerting:Rules:1:RepeatInterval", "01:00:00"), ("Alerting:Rules:1:Channels:0", "duty"));
             if (database is not null) s["Influx:Database"] = database;
             return s;
         }
@@ -93,23 +77,8 @@ public sealed class AlertingIntegrationTests
 
     static readonly TimeSpan China = TimeSpan.FromHours(8);
 
-    /// <summary>Alerting on, evaluated by the test only, one webhook channel "duty", plus the given rules/settings.</summary>
-    static Dictionary<string, string?> AlertSettings(HttpReceiver hook, string stateFile, params (string Key, string? Value)[] more)
-    {
-        var s = new Dictionary<string, string?>
-        {
-            ["Alerting:Enabled"] = "true",
-            ["Alerting:EvaluationInterval"] = "01:00:00",
-            ["Alerting:StateFile"] = stateFile,
-            ["Alerting:NotificationAttempts"] = "2",
-            ["Alerting:NotificationRetryDelay"] = "00:00:00.050",
-            ["Alerting:Channels:0:Name"] = "duty",
-            ["Alerting:Channels:0:Type"] = "webhook",
-            ["Alerting:Channels:0:Url"] = new Uri(hook.Address, "/duty").ToString(),
-        };
-        foreach (var (k, v) in more) s[k] = v;
-        return s;
-    }
+    static Dictionary<string, string?> AlertSettings(HttpReceiver hook, string stateFile, params (string Key, string? Value)[] more) =>
+        AlertTestSettings.For(hook, stateFile, more);
 
     /// <summary>The service evaluates alerts on this fake clock (ingestion and notification retries keep the real one).</summary>
     static Action<IServiceCollection> OnClock(FakeTimeProvider clock) => services => services.AddSingleton(new AlertClock(clock));
@@ -121,7 +90,7 @@ public sealed class AlertingIntegrationTests
         return evaluator.EvaluateOnceAsync(CancellationToken.None, onDemand);
     }
 
-    static string TempFile(string name) => Path.Combine(Path.GetTempPath(), $"{name}-{Guid.NewGuid():N}.json");
+    static string TempFile(string name) => AlertTestSettings.TempFile(name);
 
     static IEnumerable<(string Rule, string Subject, AlertEventKind Kind)> Sent(IEnumerable<AlertEvent> events) =>
         events.Where(e => e.Kind != AlertEventKind.Pending).Select(e => (e.Rule, e.Subject, e.Kind)).Order();
