@@ -148,26 +148,15 @@ static async Task EndToEndAsync(BenchOptions options, bool tcpNoDelay)
 //       station-month (what it would cost without a rollup, scaled).
 static async Task QueryAsync(BenchOptions options)
 {
-    var database = $"bench_q_{Guid.NewGuid():N}"[..22];
-    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(10) }));
-    await influx.QueryAsync($"CREATE DATABASE \"{database}\"", post: true);
+    await using var db = await BenchDatabase.CreateAsync(options, "bench_q");
+    var influx = db.Influx;
     var start = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.FromHours(8));
     var stations = Enumerable.Range(0, options.QueryStations).Select(i => $"s{i}").ToList();
-    var batch = new StringBuilder();
-    var points = 0;
-    async Task Flush()
-    {
-        if (batch.Length == 0) return;
-        (await influx.Http.PostAsync($"write?db={database}&precision=ms", new StringContent(batch.ToString(), Encoding.UTF8))).EnsureSuccessStatusCode();
-        batch.Clear();
-    }
     foreach (var station in stations)
         for (var minute = 0; minute < options.QueryDays * 1440; minute++)
-        {
-            batch.Append(ReadingSchema.ToLineProtocol(new Reading(station, "pm25", start.AddMinutes(minute), 30 + minute % 40, minute % 97 == 0 ? "D" : "N"))).Append('\n');
-            if (++points % 50_000 == 0) await Flush();
-        }
-    await Flush();
+            await db.AddAsync(ReadingSchema.ToLineProtocol(new Reading(station, "pm25", start.AddMinutes(minute), 30 + minute % 40, minute % 97 == 0 ? "D" : "N")));
+    await db.FlushAsync();
+    var points = db.Lines;
 
     var end = start.AddDays(options.QueryDays);
     var sw = Stopwatch.StartNew();
@@ -188,13 +177,12 @@ static async Task QueryAsync(BenchOptions options)
     {
         for (var h = 0; h < 2 * 365 * 24; h++)
         {
-            batch.Append($"{HourlyRollup.Measurement},parameter=pm25,station={station} max=70,mean={40 + h % 20},min=30,minutes=60i {start.AddHours(h).ToUnixTimeMilliseconds()}\n");
-            if (h % 10_000 == 0) await Flush();
+            await db.AddAsync($"{HourlyRollup.Measurement},parameter=pm25,station={station} max=70,mean={40 + h % 20},min=30,minutes=60i {start.AddHours(h).ToUnixTimeMilliseconds()}");
         }
         for (var d = 0; d < 2 * 365; d++)
-            batch.Append($"{HourlyRollup.DailyMeasurement},parameter=pm25,station={station} hours=24i,max=59,mean={40 + d % 9},min=40 {start.AddDays(d).ToUnixTimeMilliseconds()}\n");
+            await db.AddAsync($"{HourlyRollup.DailyMeasurement},parameter=pm25,station={station} hours=24i,max=59,mean={40 + d % 9},min=40 {start.AddDays(d).ToUnixTimeMilliseconds()}");
     }
-    await Flush();
+    await db.FlushAsync();
     var aggregator = new Aggregator(EcoMonitor.Domain.Standards.AirQualityStandard.Gb3095_2012);
     var firstDay = DateOnly.FromDateTime(start.DateTime);
     sw.Restart();
@@ -204,7 +192,6 @@ static async Task QueryAsync(BenchOptions options)
     sw.Restart();
     var twoYears = await queries.HourlyAsync(big, "pm25", start, start.AddDays(730), CancellationToken.None);
     var fromHours = sw.Elapsed.TotalSeconds;
-    await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
 
     Console.WriteLine();
     Console.WriteLine($"4a. hourly rollup, {options.QueryStations} stations x {options.QueryDays} days of per-minute data ({points:N0} points, {hourly.Values.Sum(h => h.Count):N0} hours)");
@@ -218,9 +205,8 @@ static async Task QueryAsync(BenchOptions options)
 
 static async Task AlertsAsync(BenchOptions options)
 {
-    var database = $"bench_a_{Guid.NewGuid():N}"[..22];
-    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(10) }));
-    await influx.QueryAsync($"CREATE DATABASE \"{database}\"", post: true);
+    await using var db = await BenchDatabase.CreateAsync(options, "bench_a");
+    var influx = db.Influx;
     Station[] zone =
     [
         .. Enumerable.Range(0, 20).Select(i => new Station($"air-{i:D2}", $"air {i}", StationKind.Air, "zone", 37.7, 115.7)),
@@ -230,27 +216,17 @@ static async Task AlertsAsync(BenchOptions options)
     var parameters = new Dictionary<StationKind, string[]> { [StationKind.Air] = ["pm25", "pm10"], [StationKind.Voc] = ["nmhc", "tvoc"], [StationKind.Water] = ["ph", "codmn", "nh3n", "do"] };
     var now = DateTimeOffset.UtcNow;
     var from = new DateTimeOffset(now.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-26);
-    var batch = new StringBuilder();
-    var points = 0;
-    async Task Flush()
-    {
-        if (batch.Length == 0) return;
-        (await influx.Http.PostAsync($"write?db={database}&precision=ms", new StringContent(batch.ToString(), Encoding.UTF8))).EnsureSuccessStatusCode();
-        batch.Clear();
-    }
     foreach (var s in zone)
         foreach (var p in parameters[s.Kind])
             for (var t = from; t < now; t = t.AddMinutes(1))
-            {
-                batch.Append(ReadingSchema.ToLineProtocol(new Reading(s.Id, p, t, p == "ph" ? 7.4 : 5 + (t.Minute % 30), "N"))).Append('\n');
-                if (++points % 50_000 == 0) await Flush();
-            }
+                await db.AddAsync(ReadingSchema.ToLineProtocol(new Reading(s.Id, p, t, p == "ph" ? 7.4 : 5 + (t.Minute % 30), "N")));
+    var points = db.Lines;
     // The target rule reads two years of daily means (as the rollup leaves them).
     var firstDay = ChinaTime.DateOf(now).AddDays(-730);
     foreach (var s in zone.Where(s => s.Kind == StationKind.Air))
         for (var d = 0; d < 730; d++)
-            batch.Append($"{HourlyRollup.DailyMeasurement},parameter=pm25,station={s.Id} hours=24i,max=59,mean={40 + d % 9},min=40 {ChinaTime.StartOf(firstDay.AddDays(d)).ToUnixTimeMilliseconds()}\n");
-    await Flush();
+            await db.AddAsync($"{HourlyRollup.DailyMeasurement},parameter=pm25,station={s.Id} hours=24i,max=59,mean={40 + d % 9},min=40 {ChinaTime.StartOf(firstDay.AddDays(d)).ToUnixTimeMilliseconds()}");
+    await db.FlushAsync();
     await new HourlyRollup(influx).RebuildAsync(from, now, CancellationToken.None);
 
     var stations = new StationRegistry(zone);
@@ -286,7 +262,6 @@ static async Task AlertsAsync(BenchOptions options)
     {
         foreach (var rule in rules.Rules.Where(r => r.Schedule is not null)) await observer.ObserveAsync(rule, now, CancellationToken.None);
     });
-    await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
 
     Console.WriteLine();
     Console.WriteLine($"5. alert evaluation, shipped rules, {zone.Length} stations (20 air, 10 VOCs, 10 water), 26 h of per-minute data ({points:N0} points)");
@@ -395,6 +370,48 @@ static class Payloads
             list.Add((s.Id, Encoding.UTF8.GetBytes(json)));
         }
         return list;
+    }
+}
+
+/// <summary>A database of the benchmark's own, filled with line protocol in batches of 50,000 lines and dropped
+/// when disposed.</summary>
+sealed class BenchDatabase : IAsyncDisposable
+{
+    readonly StringBuilder _batch = new();
+    readonly string _name;
+
+    BenchDatabase(InfluxConnection influx, string name) => (Influx, _name) = (influx, name);
+
+    public InfluxConnection Influx { get; }
+
+    /// <summary>Lines added so far.</summary>
+    public int Lines { get; private set; }
+
+    public static async Task<BenchDatabase> CreateAsync(BenchOptions options, string prefix)
+    {
+        var name = $"{prefix}_{Guid.NewGuid():N}"[..22];
+        var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = name, Timeout = TimeSpan.FromMinutes(10) }));
+        await influx.QueryAsync($"CREATE DATABASE \"{name}\"", post: true);
+        return new BenchDatabase(influx, name);
+    }
+
+    public async Task AddAsync(string line)
+    {
+        _batch.Append(line).Append('\n');
+        if (++Lines % 50_000 == 0) await FlushAsync();
+    }
+
+    public async Task FlushAsync()
+    {
+        if (_batch.Length == 0) return;
+        (await Influx.Http.PostAsync($"write?db={_name}&precision=ms", new StringContent(_batch.ToString(), Encoding.UTF8))).EnsureSuccessStatusCode();
+        _batch.Clear();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Influx.QueryAsync($"DROP DATABASE \"{_name}\"", post: true);
+        Influx.Dispose();
     }
 }
 
