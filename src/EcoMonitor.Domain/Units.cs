@@ -11,6 +11,17 @@ public static class Units
     public const string DegreeCelsius = "°C";
     public const string MicrosiemensPerCentimetre = "µS/cm";
     public const string Ntu = "NTU";
+    public const string Percent = "%";
+    public const string Kilopascal = "kPa";
+    public const string MetrePerSecond = "m/s";
+    public const string Degree = "°";
+
+    /// <summary>Molar volume (L/mol) at the reference state of GB 3095-2012 as amended in 2018: 298.15 K,
+    /// 1013.25 hPa. µg/m³ = ppb x M / 24.465; mg/m³ = ppm x M / 24.465.</summary>
+    public const double ReferenceMolarVolume = 24.465;
+
+    static readonly string[] Ppb = ["ppb", "ppbv", "nmol/mol"];
+    static readonly string[] Ppm = ["ppm", "ppmv", "µmol/mol", "μmol/mol", "umol/mol"];
 
     // canonical unit -> (accepted spelling -> factor that turns a value in that spelling into the canonical unit)
     static readonly Dictionary<string, Dictionary<string, double>> Conversions = new()
@@ -30,6 +41,10 @@ public static class Units
             (1, ["µS/cm", "μS/cm", "uS/cm"]),
             (1000, ["mS/cm"])),
         [Ntu] = Spellings((1, ["NTU", "ntu"])),
+        [Percent] = Spellings((1, ["%", "%RH", "percent"])),
+        [Kilopascal] = Spellings((1, ["kPa", "kpa"]), (0.1, ["hPa", "hpa", "mbar"]), (0.001, ["Pa"])),
+        [MetrePerSecond] = Spellings((1, ["m/s", "m s-1"])),
+        [Degree] = Spellings((1, ["°", "deg", "degree", "degrees"])),
     };
 
     static Dictionary<string, double> Spellings(params (double Factor, string[] Names)[] groups)
@@ -46,11 +61,27 @@ public static class Units
     {
         canonical = value;
         if (unit is null) return true;
-        if (!Conversions[parameter.CanonicalUnit].TryGetValue(unit.Trim(), out var factor)) return false;
+        if (!TryFactor(parameter, unit.Trim(), out var factor)) return false;
         canonical = value * factor;
         return true;
     }
 
-    /// <summary>The spellings accepted for a canonical unit, for error messages and the README.</summary>
+    static bool TryFactor(ParameterInfo parameter, string unit, out double factor)
+    {
+        if (Conversions[parameter.CanonicalUnit].TryGetValue(unit, out factor)) return true;
+        if (parameter.MolarMass is not { } m) return false;
+        // ppb x M / 24.465 = µg/m³; ppm = 1000 ppb. Canonical mg/m³ (CO) takes a thousandth of that.
+        double perPpb = m / ReferenceMolarVolume * (parameter.CanonicalUnit == MilligramPerCubicMetre ? 0.001 : 1);
+        if (Ppb.Contains(unit, StringComparer.OrdinalIgnoreCase)) factor = perPpb;
+        else if (Ppm.Contains(unit, StringComparer.OrdinalIgnoreCase)) factor = perPpb * 1000;
+        else return false;
+        return true;
+    }
+
+    /// <summary>The spellings accepted for a parameter's canonical unit, for error messages and the README.</summary>
     public static IEnumerable<string> AcceptedSpellings(string canonicalUnit) => Conversions[canonicalUnit].Keys;
+
+    /// <summary>The spellings accepted for a parameter: its canonical unit's, and ppb/ppm for gases.</summary>
+    public static IEnumerable<string> AcceptedSpellings(ParameterInfo parameter) =>
+        parameter.IsGas ? AcceptedSpellings(parameter.CanonicalUnit).Concat(Ppb).Concat(Ppm) : AcceptedSpellings(parameter.CanonicalUnit);
 }

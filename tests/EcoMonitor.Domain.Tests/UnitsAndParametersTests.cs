@@ -46,13 +46,14 @@ public sealed class UnitsAndParametersTests
     [Fact]
     public void Every_parameter_has_a_kind_a_convertible_unit_and_a_sane_range()
     {
-        Assert.Equal(15, Parameters.All.Count);
+        Assert.Equal(24, Parameters.All.Count);
         Assert.All(Parameters.All, p =>
         {
             Assert.True(p.DefaultMin < p.DefaultMax);
             Assert.True(Units.TryToCanonical(p, p.CanonicalUnit, 1, out var v) && v == 1);
         });
-        Assert.Equal(["pm10", "pm25"], Parameters.All.Where(p => p.Kind == StationKind.Air).Select(p => p.Code).Order());
+        Assert.Equal(["co", "no2", "o3", "pm10", "pm25", "so2"], Parameters.All.Where(p => p.Kind == StationKind.Air).Select(p => p.Code).Order());
+        Assert.Equal(["pressure", "rh", "temp", "wdir", "wspd"], Parameters.All.Where(p => p.Kind == StationKind.Met).Select(p => p.Code).Order());
         Assert.Equal(["nmhc", "tvoc"], Parameters.All.Where(p => p.Kind == StationKind.Voc).Select(p => p.Code).Order());
     }
 
@@ -92,4 +93,38 @@ public sealed class UnitsAndParametersTests
     [InlineData("x'; DROP", false)]
     [InlineData("滏阳河", false)]
     public void Station_ids_are_safe_identifiers(string id, bool valid) => Assert.Equal(valid, Station.IsValidId(id));
+
+    // GB 3095-2012 (2018 amendment) reference state: µg/m³ = ppb x M / 24.465, mg/m³ = ppm x M / 24.465.
+    [Theory]
+    [InlineData("so2", 100, "ppb", 261.8680)]   // 100 x 64.066 / 24.465
+    [InlineData("no2", 50, "ppb", 94.0241)]     // 50 x 46.006 / 24.465
+    [InlineData("o3", 80, "ppb", 156.9524)]     // 80 x 47.998 / 24.465
+    [InlineData("o3", 0.08, "ppm", 156.9524)]
+    [InlineData("co", 1, "ppm", 1.14490)]       // mg/m³: 28.010 / 24.465
+    [InlineData("co", 1000, "ppb", 1.14490)]
+    [InlineData("co", 1500, "µg/m3", 1.5)]      // CO's canonical unit is mg/m³
+    [InlineData("co", 1.5, "mg/m3", 1.5)]
+    [InlineData("pressure", 1013.25, "hPa", 101.325)]
+    public void Gases_convert_from_mixing_ratios_at_the_reference_state(string code, double value, string unit, double expected)
+    {
+        Assert.True(Units.TryToCanonical(Parameters.Get(code), unit, value, out var canonical));
+        Assert.Equal(expected, canonical, 4);
+    }
+
+    [Theory]
+    [InlineData("pm25", "ppb")]   // a particle concentration has no mixing ratio
+    [InlineData("nmhc", "ppm")]   // NMHC is a sum of compounds: no single molar mass
+    [InlineData("temp", "K")]
+    public void Mixing_ratios_are_refused_where_no_molar_mass_applies(string code, string unit) =>
+        Assert.False(Units.TryToCanonical(Parameters.Get(code), unit, 1, out _));
+
+    [Fact]
+    public void Air_and_voc_stations_take_meteorology_water_sections_do_not()
+    {
+        var wind = Parameters.Get("wdir");
+        Assert.True(new Station("a", "A", StationKind.Air, "r", 0, 0).Measures(wind));
+        Assert.True(new Station("v", "V", StationKind.Voc, "r", 0, 0).Measures(wind));
+        Assert.False(new Station("w", "W", StationKind.Water, "r", 0, 0).Measures(wind));
+        Assert.False(new Station("w", "W", StationKind.Voc, "r", 0, 0).Measures(Parameters.Get("so2")));
+    }
 }

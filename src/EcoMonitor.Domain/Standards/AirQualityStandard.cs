@@ -8,16 +8,25 @@ public sealed record AirQualityStandard(
     int MinDaysPerMonth,
     int MinDaysPerFebruary,
     int MinDaysPerYear,
-    IReadOnlyDictionary<string, AirLimits> Limits)
+    IReadOnlyDictionary<string, AirLimits> Limits,
+    int MinHoursPerEightHours = 6,
+    int MinEightHourWindowsPerDay = 14)
 {
-    /// <summary>GB 3095-2012: a 1-hour mean needs 45 minutes of sampling; a 24-hour mean of PM needs 20 hourly means in the
-    /// natural day; an annual mean needs 324 daily means and 27 in every month (25 in February).</summary>
+    /// <summary>GB 3095-2012: a 1-hour mean needs 45 minutes of sampling; a 24-hour mean needs 20 hourly means in the
+    /// natural day; an annual mean needs 324 daily means and 27 in every month (25 in February); an O3 8-hour mean
+    /// needs 6 hourly means, a daily maximum 8-hour mean 14 valid 8-hour means. Limits of Table 1 (the six basic
+    /// items); CO in mg/m³, the others in µg/m³.</summary>
     public static readonly AirQualityStandard Gb3095_2012 = new(
         "GB 3095-2012", 45, 20, 27, 25, 324,
         new Dictionary<string, AirLimits>
         {
             [Parameters.Pm25] = new(AnnualGradeI: 15, AnnualGradeII: 35, DailyGradeI: 35, DailyGradeII: 75),
             [Parameters.Pm10] = new(AnnualGradeI: 40, AnnualGradeII: 70, DailyGradeI: 50, DailyGradeII: 150),
+            [Parameters.So2] = new(AnnualGradeI: 20, AnnualGradeII: 60, DailyGradeI: 50, DailyGradeII: 150, HourlyGradeI: 150, HourlyGradeII: 500),
+            [Parameters.No2] = new(AnnualGradeI: 40, AnnualGradeII: 40, DailyGradeI: 80, DailyGradeII: 80, HourlyGradeI: 200, HourlyGradeII: 200),
+            [Parameters.Co] = new(AnnualGradeI: null, AnnualGradeII: null, DailyGradeI: 4, DailyGradeII: 4, HourlyGradeI: 10, HourlyGradeII: 10),
+            [Parameters.O3] = new(AnnualGradeI: null, AnnualGradeII: null, DailyGradeI: null, DailyGradeII: null, HourlyGradeI: 160, HourlyGradeII: 200,
+                EightHourGradeI: 100, EightHourGradeII: 160),
         });
 
     public int MinDaysIn(int month) => month == 2 ? MinDaysPerFebruary : MinDaysPerMonth;
@@ -42,7 +51,10 @@ public sealed record AirQualityStandard(
     }
 }
 
-public sealed record AirLimits(double AnnualGradeI, double AnnualGradeII, double DailyGradeI, double DailyGradeII);
+/// <summary>Limits of one pollutant by averaging period; null where the standard sets none (no annual limit for CO
+/// and O3, no 24-hour limit for O3, whose daily figure is the maximum 8-hour mean).</summary>
+public sealed record AirLimits(double? AnnualGradeI, double? AnnualGradeII, double? DailyGradeI, double? DailyGradeII,
+    double? HourlyGradeI = null, double? HourlyGradeII = null, double? EightHourGradeI = null, double? EightHourGradeII = null);
 
 /// <summary>A mean with the count behind it; <see cref="Value"/> is null when the count misses the rule.</summary>
 public sealed record ValidatedMean(double? Value, int Count, int Required)

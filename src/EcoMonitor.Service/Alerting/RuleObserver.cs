@@ -62,7 +62,8 @@ public sealed class RuleObserver(
     {
         var threshold = rule.Threshold ?? (rule.Kind, parameter) switch
         {
-            ("daily-mean", _) => standards.Air.Limits[parameter].DailyGradeII,
+            ("daily-mean", _) => standards.Air.Limits.TryGetValue(parameter, out var l) && l.DailyGradeII is { } daily ? daily
+                : throw new InvalidOperationException($"{standards.Air.Name} sets no 24-hour limit for {parameter}: give the rule a threshold"),
             ("single-value", _) => voc.Value.LimitsFor(station).Single,
             _ => voc.Value.LimitsFor(station).Hourly,
         };

@@ -54,7 +54,7 @@ public sealed class ReadingValidator(IngestionSettings settings)
         if (station is not null && !station.Measures(parameter))
             return (RejectReason.ParameterNotForStationKind, $"{parameter.Code} is a {parameter.Kind.ToString().ToLowerInvariant()} parameter; station {station.Id} is a {station.Kind.ToString().ToLowerInvariant()} station");
         if (!Units.TryToCanonical(parameter, value.Unit, value.Value, out canonical))
-            return (RejectReason.UnknownUnit, $"unit '{value.Unit}' cannot be converted to {parameter.CanonicalUnit}; accepted: {string.Join(", ", Units.AcceptedSpellings(parameter.CanonicalUnit).Where(s => s.Length > 0))}");
+            return (RejectReason.UnknownUnit, $"unit '{value.Unit}' cannot be converted to {parameter.CanonicalUnit}; accepted: {string.Join(", ", Units.AcceptedSpellings(parameter).Where(s => s.Length > 0))}");
         if (value.Flag is not null && !DataFlags.TryNormalize(value.Flag, out flag))
             return (RejectReason.InvalidFlag, $"flag '{value.Flag}' is not an HJ 212 data flag ({string.Join(", ", DataFlags.All)})");
         var (min, max) = settings.RangeOf(parameter);

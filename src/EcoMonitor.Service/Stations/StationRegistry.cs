@@ -58,7 +58,7 @@ public sealed class StationRegistry
             else if (!seen.Add(e.Id)) errors.Add($"{where}: duplicate id");
             if (string.IsNullOrWhiteSpace(e.Name)) errors.Add($"{where}: name is required");
             if (string.IsNullOrWhiteSpace(e.Region)) errors.Add($"{where}: region is required");
-            if (!Enum.TryParse<StationKind>(e.Kind, true, out var kind) || !Enum.IsDefined(kind))
+            if (!Enum.TryParse<StationKind>(e.Kind, true, out var kind) || !Enum.IsDefined(kind) || kind == StationKind.Met)
                 errors.Add($"{where}: kind must be air, voc or water (got '{e.Kind}')");
             if (e.Latitude is not (>= -90 and <= 90)) errors.Add($"{where}: latitude must be within -90..90");
             if (e.Longitude is not (>= -180 and <= 180)) errors.Add($"{where}: longitude must be within -180..180");
