@@ -25,16 +25,17 @@ namespace EcoMonitor.Service.Storage;
 /// Daily statistics (CN=2031) are informational: days are built from hours.
 ///
 /// Wind direction (<c>wdir</c>) is an angle: its minute and hourly means are vector means of unit vectors
-/// (<see cref="WindVector"/>), and its hours carry <c>sin</c>/<c>cos</c> (the mean unit vector) instead of
-/// <c>min</c>/<c>max</c>, which have no meaning for a direction; the day's direction is the vector mean of its valid
-/// hours. Directions that cancel out exactly have no mean: such an hour is written without one and does not count.
+/// (<see cref="WindVector"/>: 350° and 10° give 0°), its hours and days have no <c>min</c>/<c>max</c> (a range of
+/// directions has no meaning), and the day's direction is the vector mean of its valid hours' directions (each hour
+/// counts once, as for every other parameter). Directions that cancel out exactly have no mean: such an hour is
+/// written without one and does not count.
 ///
 /// The ingestion pipeline recomputes the hours a batch touched (its readings and its minute and hourly statistics)
 /// before it acknowledges the batch, so a crash in between leads to a redelivery and a recomputation; a late or
 /// repeated statistic overwrites its own point in <c>stat</c> and the hour is computed again from what is stored:
 /// nothing counts twice. Hours whose valid data disappeared get minutes = 0.
 /// A daily rollup follows from it: measurement <c>reading_1d</c>, fields <c>hours</c> (integer: hours with at least
-/// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means; <c>sin</c>/<c>cos</c> for wdir);
+/// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means; wdir: the vector mean only);
 /// time = local midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
 public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour = HourlyRollup.MinMinutesPerHour,
     HourlyPrecedence precedence = HourlyPrecedence.Station)
@@ -58,8 +59,8 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     static bool IsDirection(string parameter) => parameter == Parameters.WindDirection;
 
     /// <summary>One hour's figures. Mean is NaN when there is none (no data, an invalid station hour, or wind
-    /// directions that cancel out); Min/Max are NaN for wind direction, Sin/Cos NaN for everything else.</summary>
-    readonly record struct HourFigures(int Minutes, double Mean, double Min, double Max, string Source, double Sin = double.NaN, double Cos = double.NaN)
+    /// directions that cancel out); Min/Max are NaN for wind direction.</summary>
+    readonly record struct HourFigures(int Minutes, double Mean, double Min, double Max, string Source)
     {
         public static readonly HourFigures None = new(0, double.NaN, double.NaN, double.NaN, SourceMinutes);
         public bool HasMean => !double.IsNaN(Mean);
@@ -115,7 +116,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     {
         var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
         var filter = Filter(bind, stations, parameters);
-        var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\", \"sin\", \"cos\", \"source\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
+        var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\", \"source\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
             foreach (var row in series.Rows())
@@ -124,7 +125,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                 var source = row.TryGetValue("source", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : SourceMinutes;
                 result[(series.Tags["station"], series.Tags["parameter"], TimeOf(row))] = minutes == 0
                     ? HourFigures.None with { Source = source }
-                    : new HourFigures(minutes, Number(row, "mean"), Number(row, "min"), Number(row, "max"), source, Number(row, "sin"), Number(row, "cos"));
+                    : new HourFigures(minutes, Number(row, "mean"), Number(row, "min"), Number(row, "max"), source);
             }
         return result;
     }
@@ -154,11 +155,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         {
             if (IsDirection(parameter))
             {
-                // Each valid hour's mean unit vector counts once (an hour from the station: the unit vector of its value).
-                var sin = validHours.Average(h => double.IsNaN(h.Sin) ? Math.Sin(h.Mean * Math.PI / 180) : h.Sin);
-                var cos = validHours.Average(h => double.IsNaN(h.Cos) ? Math.Cos(h.Mean * Math.PI / 180) : h.Cos);
-                p = p.Field("sin", sin).Field("cos", cos);
-                if (WindVector.Direction(sin, cos) is { } mean) p = p.Field("mean", mean);
+                if (WindVector.Mean(validHours.Select(h => h.Mean)) is { } mean) p = p.Field("mean", mean);
             }
             else
                 p = p.Field("mean", validHours.Average(h => h.Mean)).Field("min", validHours.Min(h => h.Mean)).Field("max", validHours.Max(h => h.Mean));
@@ -195,8 +192,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var fromStation = !stationValid
             ? HourFigures.None with { Source = SourceStation }
             : IsDirection(parameter)
-                ? new HourFigures(StationHourMinutes, station.Avg, double.NaN, double.NaN, SourceStation,
-                    Math.Sin(station.Avg * Math.PI / 180), Math.Cos(station.Avg * Math.PI / 180))
+                ? new HourFigures(StationHourMinutes, station.Avg, double.NaN, double.NaN, SourceStation)
                 : new HourFigures(StationHourMinutes, station.Avg, double.IsNaN(station.Min) ? station.Avg : station.Min,
                     double.IsNaN(station.Max) ? station.Avg : station.Max, SourceStation);
         if (precedence == HourlyPrecedence.Station) return fromStation;
@@ -292,8 +288,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             var values = minutes.Values.ToList();
             if (IsDirection(key.Parameter))
             {
-                var (sin, cos) = WindVector.Components(values);
-                result[key] = new HourFigures(values.Count, WindVector.Direction(sin, cos) ?? double.NaN, double.NaN, double.NaN, SourceMinutes, sin, cos);
+                result[key] = new HourFigures(values.Count, WindVector.Mean(values) ?? double.NaN, double.NaN, double.NaN, SourceMinutes);
             }
             else
                 result[key] = new HourFigures(values.Count, values.Average(), values.Min(), values.Max(), SourceMinutes);
@@ -322,7 +317,6 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             .Field("minutes", (long)f.Minutes).Field("source", f.Source).Timestamp(hour, ReadingSchema.Precision);
         if (f.Minutes > 0 && f.HasMean) p = p.Field("mean", f.Mean);
         if (f.Minutes > 0 && !double.IsNaN(f.Min)) p = p.Field("min", f.Min).Field("max", f.Max);
-        if (f.Minutes > 0 && !double.IsNaN(f.Sin)) p = p.Field("sin", f.Sin).Field("cos", f.Cos);
         return p.ToLineProtocol();
     }
 
