@@ -282,6 +282,34 @@ public sealed class HourlyDataIntegrationTests
     }
 
     [Fact]
+    public async Task An_hourly_only_vocs_point_feeds_the_hourly_rule_with_its_wind_and_is_not_silent()
+    {
+        await using var hook = await HttpReceiver.StartAsync();
+        var stateFile = AlertTestSettings.TempFile("alerts");
+        var hour = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-1);
+        var now = hour.AddHours(1).AddMinutes(10);
+        var clock = new FakeTimeProvider(now);
+        await using var service = new ServiceUnderTest(AlertTestSettings.For(hook, stateFile,
+            ("Alerting:Rules:0:Name", "nmhc-1h"), ("Alerting:Rules:0:Kind", "hourly-mean"), ("Alerting:Rules:0:Parameter", "nmhc"),
+            ("Alerting:Rules:0:Channels:0", "duty"),
+            ("Alerting:Rules:1:Name", "silent-voc"), ("Alerting:Rules:1:Kind", "silent"), ("Alerting:Rules:1:Threshold", "90"),
+            ("Alerting:Rules:1:Stations:0", "voc-1"), ("Alerting:Rules:1:Channels:0", "duty")), services => services.AddSingleton(new AlertClock(clock)));
+        await service.StartAsync();
+        // The point sends only hourly means (JSON "period": "hour"): NMHC 12 mg/m³ over the 10 of GB 37822, wind 2.3 m/s from 45°.
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        await gateway.PublishAsync(service.ReadingsTopic("voc-1"), Json(hour, "\"nmhc\":12,\"wspd\":2.3,\"wdir\":45", ",\"period\":\"hour\""));
+        await AcknowledgedAsync(service, 1);
+
+        var events = await service.Services.GetRequiredService<AlertEvaluator>().EvaluateOnceAsync(CancellationToken.None);
+        var fired = Assert.Single(events, e => e.Kind == AlertEventKind.Fired);
+        Assert.Equal(("nmhc-1h", "voc-1", 12.0), (fired.Rule, fired.Subject, fired.Value));
+        Assert.EndsWith("（限值 10）；东北风 2.3 m/s", fired.Detail);
+        // Its data is as recent as the end of its last hour, 10 minutes ago: not silent (threshold 90 minutes).
+        Assert.DoesNotContain(events, e => e.Rule == "silent-voc");
+        File.Delete(stateFile);
+    }
+
+    [Fact]
     public async Task Bad_hourly_input_is_dead_lettered_with_its_reason_and_nothing_else_is_lost()
     {
         await using var service = new ServiceUnderTest();

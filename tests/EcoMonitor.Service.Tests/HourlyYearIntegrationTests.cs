@@ -180,6 +180,11 @@ public sealed class HourlyYearIntegrationTests(HourlyYearFixture fixture, ITestO
         Assert.Equal((true, 22, 55.0), (byDay["2025-02-02"].Valid, byDay["2025-02-02"].Count, byDay["2025-02-02"].Mean));
         Assert.Equal((false, 19), (byDay["2025-02-10"].Valid, byDay["2025-02-10"].Count));
         Assert.Equal((false, 19), (byDay["2025-02-03"].Valid, byDay["2025-02-03"].Count));
+
+        // The daily AQI of 2 February from the station's hours: PM2.5 55 -> IAQI ceil(50 + 50 / 40 x 20) = 75 (HJ 633).
+        var aqi = await client.GetAqiAsync(new AqiRequest { Selection = Stations("h-tcp"), Period = Period.Day, From = "2025-02-02", To = "2025-02-02" }, Reader);
+        var value = aqi.Stations.Single().Values.Single();
+        Assert.Equal((75, 75), (value.Aqi, value.Iaqi["pm25"]));
     }
 
     [Fact]

@@ -173,8 +173,8 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var fromMinutes = await MinuteHoursAsync(stations, parameters, from, to, ct);
-        var stationHours = await StationHoursAsync(stations, parameters, from, to, ct);
+        var (stationHours, stationMinutes) = await StatisticsAsync(stations, parameters, from, to, ct);
+        var fromMinutes = await MinuteHoursAsync(stations, parameters, from, to, stationMinutes, ct);
 
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         foreach (var key in fromMinutes.Keys.Union(stationHours.Keys))
@@ -200,30 +200,40 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         return fromStation;
     }
 
-    /// <summary>The station hourly values (stat period=hour with an avg) in [from, to), any flag.</summary>
-    async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), StationHour>> StationHoursAsync(IReadOnlyList<string>? stations,
+    /// <summary>The station's statistics in [from, to), one query: hourly values (period=hour with an avg, any flag)
+    /// and valid minute means (period=minute, avg, flag N or S).</summary>
+    async Task<(Dictionary<(string Station, string Parameter, DateTimeOffset Hour), StationHour> Hours,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Minute), double> Minutes)> StatisticsAsync(IReadOnlyList<string>? stations,
         IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["period"] = "hour" };
-        var q = $"SELECT \"avg\", \"min\", \"max\", \"flag\" FROM \"{StatisticSchema.Measurement}\" WHERE \"{StatisticSchema.PeriodTag}\" = $period" +
-                $"{Filter(bind, stations, parameters)} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
-        var result = new Dictionary<(string, string, DateTimeOffset), StationHour>();
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["hour"] = "hour", ["minute"] = "minute" };
+        var period = StatisticSchema.PeriodTag;
+        var q = $"SELECT \"avg\", \"min\", \"max\", \"flag\" FROM \"{StatisticSchema.Measurement}\" WHERE (\"{period}\" = $hour OR \"{period}\" = $minute)" +
+                $"{Filter(bind, stations, parameters)} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\", \"{period}\"";
+        var hours = new Dictionary<(string, string, DateTimeOffset), StationHour>();
+        var minutes = new Dictionary<(string, string, DateTimeOffset), double>();
         foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+        {
+            var isHour = series.Tags[period] == "hour";
             foreach (var row in series.Rows())
             {
                 var avg = Number(row, "avg");
-                if (double.IsNaN(avg)) continue; // only -Min/-Max/-Cou: no hourly mean
+                if (double.IsNaN(avg)) continue; // only -Min/-Max/-Cou: no mean
                 var flag = row.TryGetValue("flag", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : DataFlags.Normal;
-                result[(series.Tags["station"], series.Tags["parameter"], HourOf(TimeOf(row)))] = new StationHour(avg, Number(row, "min"), Number(row, "max"), flag);
+                var (station, parameter, time) = (series.Tags["station"], series.Tags["parameter"], TimeOf(row));
+                if (isHour) hours[(station, parameter, HourOf(time))] = new StationHour(avg, Number(row, "min"), Number(row, "max"), flag);
+                else if (DataFlags.IsValid(flag)) minutes[(station, parameter, MinuteOf(time))] = avg;
             }
-        return result;
+        }
+        return (hours, minutes);
     }
 
     /// <summary>Hours from minute data: minute means of valid readings, merged with the station's valid minute
     /// means (which win for their minute). InfluxDB does the work where it can (hours without station minute means,
     /// other parameters than wdir); the rest is merged here minute by minute.</summary>
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> MinuteHoursAsync(IReadOnlyList<string>? stations,
-        IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+        IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Minute), double> statMinutes, CancellationToken ct)
     {
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
@@ -249,7 +259,6 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         SortedDictionary<DateTimeOffset, double> MinutesOf((string, string, DateTimeOffset) key) =>
             perMinute.TryGetValue(key, out var d) ? d : perMinute[key] = new();
 
-        var statMinutes = await StationMinutesAsync(stations, parameters, from, to, ct);
         var merged = statMinutes.Keys.Select(k => (k.Station, k.Parameter, Hour: HourOf(k.Minute))).Where(k => !IsDirection(k.Parameter)).ToHashSet();
         if (merged.Count > 0)
         {
@@ -293,21 +302,6 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             else
                 result[key] = new HourFigures(values.Count, values.Average(), values.Min(), values.Max(), SourceMinutes);
         }
-        return result;
-    }
-
-    /// <summary>The station's valid minute means (stat period=minute, avg, flag N or S) in [from, to).</summary>
-    async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Minute), double>> StationMinutesAsync(IReadOnlyList<string>? stations,
-        IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
-    {
-        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["period"] = "minute" };
-        var q = $"SELECT \"avg\" FROM \"{StatisticSchema.Measurement}\" WHERE \"{StatisticSchema.PeriodTag}\" = $period AND {InfluxQl.ValidFlags}" +
-                $"{Filter(bind, stations, parameters)} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
-        var result = new Dictionary<(string, string, DateTimeOffset), double>();
-        foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
-            foreach (var row in series.Rows())
-                if (Number(row, "avg") is var avg && !double.IsNaN(avg))
-                    result[(series.Tags["station"], series.Tags["parameter"], MinuteOf(TimeOf(row)))] = avg;
         return result;
     }
 
