@@ -135,6 +135,28 @@ public sealed class HourlyDataIntegrationTests
     }
 
     [Fact]
+    public async Task RebuildRollups_builds_hours_from_imported_hourly_and_minute_statistics()
+    {
+        await using var service = new ServiceUnderTest();
+        await service.StartAsync();
+        var day = LocalDay(5);
+        // Imported around the service: 20 station hours (10 + h, h = 0..19: mean 19.5) and, for 21:00, 45 minute means
+        // at 50 from the station (CN=2051): 21 valid hours, mean (20 x 19.5 + 50) / 21 = 440 / 21.
+        var lines = Enumerable.Range(0, 20).Select(h => string.Create(CultureInfo.InvariantCulture,
+                $"stat,station=air-2,parameter=pm25,period=hour avg={10 + h},flag=\"N\" {day.AddHours(h).ToUnixTimeMilliseconds()}"))
+            .Concat(Enumerable.Range(0, 45).Select(m => string.Create(CultureInfo.InvariantCulture,
+                $"stat,station=air-2,parameter=pm25,period=minute avg=50,flag=\"N\" {day.AddHours(21).AddMinutes(m).ToUnixTimeMilliseconds()}")));
+        await Seed.WriteRawAsync(service.Database, lines);
+        Assert.False((await DayAsync(service, "air-2", "pm25", day)).Valid); // nothing rolled up yet
+        var date = day.ToOffset(China).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        await new QueryService.QueryServiceClient(Seed.Channel(service)).RebuildRollupsAsync(new RebuildRollupsRequest { From = date, To = date },
+            Seed.Key(ServiceUnderTest.OperatorKey));
+        var rebuilt = await DayAsync(service, "air-2", "pm25", day);
+        Assert.Equal((true, 21), (rebuilt.Valid, rebuilt.Count));
+        Assert.Equal(440.0 / 21, rebuilt.Mean, 9);
+    }
+
+    [Fact]
     public async Task Minute_means_of_cn_2051_count_as_their_minutes()
     {
         await using var service = new ServiceUnderTest();
