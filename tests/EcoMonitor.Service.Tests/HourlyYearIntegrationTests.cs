@@ -225,6 +225,24 @@ public sealed class HourlyYearIntegrationTests(HourlyYearFixture fixture, ITestO
     }
 
     [Fact]
+    public async Task RebuildRollups_over_the_year_gives_the_same_figures()
+    {
+        var client = Client();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await client.RebuildRollupsAsync(new RebuildRollupsRequest { From = "2025-01-01", To = "2026-01-04" }, Seed.Key(ServiceUnderTest.OperatorKey));
+        output.WriteLine($"RebuildRollups over 369 days of four stations (two station-years of hourly statistics): {clock.Elapsed.TotalSeconds:0.0} s");
+        var year = await client.AggregateAsync(new AggregateRequest { Selection = Stations("h-tcp", "h-mqtt"), Parameter = "pm25", Period = Period.Year, From = "2025-01-01", To = "2025-12-31" }, Reader);
+        var tcp = year.Stations.Single(s => s.StationId == "h-tcp").Buckets.Single();
+        var mqtt = year.Stations.Single(s => s.StationId == "h-mqtt").Buckets.Single();
+        Assert.Equal((true, 341, true, 341), (tcp.Valid, tcp.Count, mqtt.Valid, mqtt.Count));
+        Assert.Equal(15305.0 / 341, tcp.Mean, 9);
+        Assert.Equal(15305.0 / 341 + 10, mqtt.Mean, 9);
+        var target = await client.GetTargetProgressAsync(new TargetProgressRequest { Selection = Stations("h-tcp", "m-1"), AsOf = "2026-01-04" }, Reader);
+        Assert.Equal(-3.6, target.Progress.Single(p => p.Scope == "h-tcp").ChangePercent, 9);
+        Assert.Equal(-3.6, target.Progress.Single(p => p.Scope == "m-1").ChangePercent, 9);
+    }
+
+    [Fact]
     public async Task A_station_hour_is_valid_with_its_own_figures_and_a_flagged_one_is_not()
     {
         var r = await Client().AggregateAsync(new AggregateRequest { Selection = Stations("h-tcp", "m-1"), Parameter = "pm25", Period = Period.Hour, From = "2025-01-02", To = "2025-01-02" }, Reader);
