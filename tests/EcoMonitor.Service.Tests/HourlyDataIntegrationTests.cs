@@ -100,6 +100,17 @@ public sealed class HourlyDataIntegrationTests
         Assert.Equal((false, precedence == "Station" ? 2 : 3), (d.Valid, d.Count));
     }
 
+    [Theory]
+    [InlineData("Hourly")]
+    [InlineData("5")]
+    public async Task Ingestion_HourlyPrecedence_is_validated_at_start_and_named(string value)
+    {
+        await using var service = new ServiceUnderTest(new() { ["Ingestion:HourlyPrecedence"] = value });
+        var e = await Assert.ThrowsAnyAsync<Exception>(service.StartAsync);
+        var message = e is Microsoft.Extensions.Options.OptionsValidationException v ? string.Join(" ", v.Failures) : e.Message;
+        Assert.Contains("Ingestion:HourlyPrecedence", message);
+    }
+
     [Fact]
     public async Task Late_and_repeated_hourly_frames_overwrite_and_never_count_twice()
     {
