@@ -176,4 +176,67 @@ public sealed class DecodingAndValidationTests
         Assert.Contains("\"payloadBase64\":\"//4A\"", binary);
         Assert.DoesNotContain("\"payload\":", binary);
     }
+    // ---- readings that declare themselves hourly (or minute) means: "period" ----
+
+    [Fact]
+    public void A_reading_with_period_hour_is_the_stations_hourly_mean()
+    {
+        // Now is 08:00 local: the hour 07:00-08:00 has ended.
+        var r = Process("air-1", """{"ts": "2026-03-01T07:00:00+08:00", "period": "hour", "values": {"pm25": 41, "co": 1500, "wdir": 350}, "units": {"co": "µg/m3"}, "flags": {"pm25": "s"}}""");
+        Assert.Empty(r.Rejections);
+        Assert.Empty(r.Accepted);
+        var start = new DateTimeOffset(2026, 2, 28, 23, 0, 0, TimeSpan.Zero);
+        Assert.Equal(
+            [
+                new Domain.Statistic("air-1", "co", Domain.StatisticPeriod.Hour, start, 1.5, null, null, null, "N"),
+                new Domain.Statistic("air-1", "pm25", Domain.StatisticPeriod.Hour, start, 41, null, null, null, "S"),
+                new Domain.Statistic("air-1", "wdir", Domain.StatisticPeriod.Hour, start, 350, null, null, null, "N"),
+            ],
+            r.Statistics.Select(s => s.Statistic).OrderBy(s => s.Parameter));
+        var minute = Process("air-1", """{"ts": "2026-03-01T07:59:00+08:00", "period": "Minute", "values": {"pm25": 40}}""");
+        Assert.Equal(Domain.StatisticPeriod.Minute, Assert.Single(minute.Statistics).Statistic.Period);
+    }
+
+    [Theory]
+    [InlineData("""{"ts": "2026-03-01T07:30:00+08:00", "period": "hour", "values": {"pm25": 41}}""", RejectReason.InvalidTimestamp, "is not the start of an hour")]
+    [InlineData("""{"ts": "2026-03-01T08:00:00+08:00", "period": "hour", "values": {"pm25": 41}}""", RejectReason.TimestampInFuture, "has not ended")]
+    [InlineData("""{"ts": "2026-03-01T07:00:00+08:00", "period": "week", "values": {"pm25": 41}}""", RejectReason.InvalidStructure, "\"period\" must be \"hour\" or \"minute\"")]
+    [InlineData("""{"ts": "2026-03-01T07:00:00+08:00", "period": 60, "values": {"pm25": 41}}""", RejectReason.InvalidStructure, "not the number 60")]
+    [InlineData("""{"ts": "2026-03-01T07:00:00+08:00", "period": "hour", "values": {"pm25": 4100}}""", RejectReason.OutOfRange, "outside the plausible range")]
+    [InlineData("""{"ts": "2026-03-01T07:00:00+08:00", "period": "hour", "values": {"pm25": 41}, "flags": {"pm25": "Q"}}""", RejectReason.InvalidFlag, "not an HJ 212 data flag")]
+    public void A_bad_hourly_reading_is_rejected_with_its_reason_and_its_neighbour_kept(string bad, string reason, string detail)
+    {
+        var r = Process("air-1", $$$"""[{{{bad}}}, {"ts": "2026-03-01T06:00:00+08:00", "period": "hour", "values": {"pm10": 80}}]""");
+        var rejection = Assert.Single(r.Rejections);
+        Assert.Equal((reason, 0), (rejection.Reason, rejection.Index));
+        Assert.Contains(detail, rejection.Detail);
+        Assert.Equal(("pm10", 80.0), (Assert.Single(r.Statistics).Statistic.Parameter, r.Statistics[0].Statistic.Avg!.Value));
+    }
+
+    [Fact]
+    public void Gases_in_ppb_and_ppm_and_co_in_micrograms_are_stored_in_the_canonical_units()
+    {
+        var r = Process("air-1", $$$"""{"ts": {{{NowMs}}}, "values": {"so2": 10, "co": 1, "o3": 100, "no2": 1500}, "units": {"so2": "ppb", "co": "ppm", "o3": "ppb", "no2": "µg/m3"}}""");
+        Assert.Empty(r.Rejections);
+        var v = r.Accepted.ToDictionary(a => a.Reading.Parameter, a => a.Reading.Value);
+        Assert.Equal(26.186797466, v["so2"], 8);   // 10 x 64.066 / 24.465 µg/m³
+        Assert.Equal(1.144900879, v["co"], 8);     // 1 ppm x 28.010 / 24.465 mg/m³
+        Assert.Equal(196.190476190, v["o3"], 8);   // 100 x 47.998 / 24.465 µg/m³
+        Assert.Equal(1500, v["no2"], 9);
+        var co = Process("air-1", $$$"""{"ts": {{{NowMs}}}, "values": {"co": 1500}, "units": {"co": "ug/m3"}}""");
+        Assert.Equal(1.5, Assert.Single(co.Accepted).Reading.Value, 9); // µg/m³ -> mg/m³, the canonical unit of CO
+    }
+
+    [Fact]
+    public void Meteorology_is_stored_as_parameters_of_air_and_vocs_stations()
+    {
+        var r = Process("voc-1", $$$"""{"ts": {{{NowMs}}}, "values": {"temp": -3.5, "rh": 64, "pressure": 1013.2, "ws": 2.3, "wd": 350, "nmhc": 1.2}, "units": {"pressure": "hPa"}}""");
+        Assert.Empty(r.Rejections);
+        Assert.Equal([("nmhc", 1.2), ("pressure", 101.32), ("rh", 64.0), ("temp", -3.5), ("wdir", 350.0), ("wspd", 2.3)],
+            r.Accepted.Select(a => (a.Reading.Parameter, Math.Round(a.Reading.Value, 9))).Order());
+        var water = Process("w-1", $$$"""{"ts": {{{NowMs}}}, "values": {"wdir": 10, "ph": 7}}""");
+        Assert.Equal((RejectReason.ParameterNotForStationKind, "wdir"), (Assert.Single(water.Rejections).Reason, water.Rejections[0].Parameter));
+        var over = Process("air-1", $$$"""{"ts": {{{NowMs}}}, "values": {"wdir": 361}}""");
+        Assert.Equal(RejectReason.OutOfRange, Assert.Single(over.Rejections).Reason);
+    }
 }

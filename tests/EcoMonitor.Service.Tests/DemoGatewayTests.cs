@@ -46,4 +46,23 @@ public sealed class DemoGatewayTests
         var nmhc = Assert.Single(r.Accepted, x => x.Reading.Parameter == "nmhc").Reading;
         Assert.True(nmhc.Value > new EcoMonitor.Service.Query.VocSettings().SingleValueLimit, $"{nmhc.Value}");
     }
+
+    [Fact]
+    public void Demo_air_stations_send_the_six_items_meteorology_and_hourly_means()
+    {
+        var stations = StationRegistry.Load(Path.Combine(AppContext.BaseDirectory, "stations.json"));
+        var processor = new MessageProcessor(Options.Create(new IngestionSettings()), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), stations);
+        var generator = new ReadingGenerator(new Random(1));
+        var air = stations.All.First(s => s.Kind == Domain.StationKind.Air);
+        var now = DateTimeOffset.UtcNow;
+        var minute = processor.Process($"eco/{air.Id}/readings", Encoding.UTF8.GetBytes(generator.Payload("air", now, bad: false)), now);
+        Assert.Empty(minute.Rejections);
+        Assert.Equal(["co", "no2", "o3", "pm10", "pm25", "pressure", "rh", "so2", "temp", "wdir", "wspd"], minute.Accepted.Select(a => a.Reading.Parameter).Order());
+        var ended = new DateTimeOffset(now.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-1);
+        var hourly = processor.Process($"eco/{air.Id}/readings", Encoding.UTF8.GetBytes(generator.HourlyPayload(ended)), now);
+        Assert.Empty(hourly.Rejections);
+        Assert.Empty(hourly.Accepted);
+        Assert.Equal(["co", "no2", "o3", "pm10", "pm25", "so2"], hourly.Statistics.Select(x => x.Statistic.Parameter).Order());
+        Assert.All(hourly.Statistics, x => Assert.Equal((Domain.StatisticPeriod.Hour, ended), (x.Statistic.Period, x.Statistic.Start)));
+    }
 }

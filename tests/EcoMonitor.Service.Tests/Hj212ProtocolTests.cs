@@ -266,4 +266,59 @@ public sealed class Hj212ProtocolTests
         Assert.Equal(RejectReason.BadFrame, Assert.Single(r.Rejections).Reason);
         Assert.Equal(2, r.Accepted.Count);
     }
+    // ---- hourly and minute means (CN=2061/2051): what counts, what is refused ----
+
+    static string Hourly(string dataTime, string cp, string cn = "2061") =>
+        $"QN=20260301120001000;ST=22;CN={cn};PW=123456;MN=AIR0001;Flag=4;CP=&&DataTime={dataTime};{cp}&&";
+
+    [Fact]
+    public void An_hourly_frame_must_start_on_the_hour_and_its_hour_must_have_ended()
+    {
+        // Now is 12:00 local. 11:00-12:00 has ended; 12:00-13:00 has not; 11:30 is no hour's start.
+        var ok = Mqtt("air-1", Hourly("20260301110000", "a34004-Avg=41,a34004-Flag=N"));
+        Assert.Empty(ok.Rejections);
+        Assert.Equal(new Statistic("air-1", "pm25", StatisticPeriod.Hour, new DateTimeOffset(2026, 3, 1, 3, 0, 0, TimeSpan.Zero), 41, null, null, null, "N"),
+            Assert.Single(ok.Statistics).Statistic);
+
+        var running = Mqtt("air-1", Hourly("20260301120000", "a34004-Avg=41"));
+        Assert.Equal(RejectReason.TimestampInFuture, Assert.Single(running.Rejections).Reason);
+        Assert.Contains("has not ended", running.Rejections[0].Detail);
+        Assert.Empty(running.Statistics);
+
+        var halfPast = Mqtt("air-1", Hourly("20260301113000", "a34004-Avg=41"));
+        Assert.Equal(RejectReason.InvalidTimestamp, Assert.Single(halfPast.Rejections).Reason);
+        Assert.Contains("2026-03-01T11:30:00+08:00 is not the start of an hour", halfPast.Rejections[0].Detail);
+
+        var minuteNotWhole = Mqtt("air-1", Hourly("20260301115830", "a34004-Avg=41", cn: "2051"));
+        Assert.Equal(RejectReason.InvalidTimestamp, Assert.Single(minuteNotWhole.Rejections).Reason);
+        Assert.Empty(Mqtt("air-1", Hourly("20260301115800", "a34004-Avg=41", cn: "2051")).Rejections);
+        // A daily value (informational) keeps the plain time check: the day that started at midnight is accepted.
+        Assert.Empty(Mqtt("air-1", Hourly("20260301000000", "a34004-Avg=41", cn: "2031")).Rejections);
+    }
+
+    [Fact]
+    public void A_bad_value_of_an_hourly_frame_is_rejected_alone()
+    {
+        var r = Mqtt("air-1", Hourly("20260301110000",
+            "a34004-Avg=41,a34004-Flag=X;a34002-Avg=5000,a34002-Flag=N;a21026-Avg=12,a21026-Flag=N;a01008-Avg=350,a01008-Flag=N;a21005-Avg=0.9,a21005-Flag=D"));
+        Assert.Equal([(RejectReason.InvalidFlag, "pm25"), (RejectReason.OutOfRange, "pm10")], r.Rejections.Select(x => (x.Reason, x.Parameter!)).Order());
+        // The good ones are kept, an invalid flag letter (D) is a valid HJ 212 flag: stored, it makes its hour invalid later.
+        Assert.Equal([("co", 0.9, "D"), ("so2", 12.0, "N"), ("wdir", 350.0, "N")],
+            r.Statistics.Select(x => (x.Statistic.Parameter, x.Statistic.Avg!.Value, x.Statistic.Flag)).Order());
+    }
+
+    [Fact]
+    public void Gases_and_meteorology_in_hourly_frames_use_the_station_units()
+    {
+        var settings = new Hj212Settings { StationUnits = { ["air-1"] = new() { ["co"] = "ug/m3", ["so2"] = "ppb", ["pressure"] = "hPa" } } };
+        var r = Processor(settings).Process("eco/air-1/hj212", Encoding.ASCII.GetBytes(Frame(Hourly("20260301110000",
+            "a21005-Avg=1200,a21005-Max=1500;a21026-Avg=10;a01006-Avg=1013.2;a01001-Avg=-3.5;a01002-Avg=64;a01007-Avg=2.3"))), Now);
+        Assert.Empty(r.Rejections);
+        var byParameter = r.Statistics.ToDictionary(x => x.Statistic.Parameter, x => x.Statistic);
+        Assert.Equal(1.2, byParameter["co"].Avg!.Value, 9);       // µg/m³ -> mg/m³
+        Assert.Equal(1.5, byParameter["co"].Max!.Value, 9);
+        Assert.Equal(26.1867974658, byParameter["so2"].Avg!.Value, 9); // 10 ppb x 64.066 / 24.465
+        Assert.Equal(101.32, byParameter["pressure"].Avg!.Value, 9);    // hPa -> kPa
+        Assert.Equal((-3.5, 64.0, 2.3), (byParameter["temp"].Avg!.Value, byParameter["rh"].Avg!.Value, byParameter["wspd"].Avg!.Value));
+    }
 }

@@ -78,6 +78,23 @@ public sealed class RuleObserver(
 
     static string Local(DateTimeOffset t, string format = "MM-dd HH:mm") => t.ToOffset(TimeSpan.FromHours(8)).ToString(format, Inv);
 
+    /// <summary>"东北风 2.3 m/s" / "wind 2.3 m/s from 45° (NE)": the wind at a VOCs point while the rule looked, so duty
+    /// staff see at once where the plume came from. Empty when the station has no recent wind data.</summary>
+    string WindText(Wind? wind)
+    {
+        if (wind is not { } w) return "";
+        var speed = w.Speed is { } s ? $"{N(s, "0.0")} m/s" : "";
+        if (w.Direction is not { } d) return T($"；风速 {speed}", $"; wind {speed}");
+        return T($"；{WindVector.Compass(d, true)}风{(speed.Length > 0 ? " " + speed : "")}",
+            $"; wind {(speed.Length > 0 ? speed + " " : "")}from {N(d, "0")}° ({WindVector.Compass(d, false)})");
+    }
+
+    /// <summary>The wind of the watched VOCs stations over [from, to); nothing for other kinds of parameter.</summary>
+    async Task<Dictionary<string, Wind>> WindOfAsync(ParameterInfo parameter, List<Station> watched, DateTimeOffset from, DateTimeOffset to, CancellationToken ct) =>
+        parameter.Kind == StationKind.Voc ? await queries.WindAsync([.. watched.Select(s => s.Id)], from, to, ct) : [];
+
+    static Wind? At(Dictionary<string, Wind> wind, string station) => wind.TryGetValue(station, out var w) ? w : null;
+
     async Task<List<Observation>> HourlyMeanAsync(AlertRuleSettings rule, DateTimeOffset now, CancellationToken ct)
     {
         var parameter = ParameterOf(rule.Parameter!);
@@ -86,13 +103,14 @@ public sealed class RuleObserver(
         if (watched.Count == 0) return list;
         var hour = LastCompleteHour(now);
         var hourly = await queries.HourlyAsync([.. watched.Select(s => s.Id)], parameter.Code, hour, hour.AddHours(1), ct);
+        var wind = await WindOfAsync(parameter, watched, hour, hour.AddHours(1), ct);
         foreach (var s in watched)
             if (hourly[s.Id].FirstOrDefault(h => h.Start == hour && h.Minutes >= standards.Air.MinMinutesPerHour) is { Minutes: > 0 } h)
             {
                 var (threshold, clear) = Limits(rule, parameter.Code, s.Id);
                 list.Add(new(s.Id, h.Mean, threshold, clear, T(
                     $"{parameter.Code} {Local(hour, "MM-dd HH")}时小时均值 {N(h.Mean)} {parameter.CanonicalUnit}（限值 {N(threshold)}）",
-                    $"{parameter.Code} hourly mean of {Local(hour, "MM-dd HH")}:00 is {N(h.Mean)} {parameter.CanonicalUnit} (limit {N(threshold)})")));
+                    $"{parameter.Code} hourly mean of {Local(hour, "MM-dd HH")}:00 is {N(h.Mean)} {parameter.CanonicalUnit} (limit {N(threshold)})") + WindText(At(wind, s.Id))));
             }
         return list;
     }
@@ -126,6 +144,7 @@ public sealed class RuleObserver(
         if (watched.Count == 0) return list;
         var window = rule.Window ?? TimeSpan.FromMinutes(5);
         var values = await queries.ValidValuesAsync([.. watched.Select(s => s.Id)], parameter.Code, now - window, now.AddTicks(1), ct);
+        var wind = await WindOfAsync(parameter, watched, now - window, now.AddTicks(1), ct);
         foreach (var s in watched)
         {
             if (values[s.Id].Count == 0) continue;
@@ -133,7 +152,7 @@ public sealed class RuleObserver(
             var (threshold, clear) = Limits(rule, parameter.Code, s.Id);
             list.Add(new(s.Id, max.Value, threshold, clear, T(
                 $"{parameter.Code} 单次值 {N(max.Value)} {parameter.CanonicalUnit}（{Local(max.Time)}，限值 {N(threshold)}）",
-                $"{parameter.Code} single value {N(max.Value)} {parameter.CanonicalUnit} at {Local(max.Time)} (limit {N(threshold)})")));
+                $"{parameter.Code} single value {N(max.Value)} {parameter.CanonicalUnit} at {Local(max.Time)} (limit {N(threshold)})") + WindText(At(wind, s.Id))));
         }
         return list;
     }
@@ -149,6 +168,8 @@ public sealed class RuleObserver(
         var window = rule.Window ?? TimeSpan.FromHours(2);
         var horizon = rule.Horizon ?? TimeSpan.FromHours(1);
         var values = await queries.ValidValuesAsync([.. watched.Select(s => s.Id)], parameter.Code, now - window, now.AddTicks(1), ct);
+        // The wind now: the last 10 minutes (the trend looks ahead from now).
+        var wind = await WindOfAsync(parameter, watched, now.AddMinutes(-10), now.AddTicks(1), ct);
         foreach (var s in watched)
         {
             var points = values[s.Id];
@@ -169,7 +190,7 @@ public sealed class RuleObserver(
                 $"{parameter.Code} 近 {N(window.TotalHours, "0.#")} 小时趋势 {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h，当前 {N(current, "0.##")}，" +
                 $"{N(horizon.TotalHours, "0.#")} 小时后预计 {N(projected, "0.##")}（限值 {N(threshold)}{(crossing is { } c ? $"，约 {Local(c, "HH:mm")} 达到" : "")}）",
                 $"{parameter.Code} trend over {N(window.TotalHours, "0.#")} h is {N(slope, "+0.###;-0.###")} {parameter.CanonicalUnit}/h, now {N(current, "0.##")}, " +
-                $"{N(projected, "0.##")} expected in {N(horizon.TotalHours, "0.#")} h (limit {N(threshold)}{(crossing is { } c2 ? $", reached about {Local(c2, "HH:mm")}" : "")})")));
+                $"{N(projected, "0.##")} expected in {N(horizon.TotalHours, "0.#")} h (limit {N(threshold)}{(crossing is { } c2 ? $", reached about {Local(c2, "HH:mm")}" : "")})") + WindText(At(wind, s.Id))));
         }
         return list;
     }

@@ -138,7 +138,8 @@ public static class EcoMonitorApp
         services.AddSingleton<InfluxWriter>();
         services.AddOptions<StandardsSettings>().BindConfiguration(StandardsSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<StandardsCatalog>();
-        services.AddSingleton(sp => new HourlyRollup(sp.GetRequiredService<InfluxConnection>(), sp.GetRequiredService<StandardsCatalog>().Air.MinMinutesPerHour));
+        services.AddSingleton(sp => new HourlyRollup(sp.GetRequiredService<InfluxConnection>(), sp.GetRequiredService<StandardsCatalog>().Air.MinMinutesPerHour,
+            sp.GetRequiredService<IOptions<IngestionSettings>>().Value.HourlyPrecedence));
         return services;
     }
 

@@ -48,6 +48,12 @@ public sealed class MqttTlsSettings
 
 public enum UnknownStationPolicy { Reject, Accept }
 
+/// <summary>Which figure an hour takes when a station sent its own hourly mean (HJ 212 CN=2061, or JSON with
+/// "period": "hour") and minute data of the same hour also arrived: <see cref="Station"/> (default) takes the
+/// station's hourly value, as the national platform does; <see cref="Minutes"/> takes the platform's mean of the
+/// minutes when they make a valid hour, else the station's value.</summary>
+public enum HourlyPrecedence { Station, Minutes }
+
 /// <summary>Settings section "Ingestion": topic contract and validation limits.</summary>
 public sealed class IngestionSettings : IValidatableObject
 {
@@ -66,9 +72,13 @@ public sealed class IngestionSettings : IValidatableObject
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
     /// <summary>Plausible range overrides by parameter code, e.g. Ranges:pm25:Max = 800.</summary>
     public Dictionary<string, RangeSetting> Ranges { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Station hourly value or the mean of the minutes, when both exist for an hour (see the enum).</summary>
+    public HourlyPrecedence HourlyPrecedence { get; set; } = HourlyPrecedence.Station;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext context)
     {
+        if (!Enum.IsDefined(HourlyPrecedence))
+            yield return new($"Ingestion:HourlyPrecedence must be Station or Minutes (got {(int)HourlyPrecedence}).", [nameof(HourlyPrecedence)]);
         if (MaxFutureSkew < TimeSpan.Zero)
             yield return new("Ingestion:MaxFutureSkew must not be negative.", [nameof(MaxFutureSkew)]);
         if (MaxAge <= TimeSpan.Zero)

@@ -102,6 +102,7 @@ public sealed class IngestionPipeline
         var lines = new List<string>();
         var owners = new List<(InboundMessage Message, int Index, string Parameter)>();
         var readingLines = new List<(int Line, Domain.Reading Reading)>();
+        var statisticLines = new List<(int Line, Domain.Statistic Statistic)>();
         foreach (var m in batch)
         {
             foreach (var a in m.Result.Accepted)
@@ -112,6 +113,7 @@ public sealed class IngestionPipeline
             }
             foreach (var a in m.Result.Statistics)
             {
+                statisticLines.Add((lines.Count, a.Statistic));
                 lines.Add(StatisticSchema.ToLineProtocol(a.Statistic));
                 owners.Add((m, a.Index, a.Statistic.Parameter));
             }
@@ -125,8 +127,9 @@ public sealed class IngestionPipeline
         }
         var refusedLines = refused.Select(r => r.Index).ToHashSet();
         var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
+        var storedStatistics = statisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
         // The hourly and daily rollups are brought up to date before anything is acknowledged (see HourlyRollup).
-        await UpdateRollupAsync(stored, ct);
+        await UpdateRollupAsync(stored, storedStatistics, ct);
         if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
         // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
@@ -139,20 +142,20 @@ public sealed class IngestionPipeline
         }
     }
 
-    async Task UpdateRollupAsync(List<Domain.Reading> stored, CancellationToken ct)
+    async Task UpdateRollupAsync(List<Domain.Reading> stored, List<Domain.Statistic> statistics, CancellationToken ct)
     {
         var delay = _influx.RetryInitialDelay;
         while (true)
         {
             try
             {
-                await _rollup.UpdateAsync(stored, ct);
+                await _rollup.UpdateAsync(stored, statistics, ct);
                 return;
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 _metrics.WriteRetried();
-                _log.LogWarning("Hourly rollup of {Count} readings failed ({Reason}); retrying in {Delay}", stored.Count, e.Message, delay);
+                _log.LogWarning("Hourly rollup of {Count} readings and statistics failed ({Reason}); retrying in {Delay}", stored.Count + statistics.Count, e.Message, delay);
                 await Task.Delay(delay, _time, ct);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
                 // The database may have been dropped between the write and the rollup: the writer puts it back.

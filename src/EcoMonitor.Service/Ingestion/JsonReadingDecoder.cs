@@ -4,8 +4,9 @@ using System.Text.RegularExpressions;
 
 namespace EcoMonitor.Service.Ingestion;
 
-/// <summary>One reading as the gateway sent it: names, units and flags not yet checked.</summary>
-public sealed record RawReading(int Index, DateTimeOffset Timestamp, IReadOnlyList<RawValue> Values);
+/// <summary>One reading as the gateway sent it: names, units and flags not yet checked. <see cref="Period"/> is set
+/// when the reading declares itself the station's mean of a minute or an hour starting at <see cref="Timestamp"/>.</summary>
+public sealed record RawReading(int Index, DateTimeOffset Timestamp, IReadOnlyList<RawValue> Values, Domain.StatisticPeriod? Period = null);
 
 public sealed record RawValue(string Name, double Value, string? Unit, string? Flag);
 
@@ -16,7 +17,9 @@ public sealed record DecodedPayload(IReadOnlyList<RawReading> Readings, IReadOnl
 
 /// <summary>Decodes the JSON payload contract: one object or an array of
 /// {"ts": RFC 3339 | epoch ms, "values": {...}, "flags": {...}, "units": {...}}. JSON type problems are reported
-/// here; what the names and numbers mean is checked by <see cref="ReadingValidator"/>.</summary>
+/// here; what the names and numbers mean is checked by <see cref="ReadingValidator"/>. The optional member
+/// "period": "hour" (or "minute") declares the values the station's own means of the hour (minute) that starts at
+/// "ts": they count like HJ 212 CN=2061 (2051) -Avg values (stored in <c>stat</c>, the hour built from them).</summary>
 public static partial class JsonReadingDecoder
 {
     static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 8 };
@@ -79,6 +82,7 @@ public static partial class JsonReadingDecoder
             rejections.Add(new(RejectReason.InvalidStructure, "\"values\" must be an object of parameter: number", index));
             return;
         }
+        if (!TryReadPeriod(item, index, rejections, out var period)) return;
         if (!TryReadStrings(item, "flags", index, rejections, out var flags)) return;
         if (!TryReadStrings(item, "units", index, rejections, out var units)) return;
 
@@ -105,7 +109,25 @@ public static partial class JsonReadingDecoder
             rejections.Add(new(RejectReason.FlagWithoutValue, $"flag for '{f}' but no value", index, f));
         foreach (var u in units.Keys.Where(k => !names.Contains(k)))
             rejections.Add(new(RejectReason.UnitWithoutValue, $"unit for '{u}' but no value", index, u));
-        if (values.Count > 0) readings.Add(new RawReading(index, ts, values));
+        if (values.Count > 0) readings.Add(new RawReading(index, ts, values, period));
+    }
+
+    /// <summary>"period": absent or null for ordinary readings; "hour" or "minute" (case-insensitive) for a station's
+    /// own means of the period starting at "ts".</summary>
+    static bool TryReadPeriod(JsonElement item, int index, List<Rejection> rejections, out Domain.StatisticPeriod? period)
+    {
+        period = null;
+        if (!item.TryGetProperty("period", out var element) || element.ValueKind == JsonValueKind.Null) return true;
+        var text = element.ValueKind == JsonValueKind.String ? element.GetString()!.Trim().ToLowerInvariant() : null;
+        period = text switch
+        {
+            "hour" => Domain.StatisticPeriod.Hour,
+            "minute" => Domain.StatisticPeriod.Minute,
+            _ => null,
+        };
+        if (period is not null) return true;
+        rejections.Add(new(RejectReason.InvalidStructure, $"\"period\" must be \"hour\" or \"minute\", not {Describe(element)}", index));
+        return false;
     }
 
     static bool TryReadStrings(JsonElement item, string property, int index, List<Rejection> rejections, out Dictionary<string, string> map)

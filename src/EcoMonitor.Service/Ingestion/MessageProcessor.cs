@@ -90,7 +90,7 @@ public sealed class MessageProcessor
             return result;
         }
         result.Rejections.AddRange(decoded.Rejections);
-        _validator.Validate(result.StationId, station, decoded.Readings, now, result.Accepted, result.Rejections);
+        _validator.Validate(result.StationId, station, decoded.Readings, now, result.Accepted, result.Rejections, result.Statistics);
         return result;
     }
 

@@ -3,8 +3,15 @@ using EcoMonitor.Service.Storage;
 
 namespace EcoMonitor.Service.Query;
 
-/// <summary>One station's hour: statistics of its minute means (minutes with at least one valid reading).</summary>
+/// <summary>One station's hour from the hourly rollup: the minutes with valid data and the statistics of their minute
+/// means, or, for an hour the station reported itself (HJ 212 CN=2061), Minutes = 60 and the station's figures
+/// (valid by definition; see <see cref="HourlyRollup"/>). For wind direction Mean is the vector mean and Min/Max are
+/// that mean too (a range of directions has no meaning).</summary>
 public readonly record struct HourStat(DateTimeOffset Start, int Minutes, double Mean, double Min, double Max);
+
+/// <summary>Wind at a station: mean speed (m/s) and vector-mean direction (degrees from north, where it comes from);
+/// either may be missing.</summary>
+public readonly record struct Wind(double? Speed, double? Direction);
 
 /// <summary>InfluxQL over the stored readings. Every value from a request travels as a bind parameter ($name); only
 /// validated identifiers and fixed text make up the query. Values with invalid HJ 212 flags are left out here.</summary>
@@ -42,8 +49,10 @@ public sealed class ReadingQueries(InfluxConnection influx)
             foreach (var row in series.Rows())
             {
                 if (row["mean"].ValueKind != System.Text.Json.JsonValueKind.Number) continue;
-                list.Add(new HourStat(DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()), row["minutes"].GetInt32(),
-                    row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble()));
+                var mean = row["mean"].GetDouble();
+                list.Add(new HourStat(DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()), row["minutes"].GetInt32(), mean,
+                    row["min"].ValueKind == System.Text.Json.JsonValueKind.Number ? row["min"].GetDouble() : mean,
+                    row["max"].ValueKind == System.Text.Json.JsonValueKind.Number ? row["max"].GetDouble() : mean));
             }
         }
         return result;
@@ -71,17 +80,81 @@ public sealed class ReadingQueries(InfluxConnection influx)
         return result;
     }
 
-    /// <summary>The time of each station's last valid reading since <paramref name="since"/>.</summary>
+    /// <summary>The time of each station's last valid data since <paramref name="since"/>: a valid reading, or the
+    /// end of a valid minute or hourly mean the station sent (HJ 212 CN=2051/2061: an hourly-only station is not
+    /// silent; its data is as recent as the end of its last reported hour).</summary>
     public async Task<Dictionary<string, DateTimeOffset>> LastValidAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct,
         DateTimeOffset? until = null)
     {
         var (clause, parameters) = StationClause(stations);
         parameters["since"] = ChinaTime.Utc(since);
-        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags} AND {clause} AND time >= $since{Until(parameters, until)} GROUP BY \"station\"";
+        var until_ = Until(parameters, until);
         var result = new Dictionary<string, DateTimeOffset>();
+        void Take(string station, DateTimeOffset t)
+        {
+            if (until is { } u && t > u) t = u;
+            if (!result.TryGetValue(station, out var known) || t > known) result[station] = t;
+        }
+        var q = $"SELECT last(\"value\") FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags} AND {clause} AND time >= $since{until_} GROUP BY \"station\"";
         foreach (var series in await influx.QueryAsync(q, parameters, ct))
             if (series.Tags.TryGetValue("station", out var station) && series.Values.FirstOrDefault() is { } row)
-                result[station] = DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64());
+                Take(station, DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64()));
+        var qs = $"SELECT last(\"avg\") FROM \"{StatisticSchema.Measurement}\" WHERE {InfluxQl.ValidFlags} AND {clause} " +
+                 $"AND (\"{StatisticSchema.PeriodTag}\" = 'hour' OR \"{StatisticSchema.PeriodTag}\" = 'minute') AND time >= $since{until_} GROUP BY \"station\", \"{StatisticSchema.PeriodTag}\"";
+        foreach (var series in await influx.QueryAsync(qs, parameters, ct))
+            if (series.Tags.TryGetValue("station", out var station) && series.Values.FirstOrDefault() is { } row)
+                Take(station, DateTimeOffset.FromUnixTimeMilliseconds(row[0].GetInt64()) + (series.Tags.GetValueOrDefault(StatisticSchema.PeriodTag) == "hour" ? TimeSpan.FromHours(1) : TimeSpan.FromMinutes(1)));
+        return result;
+    }
+
+    /// <summary>Each station's wind over [from, to): the mean of its valid wind speed readings and the vector mean of
+    /// its valid wind directions (<see cref="WindVector"/>). A station without wind readings in the window gets its
+    /// last valid hour of wind from the hourly rollup (an hourly-only station) starting within the hour before
+    /// <paramref name="from"/> up to <paramref name="to"/>; a station with neither is left out.</summary>
+    public async Task<Dictionary<string, Wind>> WindAsync(IReadOnlyList<string> stations, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var (clause, parameters) = StationClause(stations);
+        parameters["from"] = ChinaTime.Utc(from);
+        parameters["to"] = ChinaTime.Utc(to);
+        parameters["ws"] = Parameters.WindSpeed;
+        parameters["wd"] = Parameters.WindDirection;
+        var speeds = new Dictionary<string, List<double>>();
+        var directions = new Dictionary<string, List<double>>();
+        var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE (\"parameter\" = $ws OR \"parameter\" = $wd) AND {InfluxQl.ValidFlags} AND {clause} " +
+                "AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+        {
+            var target = series.Tags["parameter"] == Parameters.WindSpeed ? speeds : directions;
+            var list = target.TryGetValue(series.Tags["station"], out var l) ? l : target[series.Tags["station"]] = [];
+            list.AddRange(series.Rows().Select(r => r["value"].GetDouble()));
+        }
+        var result = new Dictionary<string, Wind>();
+        foreach (var station in stations)
+        {
+            double? speed = speeds.TryGetValue(station, out var sp) && sp.Count > 0 ? sp.Average() : null;
+            var direction = directions.TryGetValue(station, out var d) ? WindVector.Mean(d) : null;
+            if (speed is not null || direction is not null) result[station] = new Wind(speed, direction);
+        }
+        var missing = stations.Where(s => !result.ContainsKey(s)).ToList();
+        if (missing.Count == 0) return result;
+        var (clause2, bind) = StationClause(missing);
+        bind["from"] = ChinaTime.Utc(from.AddHours(-1));
+        bind["to"] = ChinaTime.Utc(to);
+        bind["ws"] = Parameters.WindSpeed;
+        bind["wd"] = Parameters.WindDirection;
+        bind["min"] = HourlyRollup.MinMinutesPerHour;
+        var qh = $"SELECT last(\"mean\") FROM \"{HourlyRollup.Measurement}\" WHERE (\"parameter\" = $ws OR \"parameter\" = $wd) AND {clause2} " +
+                 "AND \"minutes\" >= $min AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\"";
+        var hourly = new Dictionary<(string, string), double>();
+        foreach (var series in await influx.QueryAsync(qh, bind, ct))
+            if (series.Values.FirstOrDefault() is { } row && row[1].ValueKind == System.Text.Json.JsonValueKind.Number)
+                hourly[(series.Tags["station"], series.Tags["parameter"])] = row[1].GetDouble();
+        foreach (var station in missing)
+        {
+            double? speed = hourly.TryGetValue((station, Parameters.WindSpeed), out var v) ? v : null;
+            double? direction = hourly.TryGetValue((station, Parameters.WindDirection), out var w) ? w : null;
+            if (speed is not null || direction is not null) result[station] = new Wind(speed, direction);
+        }
         return result;
     }
 

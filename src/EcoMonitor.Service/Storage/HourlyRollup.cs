@@ -1,21 +1,52 @@
+using System.Text.Json;
 using EcoMonitor.Domain;
+using EcoMonitor.Service.Hosting;
 using InfluxDB.Client.Writes;
 
 namespace EcoMonitor.Service.Storage;
 
 /// <summary>The hourly rollup the query API reads (README, "Schema in InfluxDB"): measurement <c>reading_1h</c>,
-/// tags <c>station</c>, <c>parameter</c>; fields <c>minutes</c> (integer: minutes of the hour with at least one valid
-/// reading), <c>mean</c>, <c>min</c>, <c>max</c> (of those minute means); time = the start of the hour.
-/// The ingestion pipeline recomputes the hours a batch touched before it acknowledges the batch, so a crash in
-/// between leads to a redelivery and a recomputation: the rollup never misses stored readings. Hours whose valid
-/// data disappeared (all overwritten with invalid flags) get minutes = 0.
+/// tags <c>station</c>, <c>parameter</c>; fields <c>minutes</c> (integer), <c>mean</c>, <c>min</c>, <c>max</c>,
+/// <c>source</c> (<c>minutes</c> | <c>station</c>); time = the start of the hour.
+///
+/// An hour is made of two kinds of data, both kept raw where they arrived:
+/// - minutes: one value per minute with valid data: the mean of the minute's valid readings (<c>reading</c>), or the
+///   station's own minute mean (<c>stat</c> period=minute avg with a valid flag: HJ 212 CN=2051, JSON "period":
+///   "minute"), which wins over real-time readings of the same minute. <c>minutes</c> = how many, <c>mean</c>,
+///   <c>min</c>, <c>max</c> of those minute values; valid with the standard's 45;
+/// - the station's hourly mean (<c>stat</c> period=hour avg: HJ 212 CN=2061, JSON "period": "hour"). Such an hour is
+///   written with <c>minutes</c> = 60 (valid by definition: the station vouches for the whole hour, as the national
+///   platform takes it), <c>source</c> = station, <c>mean</c> = its avg, <c>min</c>/<c>max</c> as it sent them (its avg
+///   when it sent none).
+/// Which one an hour takes when both exist: Ingestion:HourlyPrecedence. Station (default): the station's value; a
+/// station hourly value with an invalid flag (D, M, C, F, T, B) makes the hour invalid (minutes = 0), whatever minute
+/// data exists: the station itself declared the hour unusable, and its minutes are from the same instrument.
+/// Minutes: the minutes when they make a valid hour, else the station's valid value, else the minutes as they are.
+/// Daily statistics (CN=2031) are informational: days are built from hours.
+///
+/// Wind direction (<c>wdir</c>) is an angle: its minute and hourly means are vector means of unit vectors
+/// (<see cref="WindVector"/>: 350° and 10° give 0°), its hours and days have no <c>min</c>/<c>max</c> (a range of
+/// directions has no meaning), and the day's direction is the vector mean of its valid hours' directions (each hour
+/// counts once, as for every other parameter). Directions that cancel out exactly have no mean: such an hour is
+/// written without one and does not count.
+///
+/// The ingestion pipeline recomputes the hours a batch touched (its readings and its minute and hourly statistics)
+/// before it acknowledges the batch, so a crash in between leads to a redelivery and a recomputation; a late or
+/// repeated statistic overwrites its own point in <c>stat</c> and the hour is computed again from what is stored:
+/// nothing counts twice. Hours whose valid data disappeared get minutes = 0.
 /// A daily rollup follows from it: measurement <c>reading_1d</c>, fields <c>hours</c> (integer: hours with at least
-/// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means); time = local
-/// midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
-public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour = HourlyRollup.MinMinutesPerHour)
+/// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means; wdir: the vector mean only);
+/// time = local midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
+public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour = HourlyRollup.MinMinutesPerHour,
+    HourlyPrecedence precedence = HourlyPrecedence.Station)
 {
     public const string Measurement = "reading_1h";
     public const string DailyMeasurement = "reading_1d";
+    public const string SourceMinutes = "minutes";
+    public const string SourceStation = "station";
+
+    /// <summary>The minutes a valid station hourly value stands for.</summary>
+    public const int StationHourMinutes = 60;
 
     /// <summary>GB 3095-2012's minimum for a valid hour, the default; the service passes the edition's. Changing the
     /// edition's rule means rebuilding the daily rollup (RebuildRollups).</summary>
@@ -23,18 +54,36 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
 
     static DateTimeOffset HourOf(DateTimeOffset t) => new(t.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero);
 
-    readonly record struct HourFigures(int Minutes, double Mean, double Min, double Max);
+    static DateTimeOffset MinuteOf(DateTimeOffset t) => new(t.UtcTicks / TimeSpan.TicksPerMinute * TimeSpan.TicksPerMinute, TimeSpan.Zero);
+
+    static bool IsDirection(string parameter) => parameter == Parameters.WindDirection;
+
+    /// <summary>One hour's figures. Mean is NaN when there is none (no data, an invalid station hour, or wind
+    /// directions that cancel out); Min/Max are NaN for wind direction.</summary>
+    readonly record struct HourFigures(int Minutes, double Mean, double Min, double Max, string Source)
+    {
+        public static readonly HourFigures None = new(0, double.NaN, double.NaN, double.NaN, SourceMinutes);
+        public bool HasMean => !double.IsNaN(Mean);
+    }
+
+    bool IsValid(HourFigures f) => f.Minutes >= minMinutesPerHour && f.HasMean;
 
     /// <summary>Recomputes the hours of these readings, then their local days (the day's other hours are read from
     /// the rollup; the hours just computed are taken from memory, not read back).</summary>
-    public async Task UpdateAsync(IReadOnlyCollection<Reading> readings, CancellationToken ct)
+    public Task UpdateAsync(IReadOnlyCollection<Reading> readings, CancellationToken ct) => UpdateAsync(readings, [], ct);
+
+    /// <summary>Recomputes the hours of these readings and of these minute and hourly statistics (daily statistics
+    /// touch no hour), then their local days.</summary>
+    public async Task UpdateAsync(IReadOnlyCollection<Reading> readings, IReadOnlyCollection<Statistic> statistics, CancellationToken ct)
     {
-        if (readings.Count == 0) return;
-        var dirty = readings.Select(r => (r.StationId, r.Parameter, Hour: HourOf(r.Timestamp))).ToHashSet();
+        var dirty = readings.Select(r => (r.StationId, r.Parameter, Hour: HourOf(r.Timestamp)))
+            .Concat(statistics.Where(s => s.Period != StatisticPeriod.Day).Select(s => (s.StationId, s.Parameter, Hour: HourOf(s.Start))))
+            .ToHashSet();
+        if (dirty.Count == 0) return;
         var stations = dirty.Select(d => d.StationId).Distinct().ToList();
         var parameters = dirty.Select(d => d.Parameter).Distinct().ToList();
         var computed = await ComputeAsync(stations, parameters, dirty.Min(d => d.Hour), dirty.Max(d => d.Hour).AddHours(1), ct);
-        var hours = dirty.ToDictionary(d => d, d => computed.TryGetValue(d, out var f) ? f : new HourFigures(0, 0, 0, 0));
+        var hours = dirty.ToDictionary(d => d, d => computed.TryGetValue(d, out var f) ? f : HourFigures.None);
         await WriteAsync([.. hours.Select(kv => Line(kv.Key.StationId, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
 
         var days = dirty.Select(d => (d.StationId, d.Parameter, Day: ChinaTime.DayStartOf(d.Hour))).ToHashSet();
@@ -43,8 +92,8 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         await WriteAsync(DayLines(known, days), ct);
     }
 
-    /// <summary>Rebuilds every hour and day of [from, to) for every station and parameter that has readings (an
-    /// operator's backfill, or data loaded around the service), 30 local days at a time.</summary>
+    /// <summary>Rebuilds every hour and day of [from, to) for every station and parameter that has readings or
+    /// minute/hourly statistics (an operator's backfill, or data loaded around the service), 30 local days at a time.</summary>
     public async Task RebuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
         for (var start = ChinaTime.DayStartOf(from); start < to; start = start.AddDays(30))
@@ -56,21 +105,27 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         }
     }
 
+    static double Number(IReadOnlyDictionary<string, JsonElement> row, string column) =>
+        row.TryGetValue(column, out var e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : double.NaN;
+
+    static DateTimeOffset TimeOf(IReadOnlyDictionary<string, JsonElement> row) => DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
+
     /// <summary>The hours of the rollup in [from, to).</summary>
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ReadHoursAsync(
         IReadOnlyList<string> stations, IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
         var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
         var filter = Filter(bind, stations, parameters);
-        var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
+        var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\", \"source\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
             foreach (var row in series.Rows())
             {
                 var minutes = row["minutes"].GetInt32();
-                result[(series.Tags["station"], series.Tags["parameter"], DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64()))] = minutes == 0
-                    ? new HourFigures(0, 0, 0, 0)
-                    : new HourFigures(minutes, row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+                var source = row.TryGetValue("source", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : SourceMinutes;
+                result[(series.Tags["station"], series.Tags["parameter"], TimeOf(row))] = minutes == 0
+                    ? HourFigures.None with { Source = source }
+                    : new HourFigures(minutes, Number(row, "mean"), Number(row, "min"), Number(row, "max"), source);
             }
         return result;
     }
@@ -80,23 +135,31 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     List<string> DayLines(Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures> hours,
         HashSet<(string StationId, string Parameter, DateTimeOffset Day)>? only)
     {
-        var days = new Dictionary<(string, string, DateTimeOffset), List<double>>();
+        var days = new Dictionary<(string, string, DateTimeOffset), List<HourFigures>>();
         foreach (var ((station, parameter, hour), f) in hours)
         {
             var key = (station, parameter, ChinaTime.DayStartOf(hour));
             if (only is not null && !only.Contains(key)) continue;
             if (!days.TryGetValue(key, out var list)) days[key] = list = [];
-            if (f.Minutes >= minMinutesPerHour) list.Add(f.Mean);
+            if (IsValid(f)) list.Add(f);
         }
         foreach (var key in only ?? []) if (!days.ContainsKey(key)) days[key] = [];
         return [.. days.Select(kv => DayLine(kv.Key.Item1, kv.Key.Item2, kv.Key.Item3, kv.Value))];
     }
 
-    static string DayLine(string station, string parameter, DateTimeOffset day, List<double> hourlyMeans)
+    static string DayLine(string station, string parameter, DateTimeOffset day, List<HourFigures> validHours)
     {
         var p = PointData.Measurement(DailyMeasurement).Tag(ReadingSchema.StationTag, station).Tag(ReadingSchema.ParameterTag, parameter)
-            .Field("hours", (long)hourlyMeans.Count).Timestamp(day, ReadingSchema.Precision);
-        if (hourlyMeans.Count > 0) p = p.Field("mean", hourlyMeans.Average()).Field("min", hourlyMeans.Min()).Field("max", hourlyMeans.Max());
+            .Field("hours", (long)validHours.Count).Timestamp(day, ReadingSchema.Precision);
+        if (validHours.Count > 0)
+        {
+            if (IsDirection(parameter))
+            {
+                if (WindVector.Mean(validHours.Select(h => h.Mean)) is { } mean) p = p.Field("mean", mean);
+            }
+            else
+                p = p.Field("mean", validHours.Average(h => h.Mean)).Field("min", validHours.Min(h => h.Mean)).Field("max", validHours.Max(h => h.Mean));
+        }
         return p.ToLineProtocol();
     }
 
@@ -104,27 +167,140 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         (stations is null ? "" : " AND " + InfluxQl.AnyOf(bind, "station", "s", stations)) +
         (parameters is null ? "" : " AND " + InfluxQl.AnyOf(bind, "parameter", "p", parameters));
 
+    /// <summary>The station's hourly value of one hour, as stored in <c>stat</c>.</summary>
+    readonly record struct StationHour(double Avg, double Min, double Max, string Flag);
+
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ComputeAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters,
         DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
-        var filter = Filter(bind, stations, parameters);
-        // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
-        var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
-                $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND time >= $from AND time < $to " +
-                "GROUP BY time(1m), \"station\", \"parameter\" fill(none)) " +
-                "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\", \"parameter\" fill(none)";
+        var (stationHours, stationMinutes) = await StatisticsAsync(stations, parameters, from, to, ct);
+        var fromMinutes = await MinuteHoursAsync(stations, parameters, from, to, stationMinutes, ct);
+
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
+        foreach (var key in fromMinutes.Keys.Union(stationHours.Keys))
+        {
+            var minutes = fromMinutes.TryGetValue(key, out var m) ? m : HourFigures.None;
+            result[key] = stationHours.TryGetValue(key, out var station) ? Choose(key.Parameter, minutes, station) : minutes;
+        }
+        return result;
+    }
+
+    /// <summary>Ingestion:HourlyPrecedence between the minutes and the station's own hourly value.</summary>
+    HourFigures Choose(string parameter, HourFigures minutes, StationHour station)
+    {
+        var stationValid = DataFlags.IsValid(station.Flag);
+        var fromStation = !stationValid
+            ? HourFigures.None with { Source = SourceStation }
+            : IsDirection(parameter)
+                ? new HourFigures(StationHourMinutes, station.Avg, double.NaN, double.NaN, SourceStation)
+                : new HourFigures(StationHourMinutes, station.Avg, double.IsNaN(station.Min) ? station.Avg : station.Min,
+                    double.IsNaN(station.Max) ? station.Avg : station.Max, SourceStation);
+        if (precedence == HourlyPrecedence.Station) return fromStation;
+        if (IsValid(minutes) || !stationValid) return minutes;
+        return fromStation;
+    }
+
+    /// <summary>The station's statistics in [from, to), one query: hourly values (period=hour with an avg, any flag)
+    /// and valid minute means (period=minute, avg, flag N or S).</summary>
+    async Task<(Dictionary<(string Station, string Parameter, DateTimeOffset Hour), StationHour> Hours,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Minute), double> Minutes)> StatisticsAsync(IReadOnlyList<string>? stations,
+        IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["hour"] = "hour", ["minute"] = "minute" };
+        var period = StatisticSchema.PeriodTag;
+        var q = $"SELECT \"avg\", \"min\", \"max\", \"flag\" FROM \"{StatisticSchema.Measurement}\" WHERE (\"{period}\" = $hour OR \"{period}\" = $minute)" +
+                $"{Filter(bind, stations, parameters)} AND time >= $from AND time < $to GROUP BY \"station\", \"parameter\", \"{period}\"";
+        var hours = new Dictionary<(string, string, DateTimeOffset), StationHour>();
+        var minutes = new Dictionary<(string, string, DateTimeOffset), double>();
         foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
         {
-            var station = series.Tags["station"];
-            var parameter = series.Tags["parameter"];
+            var isHour = series.Tags[period] == "hour";
             foreach (var row in series.Rows())
             {
-                if (row["mean"].ValueKind != System.Text.Json.JsonValueKind.Number) continue;
-                var hour = DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
-                result[(station, parameter, hour)] = new HourFigures(row["minutes"].GetInt32(), row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+                var avg = Number(row, "avg");
+                if (double.IsNaN(avg)) continue; // only -Min/-Max/-Cou: no mean
+                var flag = row.TryGetValue("flag", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : DataFlags.Normal;
+                var (station, parameter, time) = (series.Tags["station"], series.Tags["parameter"], TimeOf(row));
+                if (isHour) hours[(station, parameter, HourOf(time))] = new StationHour(avg, Number(row, "min"), Number(row, "max"), flag);
+                else if (DataFlags.IsValid(flag)) minutes[(station, parameter, MinuteOf(time))] = avg;
             }
+        }
+        return (hours, minutes);
+    }
+
+    /// <summary>Hours from minute data: minute means of valid readings, merged with the station's valid minute
+    /// means (which win for their minute). InfluxDB does the work where it can (hours without station minute means,
+    /// other parameters than wdir); the rest is merged here minute by minute.</summary>
+    async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> MinuteHoursAsync(IReadOnlyList<string>? stations,
+        IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Minute), double> statMinutes, CancellationToken ct)
+    {
+        var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
+        // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
+        if (parameters is null || parameters.Any(p => !IsDirection(p)))
+        {
+            var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
+            var filter = Filter(bind, stations, parameters);
+            var q = "SELECT count(\"m\") AS \"minutes\", mean(\"m\") AS \"mean\", min(\"m\") AS \"min\", max(\"m\") AS \"max\" FROM " +
+                    $"(SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND \"parameter\" != $wd " +
+                    "AND time >= $from AND time < $to GROUP BY time(1m), \"station\", \"parameter\" fill(none)) " +
+                    "WHERE time >= $from AND time < $to GROUP BY time(1h), \"station\", \"parameter\" fill(none)";
+            foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+                foreach (var row in series.Rows())
+                {
+                    if (double.IsNaN(Number(row, "mean"))) continue;
+                    result[(series.Tags["station"], series.Tags["parameter"], TimeOf(row))] =
+                        new HourFigures(row["minutes"].GetInt32(), Number(row, "mean"), Number(row, "min"), Number(row, "max"), SourceMinutes);
+                }
+        }
+
+        // Minute by minute: the station's minute means, and every wind direction.
+        var perMinute = new Dictionary<(string Station, string Parameter, DateTimeOffset Hour), SortedDictionary<DateTimeOffset, double>>();
+        SortedDictionary<DateTimeOffset, double> MinutesOf((string, string, DateTimeOffset) key) =>
+            perMinute.TryGetValue(key, out var d) ? d : perMinute[key] = new();
+
+        var merged = statMinutes.Keys.Select(k => (k.Station, k.Parameter, Hour: HourOf(k.Minute))).Where(k => !IsDirection(k.Parameter)).ToHashSet();
+        if (merged.Count > 0)
+        {
+            // The readings' minute means of the hours that also have station minute means.
+            var bind = new Dictionary<string, object>
+            {
+                ["from"] = ChinaTime.Utc(merged.Min(k => k.Hour)), ["to"] = ChinaTime.Utc(merged.Max(k => k.Hour).AddHours(1)),
+            };
+            var filter = Filter(bind, [.. merged.Select(k => k.Station).Distinct()], [.. merged.Select(k => k.Parameter).Distinct()]);
+            var q = $"SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} " +
+                    "AND time >= $from AND time < $to GROUP BY time(1m), \"station\", \"parameter\" fill(none)";
+            foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+                foreach (var row in series.Rows())
+                {
+                    var key = (series.Tags["station"], series.Tags["parameter"], HourOf(TimeOf(row)));
+                    if (merged.Contains(key) && Number(row, "m") is var m && !double.IsNaN(m)) MinutesOf(key)[TimeOf(row)] = m;
+                }
+        }
+        if (parameters is null || parameters.Any(IsDirection))
+        {
+            var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
+            var filter = Filter(bind, stations, null);
+            var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $wd AND {InfluxQl.ValidFlags}{filter} " +
+                    "AND time >= $from AND time < $to GROUP BY \"station\"";
+            foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+                foreach (var minute in series.Rows().GroupBy(r => MinuteOf(TimeOf(r))))
+                    if (WindVector.Mean(minute.Select(r => Number(r, "value"))) is { } direction)
+                        MinutesOf((series.Tags["station"], Parameters.WindDirection, HourOf(minute.Key)))[minute.Key] = direction;
+        }
+        foreach (var ((station, parameter, minute), avg) in statMinutes)
+            MinutesOf((station, parameter, HourOf(minute)))[minute] = avg; // the station's own minute mean wins
+
+        foreach (var (key, minutes) in perMinute)
+        {
+            if (minutes.Count == 0) continue;
+            var values = minutes.Values.ToList();
+            if (IsDirection(key.Parameter))
+            {
+                result[key] = new HourFigures(values.Count, WindVector.Mean(values) ?? double.NaN, double.NaN, double.NaN, SourceMinutes);
+            }
+            else
+                result[key] = new HourFigures(values.Count, values.Average(), values.Min(), values.Max(), SourceMinutes);
         }
         return result;
     }
@@ -132,8 +308,9 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     static string Line(string station, string parameter, DateTimeOffset hour, HourFigures f)
     {
         var p = PointData.Measurement(Measurement).Tag(ReadingSchema.StationTag, station).Tag(ReadingSchema.ParameterTag, parameter)
-            .Field("minutes", (long)f.Minutes).Timestamp(hour, ReadingSchema.Precision);
-        if (f.Minutes > 0) p = p.Field("mean", f.Mean).Field("min", f.Min).Field("max", f.Max);
+            .Field("minutes", (long)f.Minutes).Field("source", f.Source).Timestamp(hour, ReadingSchema.Precision);
+        if (f.Minutes > 0 && f.HasMean) p = p.Field("mean", f.Mean);
+        if (f.Minutes > 0 && !double.IsNaN(f.Min)) p = p.Field("min", f.Min).Field("max", f.Max);
         return p.ToLineProtocol();
     }
 

@@ -8,7 +8,10 @@ namespace EcoMonitor.Service.Ingestion.Hj212;
 /// - Identity: the MN must be a station's <c>mn</c>; a station with a <c>password</c> accepts only packets with that PW.
 /// - CN 2011 (real-time, <c>-Rtd</c>/<c>-Flag</c>) gives readings; 2051/2061/2031 (minute/hourly/daily <c>-Avg</c>,
 ///   <c>-Min</c>, <c>-Max</c>, <c>-Cou</c>, <c>-Flag</c>) give statistics, stored apart; <c>-SampleTime</c> and
-///   <c>-EFlag</c> are not stored.
+///   <c>-EFlag</c> are not stored. Minute and hourly <c>-Avg</c> values with a valid flag count in the hourly rollup
+///   (<see cref="Storage.HourlyRollup"/>); daily values are informational (days are built from hours). A minute or
+///   hourly DataTime must be the start of its period and the period must have ended
+///   (<see cref="ReadingValidator.CheckPeriod"/>).
 /// - 9015 (heartbeat) and every other command are noted in the log and not stored.
 /// - DataTime is China local time (UTC+8); statistics carry the start of their period.
 /// - Split packets (Flag bit D): each part is decoded on its own and answered with its own QN; a part must carry its
@@ -122,7 +125,7 @@ public sealed class Hj212Decoder(Hj212Settings settings, StationRegistry station
     void Statistics(Hj212Packet packet, Station station, StatisticPeriod period, int index, DateTimeOffset now, ProcessedMessage result)
     {
         if (!TryTime(packet, index, result, out var start)) return;
-        if (validator.CheckTime(start, now) is { } timeProblem)
+        if (validator.CheckPeriod(start, period, now) is { } timeProblem)
         {
             result.Rejections.Add(new(timeProblem.Reason, timeProblem.Detail, index));
             return;
