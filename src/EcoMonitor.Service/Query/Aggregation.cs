@@ -103,14 +103,7 @@ public sealed class Aggregator(AirQualityStandard standard)
     }
 
     /// <summary>Why an annual mean is not valid: too few valid days, months below their minimum, or both.</summary>
-    public static string AnnualNote(AnnualMean annual)
-    {
-        if (annual.IsValid) return "";
-        var parts = new List<string>();
-        if (annual.ValidDays < annual.RequiredDays) parts.Add($"{annual.ValidDays} valid days, {annual.RequiredDays} required");
-        if (annual.MonthsBelowMinimum.Count > 0) parts.Add($"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}");
-        return string.Join("; ", parts);
-    }
+    public static string AnnualNote(AnnualMean annual) => SpanValidity.AnnualNote(annual);
 
     static BucketValue Summarise(DateTimeOffset start, List<double> values, ValidatedMean mean, double percentile, string counted) =>
         mean.IsValid
