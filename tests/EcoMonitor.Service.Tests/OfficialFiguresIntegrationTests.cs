@@ -211,6 +211,18 @@ public sealed class OfficialFiguresIntegrationTests : IAsyncLifetime
 
         var e = await Assert.ThrowsAsync<RpcException>(() => _client.EvaluateYearAsync(new EvaluateYearRequest { Year = 2026, AsOf = "2025-12-31" }, Reader).ResponseAsync);
         Assert.StartsWith("as_of:", e.Status.Detail);
+
+        // The same over JSON (HTTP/1.1 transcoding), as a reader.
+        using var http = new HttpClient { BaseAddress = _service.HttpAddress };
+        http.DefaultRequestHeaders.Add("x-api-key", ServiceUnderTest.ReaderKey);
+        var json = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/v1/evaluation?year=2026&asOf=2026-01-02&selection.stationIds=air-1")).RootElement;
+        var scope = json.GetProperty("scopes")[0];
+        Assert.Equal("air-1", scope.GetProperty("scope").GetString());
+        Assert.Equal(50.0, scope.GetProperty("current").GetProperty("goodDayShare").GetDouble());
+        var o3 = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(
+            "/v1/aggregate?selection.stationIds=air-1&parameter=o3&period=PERIOD_DAY&from=2026-01-01&to=2026-01-01&statistic=STATISTIC_O3_DAILY_MAX_8H")).RootElement;
+        Assert.Equal((120.0, 15), (o3.GetProperty("stations")[0].GetProperty("buckets")[0].GetProperty("mean").GetDouble(),
+            o3.GetProperty("stations")[0].GetProperty("buckets")[0].GetProperty("count").GetInt32()));
     }
 
     /// <summary>Daily rollup points (reading_1d), as the service stores them, for the days given.</summary>
@@ -255,5 +267,70 @@ public sealed class OfficialFiguresIntegrationTests : IAsyncLifetime
         // A day earlier the span is a year to date: complete months only, so 323 days give a figure.
         var ytd = await _client.GetTargetProgressAsync(new TargetProgressRequest { Selection = Stations("air-1"), AsOf = "2025-12-30" }, Reader);
         Assert.Equal((false, true, -10.0), (ytd.Progress[0].FullYear, ytd.Progress[0].Valid, Math.Round(ytd.Progress[0].ChangePercent, 9)));
+    }
+}
+
+/// <summary>An AQI edition from the editions file (Standards:File) is checked at start-up: every table the reports
+/// index, rising breakpoints, and a hand-over for a table that stops before the top level.</summary>
+public sealed class AqiEditionFileTests
+{
+    static EcoMonitor.Service.Query.StandardsCatalog Load(string json, string aqi = "HJ 633-test", string? particulates = null)
+    {
+        var dir = Directory.CreateTempSubdirectory("ecomon-editions");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "editions.json"), json);
+            var settings = new EcoMonitor.Service.Query.StandardsSettings { File = "editions.json", Aqi = aqi };
+            if (particulates is not null) settings.HourlyAqiParticulates = Enum.Parse<EcoMonitor.Domain.Standards.HourlyParticulates>(particulates);
+            return new EcoMonitor.Service.Query.StandardsCatalog(Microsoft.Extensions.Options.Options.Create(settings),
+                new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { ContentRootPath = dir.FullName });
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    /// <summary>The built-in edition as JSON under another name, with one table changed by <paramref name="edit"/>.</summary>
+    static string Edition(Action<Dictionary<string, double[]>>? edit = null, bool withBeyond = true)
+    {
+        var e = EcoMonitor.Domain.Standards.AqiEdition.Hj633_2012;
+        var tables = e.Breakpoints.ToDictionary(kv => kv.Key, kv => kv.Value);
+        edit?.Invoke(tables);
+        var edition = e with { Name = "HJ 633-test", Breakpoints = tables, BeyondTable = withBeyond ? e.BeyondTable : null };
+        var options = new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase };
+        return $$"""{"aqi": [{{System.Text.Json.JsonSerializer.Serialize(edition, options)}}]}""";
+    }
+
+    [Fact]
+    public void A_complete_edition_loads_and_a_table_named_without_its_period_is_the_24_hour_one()
+    {
+        var catalog = Load(Edition(t =>
+        {
+            t["pm25"] = t["pm25_24h"];
+            t.Remove("pm25_24h");
+        }), particulates: "Moving24Hours");
+        Assert.Equal("HJ 633-test", catalog.Aqi.Name);
+        Assert.Equal(132, catalog.Aqi.Iaqi("pm25_24h", 100));
+        Assert.Equal(108, EcoMonitor.Domain.Standards.AqiReport.Hourly(catalog.Aqi, new Dictionary<string, double> { ["so2"] = 900, ["so2_24h"] = 200 },
+            EcoMonitor.Domain.Standards.HourlyParticulates.HourMean)!.Iaqi["so2"]);
+        Assert.Equal(EcoMonitor.Domain.Standards.HourlyParticulates.Moving24Hours, catalog.HourlyParticulates);
+        Assert.Equal("三级", catalog.Aqi.CategoryOf(101).Level);
+    }
+
+    [Fact]
+    public void An_edition_without_a_table_the_reports_need_is_refused_naming_it()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Load(Edition(t => t.Remove("o3_8h"))));
+        Assert.Equal("Standards:Aqi: edition 'HJ 633-test' has no breakpoints for o3_8h.", e.Message);
+    }
+
+    [Fact]
+    public void A_table_stopping_early_needs_a_hand_over()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Load(Edition(withBeyond: false)));
+        Assert.Contains("so2_1h stops before the top index level and names no complete table in beyondTable", e.Message);
+        var falling = Assert.Throws<InvalidOperationException>(() => Load(Edition(t => t["no2_1h"] = [0, 100, 90, 700, 1200, 2340, 3090, 3840])));
+        Assert.Contains("no2_1h breakpoints that do not match its index levels or do not rise", falling.Message);
     }
 }

@@ -45,9 +45,15 @@ public sealed record AqiEdition(
         ],
         new Dictionary<string, string> { [AqiTables.So2Hour] = AqiTables.So2Day, [AqiTables.O3EightHours] = AqiTables.O3Hour });
 
-    /// <summary>The breakpoints of a table; a name without a period is the 24-hour table.</summary>
-    public bool TryTable(string table, out double[] breakpoints) =>
-        Breakpoints.TryGetValue(table, out breakpoints!) || (!table.Contains('_') && Breakpoints.TryGetValue(AqiTables.Of(table, AqiTables.Day), out breakpoints!));
+    /// <summary>The breakpoints of a table; a name without a period and the name of the 24-hour table find each
+    /// other ("pm25" and "pm25_24h").</summary>
+    public bool TryTable(string table, out double[] breakpoints)
+    {
+        if (Breakpoints.TryGetValue(table, out breakpoints!)) return true;
+        var daySuffix = "_" + AqiTables.Day;
+        if (!table.Contains('_')) return Breakpoints.TryGetValue(table + daySuffix, out breakpoints!);
+        return table.EndsWith(daySuffix, StringComparison.Ordinal) && Breakpoints.TryGetValue(table[..^daySuffix.Length], out breakpoints!);
+    }
 
     /// <summary>The table used above <paramref name="table"/>'s last breakpoint when it stops before the top level.</summary>
     public string? Beyond(string table) => BeyondTable is not null && BeyondTable.TryGetValue(table, out var other) ? other : null;
