@@ -163,6 +163,32 @@ public sealed class OfficialFiguresIntegrationTests : IAsyncLifetime
         Assert.StartsWith("statistic:", hourly.Status.Detail);
     }
 
+    [Fact]
+    public async Task Hourly_pm_can_be_the_24_hour_moving_mean_by_setting()
+    {
+        await using var service = new ServiceUnderTest(new() { ["Standards:HourlyAqiParticulates"] = "Moving24Hours" });
+        await service.StartAsync();
+        // PM2.5 40 at 00:00..19:00, 100 at 20:00 of 2026-01-21 (nothing the day before).
+        await Seed.WriteAsync(service.Database, Hours("air-1", "pm25", new DateTime(2026, 1, 21), 21, i => i == 20 ? 100 : 40));
+        using var channel = Seed.Channel(service);
+        var r = await new QueryService.QueryServiceClient(channel).GetAqiAsync(
+            new AqiRequest { Selection = Stations("air-1"), Period = Period.Hour, From = "2026-01-21", To = "2026-01-21" }, Reader);
+        Assert.Equal("moving-24h", r.HourlyParticulates);
+        var byStart = r.Stations[0].Values.ToDictionary(v => v.Start);
+        // 20:00: 21 valid hours, (20*40 + 100)/21 = 42.857 -> 50/40*7.857 + 50 = 59.8 -> 60 (the hour alone, 100, would be 132).
+        var v = byStart["2026-01-21T20:00:00+08:00"];
+        Assert.Equal(60, v.Iaqi["pm25"]);
+        Assert.Equal("24-hour moving mean", v.Items.Single().Basis);
+        Assert.Equal(900.0 / 21, v.Items.Single().Concentration, 9);
+        // 19:00 has 20 valid hours (valid), 18:00 19 (no PM value, so no AQI at all).
+        Assert.Equal(57, byStart["2026-01-21T19:00:00+08:00"].Iaqi["pm25"]); // 40 -> 56.25 -> 57
+        Assert.False(byStart.ContainsKey("2026-01-21T18:00:00+08:00"));
+
+        await using var wrong = new ServiceUnderTest(new() { ["Standards:HourlyAqiParticulates"] = "Weekly" });
+        var e = await Assert.ThrowsAnyAsync<Exception>(wrong.StartAsync);
+        Assert.Contains("Standards:HourlyAqiParticulates", e.ToString());
+    }
+
     /// <summary>A valid day of air-1 (hours 00..19, 45 minutes each) of the six pollutants.</summary>
     static IEnumerable<string> SixPollutantDay(DateOnly day, double pm25) =>
         new[] { ("so2", 12.0), ("no2", 30.0), ("co", 1.0), ("pm10", 63.0), ("pm25", pm25), ("o3", 120.0) }
