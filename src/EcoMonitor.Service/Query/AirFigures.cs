@@ -7,9 +7,11 @@ namespace EcoMonitor.Service.Query;
 /// hours by GB 3095's minute rule, then the concentrations the HJ 633 reports and the HJ 663 evaluation index.</summary>
 public sealed class AirFigures(AirQualityStandard standard)
 {
-    /// <summary>The valid hourly means (hours with at least MinMinutesPerHour minutes), keyed by the hour's start.</summary>
+    readonly Aggregator _aggregator = new(standard);
+
+    /// <summary>The valid hourly means (<see cref="Aggregator.IsValidHour"/>), keyed by the hour's start.</summary>
     public Dictionary<DateTimeOffset, double> ValidHours(IReadOnlyList<HourStat> hours) =>
-        hours.Where(h => h.Minutes >= standard.MinMinutesPerHour).ToDictionary(h => h.Start, h => h.Mean);
+        hours.Where(_aggregator.IsValidHour).ToDictionary(h => h.Start, h => h.Mean);
 
     /// <summary>The daily report's concentrations of one local day (AqiReport keys): the 24-hour means of SO2, NO2, CO,
     /// PM10, PM2.5 when valid (MinHoursPerDay valid hours), the day's largest valid O3 1-hour mean, the O3 daily

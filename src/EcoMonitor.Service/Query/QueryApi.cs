@@ -378,7 +378,7 @@ public sealed class QueryApi(
             var item = new VocStationExceedances { StationId = station.Id, HourlyLimit = hourlyLimit, SingleLimit = singleLimit };
             // The 1-hour average over the limit (hours with at least 45 minutes of data, as for every hourly mean).
             item.Exceedances.AddRange(hours[station.Id]
-                .Where(h => h.Minutes >= Aggregator.Standard.MinMinutesPerHour && h.Mean > hourlyLimit)
+                .Where(h => Aggregator.IsValidHour(h) && h.Mean > hourlyLimit)
                 .Select(h => new VocExceedance { Time = ChinaTime.Format(h.Start), Value = h.Mean, Limit = hourlyLimit, Kind = "hourly-mean" }));
             item.Exceedances.AddRange(singles.Select(r => new VocExceedance { Time = ChinaTime.Utc(r.Timestamp), Value = r.Value, Limit = singleLimit, Kind = "single-value" }));
             response.Stations.Add(item);
