@@ -320,12 +320,12 @@ public sealed class AqiEditionFileTests
     }
 
     /// <summary>The built-in edition as JSON under another name, with one table changed by <paramref name="edit"/>.</summary>
-    static string Edition(Action<Dictionary<string, double[]>>? edit = null, bool withBeyond = true)
+    static string Edition(Action<Dictionary<string, double[]>>? edit = null, bool withBeyond = true, Dictionary<string, string>? beyond = null)
     {
         var e = EcoMonitor.Domain.Standards.AqiEdition.Hj633_2012;
         var tables = e.Breakpoints.ToDictionary(kv => kv.Key, kv => kv.Value);
         edit?.Invoke(tables);
-        var edition = e with { Name = "HJ 633-test", Breakpoints = tables, BeyondTable = withBeyond ? e.BeyondTable : null };
+        var edition = e with { Name = "HJ 633-test", Breakpoints = tables, BeyondTable = withBeyond ? beyond ?? e.BeyondTable : null };
         var options = new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase };
         return $$"""{"aqi": [{{System.Text.Json.JsonSerializer.Serialize(edition, options)}}]}""";
     }
@@ -333,11 +333,14 @@ public sealed class AqiEditionFileTests
     [Fact]
     public void A_complete_edition_loads_and_a_table_named_without_its_period_is_the_24_hour_one()
     {
+        // Tables named without their period, the hand-over too: {"so2_1h": "so2"}.
         var catalog = Load(Edition(t =>
         {
             t["pm25"] = t["pm25_24h"];
             t.Remove("pm25_24h");
-        }), particulates: "Moving24Hours");
+            t["so2"] = t["so2_24h"];
+            t.Remove("so2_24h");
+        }, beyond: new() { ["so2_1h"] = "so2", ["o3_8h"] = "o3_1h" }), particulates: "Moving24Hours");
         Assert.Equal("HJ 633-test", catalog.Aqi.Name);
         Assert.Equal(132, catalog.Aqi.Iaqi("pm25_24h", 100));
         Assert.Equal(108, EcoMonitor.Domain.Standards.AqiReport.Hourly(catalog.Aqi, new Dictionary<string, double> { ["so2"] = 900, ["so2_24h"] = 200 },

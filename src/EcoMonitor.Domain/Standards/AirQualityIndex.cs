@@ -106,7 +106,7 @@ public sealed record AqiEdition(
                 continue;
             }
             var beyond = Beyond(input.Table);
-            if (input.Fallback is { } f && f.Table == beyond && TryIaqi(f.Table, f.Concentration) is { } other)
+            if (input.Fallback is { } f && beyond is not null && AqiTables.Same(f.Table, beyond) && TryIaqi(f.Table, f.Concentration) is { } other)
                 items.Add(new AqiItem(input.Item, f.Table, f.Concentration, f.Basis, other,
                     $"{input.Basis} {input.Concentration:0.###} is above the {input.Table} table; the {f.Table} IAQI is used"));
             else
@@ -129,6 +129,11 @@ public static class AqiTables
     public const string Day = "24h";
 
     public static string Of(string pollutant, string period) => $"{pollutant}_{period}";
+
+    /// <summary>Whether two names are the same table ("pm25" is "pm25_24h").</summary>
+    public static bool Same(string a, string b) => Canonical(a) == Canonical(b);
+
+    static string Canonical(string table) => table.Contains('_') ? table : Of(table, Day);
 
     public static readonly string Pm25Day = Of(Parameters.Pm25, Day);
     public static readonly string Pm10Day = Of(Parameters.Pm10, Day);
