@@ -81,7 +81,7 @@ public static class Ecomon
 
         var parameter = new Option<string>("--parameter") { Description = "pm25, pm10, nmhc, ...", Required = true };
         var period = new Option<string>("--period") { Description = "hour | day | month | year", Required = true };
-        var percentile = new Option<double>("--percentile") { Description = "percentile to report (95)" };
+        var percentile = new Option<double>("--percentile") { Description = "percentile to report (95; 90 with --statistic o3-max-8h)" };
         var png = new Option<FileInfo?>("--png") { Description = "also draw the trend with its limit line into this PNG" };
         var statistic = new Option<string>("--statistic")
         {

@@ -144,6 +144,13 @@ public sealed class OfficialFiguresIntegrationTests : IAsyncLifetime
         // The 26th: windows 00..02 have 8, 7, 6 valid hours: 3 windows, maximum 400 > 160: valid.
         Assert.Equal((true, 400.0, 3), (b[4].Valid, b[4].Mean, b[4].Count));
 
+        // January by the month rule: 4 valid daily maxima (the 23rd..26th), 27 required.
+        var month = await _client.AggregateAsync(new AggregateRequest
+        {
+            Selection = Stations("air-3"), Parameter = "o3", Period = Period.Month, From = "2026-01-01", To = "2026-01-31", Statistic = Statistic.O3DailyMax8H,
+        }, Reader);
+        Assert.Equal((false, 4, 27), (month.Stations[0].Buckets[0].Valid, month.Stations[0].Buckets[0].Count, month.Stations[0].Buckets[0].Required));
+
         var moving = await _client.AggregateAsync(new AggregateRequest
         {
             Selection = Stations("air-3"), Parameter = "o3", Period = Period.Hour, From = "2026-01-26", To = "2026-01-26", Statistic = Statistic.O38HMoving,
@@ -189,6 +196,25 @@ public sealed class OfficialFiguresIntegrationTests : IAsyncLifetime
         await using var wrong = new ServiceUnderTest(new() { ["Standards:HourlyAqiParticulates"] = "Weekly" });
         var e = await Assert.ThrowsAnyAsync<Exception>(wrong.StartAsync);
         Assert.Contains("Standards:HourlyAqiParticulates", e.ToString());
+    }
+
+    [Fact]
+    public async Task O3_daily_maxima_of_a_month_with_their_90th_percentile_by_default()
+    {
+        // Hourly rollup points (as the service stores them) of March 2026: every hour of day d at 10 * d.
+        var lines = new List<string>();
+        for (var d = 1; d <= 31; d++)
+            for (var h = 0; h < 24; h++)
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"reading_1h,station=air-1,parameter=o3 minutes=60i,mean={10 * d},min={10 * d},max={10 * d} {new DateTimeOffset(2026, 3, d, h, 0, 0, Seed.China).ToUnixTimeMilliseconds()}"));
+        await Seed.WriteRawAsync(_service.Database, lines);
+        var r = await _client.AggregateAsync(new AggregateRequest
+        {
+            Selection = Stations("air-1"), Parameter = "o3", Period = Period.Month, From = "2026-03-01", To = "2026-03-31", Statistic = Statistic.O3DailyMax8H,
+        }, Reader);
+        // Daily maxima 10, 20, ..., 310: mean 160; 90th: k = 1 + 30 * 0.9 = 28 -> X28 = 280.
+        var march = r.Stations[0].Buckets.Single();
+        Assert.Equal((true, 31, 160.0, 280.0, 10.0, 310.0), (march.Valid, march.Count, march.Mean, march.Percentile, march.Min, march.Max));
     }
 
     /// <summary>A valid day of air-1 (hours 00..19, 45 minutes each) of the six pollutants.</summary>
