@@ -32,7 +32,7 @@ public static class Ecomon
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var root = new RootCommand("EcoMonitor: query stations, aggregates, AQI, the PM2.5 target, water quality and VOCs; handle alerts.");
+        var root = new RootCommand("EcoMonitor: query stations, aggregates, AQI, the annual evaluation, the PM2.5 target, water quality and VOCs; handle alerts.");
         root.Options.Add(Server);
         root.Options.Add(Key);
         root.Options.Add(Json);
@@ -81,15 +81,20 @@ public static class Ecomon
 
         var parameter = new Option<string>("--parameter") { Description = "pm25, pm10, nmhc, ...", Required = true };
         var period = new Option<string>("--period") { Description = "hour | day | month | year", Required = true };
-        var percentile = new Option<double>("--percentile") { Description = "percentile to report (95)" };
+        var percentile = new Option<double>("--percentile") { Description = "percentile to report (95; 90 with --statistic o3-max-8h)" };
         var png = new Option<FileInfo?>("--png") { Description = "also draw the trend with its limit line into this PNG" };
-        var aggregate = new Command("aggregate", "means, min, max, count and percentile by GB 3095") { parameter, period, From, To, Station, Region, percentile, png };
+        var statistic = new Option<string>("--statistic")
+        {
+            Description = "mean | o3-8h (O3 8-hour moving mean, --period hour) | o3-max-8h (O3 daily maximum 8-hour mean, --period day/month/year)",
+            DefaultValueFactory = _ => "mean",
+        };
+        var aggregate = new Command("aggregate", "means, min, max, count and percentile by GB 3095") { parameter, period, From, To, Station, Region, percentile, statistic, png };
         aggregate.SetAction(async (p, ct) =>
         {
             var request = new AggregateRequest
             {
                 Selection = SelectionOf(p)!, Parameter = p.GetValue(parameter)!, Period = PeriodOf(p.GetValue(period)),
-                From = p.GetValue(From)!, To = p.GetValue(To)!, Percentile = p.GetValue(percentile),
+                From = p.GetValue(From)!, To = p.GetValue(To)!, Percentile = p.GetValue(percentile), Statistic = StatisticOf(p.GetValue(statistic)),
             };
             var r = await Client(p).AggregateAsync(request, Headers(p), cancellationToken: ct);
             if (p.GetValue(png) is { } file) Chart.Trend(r, file.FullName);
@@ -110,11 +115,14 @@ public static class Ecomon
         {
             var r = await Client(p).GetAqiAsync(new AqiRequest { Selection = SelectionOf(p)!, Period = PeriodOf(p.GetValue(aqiPeriod)), From = p.GetValue(From)!, To = p.GetValue(To)! }, Headers(p), cancellationToken: ct);
             if (Print(p, output, r)) return;
-            var t = new Table("series", "start", "AQI", "category", "primary", "IAQI PM2.5", "IAQI PM10", "missing");
+            output.WriteLine($"{r.Edition}; hourly PM: {r.HourlyParticulates}");
+            var t = new Table("series", "start", "AQI", "level", "category", "primary", "SO2", "NO2", "CO", "O3-1h", "O3-8h", "PM10", "PM2.5", "missing");
+            object? I(AqiValue v, string item) => v.Iaqi.TryGetValue(item, out var x) ? x : null;
             foreach (var s in r.Stations.Append(r.Region).Where(s => s is not null))
                 foreach (var v in s.Values)
-                    t.Row(s.StationId.Length == 0 ? "region" : s.StationId, v.Start, v.Aqi, $"{v.CategoryZh} {v.CategoryEn}", string.Join(",", v.PrimaryPollutants),
-                        v.Iaqi.TryGetValue("pm25", out var a) ? a : null, v.Iaqi.TryGetValue("pm10", out var b) ? b : null, string.Join(",", v.Missing));
+                    t.Row(s.StationId.Length == 0 ? "region" : s.StationId, v.Start, v.Partial ? $"{v.Aqi} (partial)" : v.Aqi, v.Level, $"{v.CategoryZh} {v.CategoryEn}",
+                        string.Join(",", v.PrimaryPollutants), I(v, "so2"), I(v, "no2"), I(v, "co"), I(v, "o3_1h"), I(v, "o3_8h"), I(v, "pm10"), I(v, "pm25"),
+                        string.Join(",", v.Missing));
             t.WriteTo(output);
         });
         yield return aqi;
@@ -128,11 +136,11 @@ public static class Ecomon
             if (SelectionOf(p, optional: true) is { } sel) request.Selection = sel;
             var r = await Client(p).GetTargetProgressAsync(request, Headers(p), cancellationToken: ct);
             if (Print(p, output, r)) return;
-            output.WriteLine($"PM2.5 from 1 January to {r.AsOf}, against the same span last year");
+            output.WriteLine($"PM2.5 from 1 January to {r.AsOf}{(r.AsOf.EndsWith("-12-31", StringComparison.Ordinal) ? " (the full year: 324 valid days, 27 a month, 25 in February)" : "")}, against the same span last year");
             var t = new Table("scope", "this year", "last year", "change %", "rounded %", "target %", "on track", "note");
             foreach (var x in r.Progress)
                 t.Row(x.Scope, x.HasCurrentMean ? x.CurrentMean : null, x.HasPreviousMean ? x.PreviousMean : null, x.HasChangePercent ? x.ChangePercent : null,
-                    x.HasRoundedChangePercent ? x.RoundedChangePercent : null, x.TargetPercent, x.OnTrack, x.Note);
+                    x.HasRoundedChangePercent ? x.RoundedChangePercent : null, x.TargetPercent, x.HasOnTrack ? x.OnTrack : "no verdict", x.Note);
             t.WriteTo(output);
             if (r.Years.Count == 0) return;
             output.WriteLine();
@@ -141,6 +149,42 @@ public static class Ecomon
             y.WriteTo(output);
         });
         yield return target;
+
+        var year = new Option<int>("--year") { Description = "the year evaluated", Required = true };
+        var zone = new Option<bool>("--zone") { Description = "every air station and the zone (the default without --station or --region)" };
+        var evaluateAsOf = new Option<string?>("--as-of") { Description = "last local day counted (31 December, or yesterday while the year runs)" };
+        var evaluate = new Command("evaluate", "HJ 663 annual evaluation: annual statistics, Grade II compliance, composite index, good days") { year, evaluateAsOf, Station, Region, zone };
+        evaluate.SetAction(async (p, ct) =>
+        {
+            var request = new EvaluateYearRequest { Year = p.GetValue(year), AsOf = p.GetValue(evaluateAsOf) ?? "" };
+            if (SelectionOf(p, optional: true) is { } sel)
+            {
+                if (p.GetValue(zone)) throw new RpcException(new Status(StatusCode.InvalidArgument, "--zone: give it alone, not with --station or --region"));
+                request.Selection = sel;
+            }
+            var r = await Client(p).EvaluateYearAsync(request, Headers(p), cancellationToken: ct);
+            if (Print(p, output, r)) return;
+            output.WriteLine($"{r.Standard} / {r.Edition}, 1 January to {r.AsOf}, against the same span of the year before");
+            foreach (var scope in r.Scopes)
+            {
+                var (c, b) = (scope.Current, scope.Previous);
+                output.WriteLine();
+                output.WriteLine($"{scope.Scope}: {c.From}..{c.To}{(c.FullYear ? " (full year)" : " (year to date)")}");
+                var t = new Table("pollutant", "unit", "days", "valid", "annual mean", "limit", "pct", "value", "limit", "meets II", "over days", "mean Δ%", "pct Δ%", "note");
+                foreach (var x in c.Pollutants)
+                    t.Row(x.Pollutant, x.Unit, x.ValidDays, x.Valid, x.HasAnnualMean ? x.AnnualMean : null, x.HasAnnualLimit ? x.AnnualLimit : null, x.Percentile,
+                        x.HasPercentileValue ? x.PercentileValue : null, x.HasPercentileLimit ? x.PercentileLimit : null, x.HasMeetsGradeIi ? x.MeetsGradeIi : null,
+                        x.OverStandardDays, x.HasAnnualMeanChangePercent ? x.AnnualMeanChangePercent : null, x.HasPercentileChangePercent ? x.PercentileChangePercent : null, x.Note);
+                t.WriteTo(output);
+                var s = new Table("", "composite index", "meets Grade II", "good days", "AQI days", "good %", "partial days");
+                s.Row("this year", c.HasCompositeIndex ? c.CompositeIndex : null, c.HasMeetsGradeIi ? c.MeetsGradeIi : null, c.GoodDays, c.AqiDays, c.HasGoodDayShare ? c.GoodDayShare : null, c.PartialAqiDays);
+                s.Row("year before", b.HasCompositeIndex ? b.CompositeIndex : null, b.HasMeetsGradeIi ? b.MeetsGradeIi : null, b.GoodDays, b.AqiDays, b.HasGoodDayShare ? b.GoodDayShare : null, b.PartialAqiDays);
+                s.Row("change", scope.HasCompositeIndexChangePercent ? $"{scope.CompositeIndexChangePercent:0.##} %" : null, null, null, null,
+                    scope.HasGoodDayShareChangePoints ? $"{scope.GoodDayShareChangePoints:+0.##;-0.##} points" : null, null);
+                s.WriteTo(output);
+            }
+        });
+        yield return evaluate;
 
         var water = new Command("water", "GB 3838 class of water sections") { From, To, Station, Region };
         water.SetAction(async (p, ct) =>
@@ -234,6 +278,14 @@ public static class Ecomon
         "month" => Period.Month,
         "year" => Period.Year,
         _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"--period: '{period}' is not hour, day, month or year")),
+    };
+
+    static Statistic StatisticOf(string? statistic) => statistic?.ToLowerInvariant() switch
+    {
+        null or "" or "mean" => Statistic.Mean,
+        "o3-8h" => Statistic.O38HMoving,
+        "o3-max-8h" => Statistic.O3DailyMax8H,
+        _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"--statistic: '{statistic}' is not mean, o3-8h or o3-max-8h")),
     };
 
     static string Short(StationKind k) => k switch

@@ -90,6 +90,21 @@ public class OzoneTests
     }
 
     [Fact]
+    public void The_moving_mean_of_the_days_first_hour_reaches_into_the_evening_before()
+    {
+        // The hourly report at 00:00 uses hours 17:00 .. 23:00 of the day before and 00:00: (7 * 100 + 20) / 8 = 90.
+        var midnight = ChinaTime.StartOf(Day);
+        var hours = Enumerable.Range(1, 7).ToDictionary(i => midnight.AddHours(-i), _ => 100.0);
+        hours[midnight] = 20;
+        var m = Ozone.MovingMeanEndingWith(hours, midnight, Std);
+        Assert.Equal((midnight.AddHours(-7), 8, 90.0), (m.Start, m.ValidHours, m.Value!.Value));
+        // while the day's maximum 8-hour mean never uses them: only the 00:00 hour is inside the day -> no valid window.
+        var d = Ozone.DailyMax(hours, Day, Std);
+        Assert.Equal((0, false), (d.ValidWindows, d.IsValid));
+        Assert.Null(d.Maximum);
+    }
+
+    [Fact]
     public void Limits_of_the_six_basic_items_are_edition_data()
     {
         var l = Std.Limits;

@@ -459,7 +459,10 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         var values = r.Stations.Single().Values;
         Assert.Equal(["2026-01-16T08:00:00+08:00", "2026-01-16T09:00:00+08:00"], values.Select(v => v.Start));
         Assert.Equal((150, "轻度污染", "pm25"), (values[0].Aqi, values[0].CategoryZh, values[0].PrimaryPollutants.Single()));
-        Assert.Equal(["pm10"], values[0].Missing);
+        // A station measuring PM only: an AQI of what it has, marked partial, naming every item without a valid value.
+        Assert.Equal(["co", "no2", "o3_1h", "o3_8h", "pm10", "so2"], values[0].Missing);
+        Assert.True(values[0].Partial);
+        Assert.Equal(("三级", "pm25_24h", "1-hour mean"), (values[0].Level, values[0].Items.Single().Table, values[0].Items.Single().Basis));
         Assert.Equal((29, "优"), (values[1].Aqi, values[1].CategoryZh));
         Assert.Empty(values[1].PrimaryPollutants);
         Assert.Equal("HJ 633-2012", r.Edition);

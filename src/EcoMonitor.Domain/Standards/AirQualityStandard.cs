@@ -41,6 +41,16 @@ public sealed record AirQualityStandard(
         new(validDailyMeans.Count >= MinDaysIn(month) && validDailyMeans.Count > 0 ? validDailyMeans.Average() : null,
             validDailyMeans.Count, MinDaysIn(month));
 
+    /// <summary>The 24-hour moving mean ending with the hour starting at <paramref name="lastHour"/> (hours
+    /// lastHour - 23 h ... lastHour), valid with MinHoursPerDay valid hours among them, as a day is.</summary>
+    public ValidatedMean MovingDayMean(IReadOnlyDictionary<DateTimeOffset, double> validHours, DateTimeOffset lastHour)
+    {
+        var values = new List<double>(24);
+        for (var i = 23; i >= 0; i--)
+            if (validHours.TryGetValue(lastHour.AddHours(-i), out var v)) values.Add(v);
+        return DailyMean(values);
+    }
+
     /// <summary>An annual mean of valid daily means: MinDaysPerYear in the year and the monthly minimum in every month.</summary>
     public AnnualMean AnnualMean(IReadOnlyDictionary<DateOnly, double> validDailyMeans)
     {

@@ -17,6 +17,10 @@ public sealed class Aggregator(AirQualityStandard standard)
 {
     public AirQualityStandard Standard => standard;
 
+    /// <summary>GB 3095's rule for an hourly mean: at least MinMinutesPerHour minutes of valid data. The one place
+    /// the rule is applied to stored hours (aggregates, AQI, the O3 8-hour figures, VOCs hourly means).</summary>
+    public bool IsValidHour(HourStat h) => h.Minutes >= standard.MinMinutesPerHour;
+
     /// <summary>Hourly or daily buckets from hourly statistics (the hourly rollup).</summary>
     public IReadOnlyList<BucketValue> Build(IReadOnlyList<HourStat> hours, AggregatePeriod period, DateOnly from, DateOnly to, double percentile) => period switch
     {
@@ -49,7 +53,7 @@ public sealed class Aggregator(AirQualityStandard standard)
                 buckets.Add(new BucketValue(t, false, null, null, null, null, 0, standard.MinMinutesPerHour, "no data"));
                 continue;
             }
-            var valid = h.Minutes >= standard.MinMinutesPerHour;
+            var valid = IsValidHour(h);
             buckets.Add(valid
                 ? new BucketValue(t, true, h.Mean, h.Min, h.Max, null, h.Minutes, standard.MinMinutesPerHour)
                 : new BucketValue(t, false, null, null, null, null, h.Minutes, standard.MinMinutesPerHour, $"{h.Minutes} minutes of data"));
@@ -59,7 +63,7 @@ public sealed class Aggregator(AirQualityStandard standard)
 
     /// <summary>Valid hourly means grouped by local day.</summary>
     Dictionary<DateOnly, List<double>> ValidHoursByDay(IReadOnlyList<HourStat> hours) =>
-        hours.Where(h => h.Minutes >= standard.MinMinutesPerHour)
+        hours.Where(IsValidHour)
             .GroupBy(h => ChinaTime.DateOf(h.Start))
             .ToDictionary(g => g.Key, g => g.Select(h => h.Mean).ToList());
 
@@ -103,14 +107,7 @@ public sealed class Aggregator(AirQualityStandard standard)
     }
 
     /// <summary>Why an annual mean is not valid: too few valid days, months below their minimum, or both.</summary>
-    public static string AnnualNote(AnnualMean annual)
-    {
-        if (annual.IsValid) return "";
-        var parts = new List<string>();
-        if (annual.ValidDays < annual.RequiredDays) parts.Add($"{annual.ValidDays} valid days, {annual.RequiredDays} required");
-        if (annual.MonthsBelowMinimum.Count > 0) parts.Add($"months below their minimum: {string.Join(", ", annual.MonthsBelowMinimum)}");
-        return string.Join("; ", parts);
-    }
+    public static string AnnualNote(AnnualMean annual) => SpanValidity.AnnualNote(annual);
 
     static BucketValue Summarise(DateTimeOffset start, List<double> values, ValidatedMean mean, double percentile, string counted) =>
         mean.IsValid

@@ -43,6 +43,68 @@ public static class ApiMapping
         return series;
     }
 
+    public static AqiValue ToApi(DateTimeOffset start, AqiResult r)
+    {
+        var value = new AqiValue
+        {
+            Start = Domain.ChinaTime.Format(start),
+            Aqi = r.Aqi,
+            CategoryZh = r.Category.Chinese,
+            CategoryEn = r.Category.English,
+            Colour = r.Category.Colour,
+            Level = r.Category.Level,
+            Partial = r.Partial,
+        };
+        foreach (var (item, iaqi) in r.Iaqi) value.Iaqi[item] = iaqi;
+        value.PrimaryPollutants.AddRange(r.PrimaryPollutants);
+        value.OverStandard.AddRange(r.OverStandardPollutants);
+        value.Missing.AddRange(r.Missing);
+        value.Notes.AddRange(r.Notes);
+        value.Items.AddRange(r.Items.OrderBy(i => i.Item, StringComparer.Ordinal).Select(i => new IaqiDetail
+        {
+            Item = i.Item, Iaqi = i.Iaqi, Concentration = i.Concentration, Basis = i.Basis, Table = i.Table, Note = i.Note,
+        }));
+        return value;
+    }
+
+    public static SpanEvaluation ToApi(YearEvaluation e, YearEvaluation? previous)
+    {
+        var span = new SpanEvaluation
+        {
+            From = new DateOnly(e.Year, 1, 1).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            To = e.Until.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            FullYear = e.FullYear,
+            AqiDays = e.AqiDays,
+            GoodDays = e.GoodDays,
+            PartialAqiDays = e.PartialAqiDays,
+        };
+        if (e.CompositeIndex is { } ci) span.CompositeIndex = ci;
+        if (e.MeetsGradeII is { } meets) span.MeetsGradeIi = meets;
+        if (e.GoodDayShare is { } share) span.GoodDayShare = share;
+        foreach (var f in e.Pollutants)
+        {
+            var before = previous?.Pollutants.FirstOrDefault(p => p.Pollutant == f.Pollutant);
+            var item = new PollutantEvaluation
+            {
+                Pollutant = f.Pollutant,
+                Unit = Domain.Parameters.Get(f.Pollutant).CanonicalUnit,
+                ValidDays = f.ValidDays,
+                Valid = f.Valid,
+                Note = f.Note,
+                Percentile = f.Percentile,
+                OverStandardDays = f.OverStandardDays,
+            };
+            if (f.Mean is { } m) item.AnnualMean = m;
+            if (f.MeanLimit is { } ml) item.AnnualLimit = ml;
+            if (f.PercentileValue is { } p) item.PercentileValue = p;
+            if (f.PercentileLimit is { } pl) item.PercentileLimit = pl;
+            if (f.Meets is { } ok) item.MeetsGradeIi = ok;
+            if (AnnualEvaluation.ChangePercent(f.Mean, before?.Mean) is { } dm) item.AnnualMeanChangePercent = dm;
+            if (AnnualEvaluation.ChangePercent(f.PercentileValue, before?.PercentileValue) is { } dp) item.PercentileChangePercent = dp;
+            span.Pollutants.Add(item);
+        }
+        return span;
+    }
 
     public static Reading ToApi(Domain.Reading r) => new()
     {

@@ -8,6 +8,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using DomainStation = EcoMonitor.Domain.Station;
 using DomainKind = EcoMonitor.Domain.StationKind;
+using Statistic = EcoMonitor.Api.V1.Statistic;
 
 namespace EcoMonitor.Service.Query;
 
@@ -26,6 +27,7 @@ public sealed class QueryApi(
     TimeProvider time) : QueryService.QueryServiceBase
 {
     readonly Aggregator Aggregator = new(standards.Air);
+    readonly AirFigures Figures = new(standards.Air);
     readonly AqiEdition Aqi = standards.Aqi;
     readonly WaterQualityStandard Water = standards.Water;
     const int MaxDays = 3 * 366 + 1;
@@ -50,14 +52,36 @@ public sealed class QueryApi(
             throw Invalid("parameter", $"'{Printable(request.Parameter)}' is not a parameter code; known: {string.Join(", ", Parameters.All.Select(p => p.Code))}");
         var period = PeriodOf(request.Period, "period");
         var (from, to) = Range(request.From, request.To);
-        var percentile = request.Percentile == 0 ? 95 : request.Percentile;
+        // 0: the annual evaluation's percentile of the figure (HJ 663): 90 for O3's daily maximum 8-hour means, else 95.
+        var percentile = request.Percentile != 0 ? request.Percentile : request.Statistic == Statistic.O3DailyMax8H ? 90 : 95;
         if (percentile is < 0 or > 100 || !double.IsFinite(percentile)) throw Invalid("percentile", "must be within 0..100");
         var (selected, region) = Select(request.Selection, parameter.Kind);
 
-        // Hours and days are built from the hourly rollup; months and years from the daily one.
+        if (request.Statistic != Statistic.Mean && parameter.Code != Parameters.O3)
+            throw Invalid("statistic", $"{request.Statistic} is a statistic of o3 only");
+        if (request.Statistic == Statistic.O38HMoving && period != AggregatePeriod.Hour)
+            throw Invalid("statistic", "the O3 8-hour moving mean is hourly: use PERIOD_HOUR");
+        if (request.Statistic == Statistic.O3DailyMax8H && period == AggregatePeriod.Hour)
+            throw Invalid("statistic", "the O3 daily maximum 8-hour mean is daily: use PERIOD_DAY, PERIOD_MONTH or PERIOD_YEAR");
+        if (request.Statistic is not (Statistic.Mean or Statistic.O38HMoving or Statistic.O3DailyMax8H))
+            throw Invalid("statistic", "one of STATISTIC_MEAN, STATISTIC_O3_8H_MOVING, STATISTIC_O3_DAILY_MAX_8H");
+
+        // Hours and days are built from the hourly rollup; months and years from the daily one. O3's 8-hour figures
+        // are built from the hourly rollup at every period (the moving mean of the first hours reaches back 7 hours).
         var ids = selected.Select(s => s.Id).ToList();
         Func<string, IReadOnlyList<BucketValue>> build;
-        if (period is AggregatePeriod.Hour or AggregatePeriod.Day)
+        if (request.Statistic != Statistic.Mean)
+        {
+            var hourly = await Guarded(() => queries.HourlyAsync(ids, parameter.Code, ChinaTime.StartOf(from).AddHours(-7), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+            build = id =>
+            {
+                var valid = Figures.ValidHours(hourly[id]);
+                return request.Statistic == Statistic.O38HMoving ? Figures.EightHourMoving(valid, from, to)
+                    : period == AggregatePeriod.Day ? Figures.DailyMaxEightHours(valid, from, to)
+                    : Aggregator.FromDays(Figures.ValidDailyMaxEightHours(valid, from, to), period, from, to, percentile);
+            };
+        }
+        else if (period is AggregatePeriod.Hour or AggregatePeriod.Day)
         {
             var hourly = await Guarded(() => queries.HourlyAsync(ids, parameter.Code, ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
             build = id => Aggregator.Build(hourly[id], period, from, to, percentile);
@@ -92,43 +116,39 @@ public sealed class QueryApi(
         var (from, to) = Range(request.From, request.To);
         var (selected, region) = Select(request.Selection, DomainKind.Air);
         var ids = selected.Select(s => s.Id).ToList();
-        var pollutants = Aqi.Breakpoints.Keys.Order().ToList();
-        var buckets = new Dictionary<string, List<IReadOnlyList<BucketValue>>>();
-        foreach (var pollutant in pollutants)
+        // The hourly report's moving means reach back 23 hours (PM, SO2 24-hour) and 7 hours (O3 8-hour).
+        var start = period == AggregatePeriod.Hour ? ChinaTime.StartOf(from).AddHours(-23) : ChinaTime.StartOf(from);
+        var valid = ids.ToDictionary(id => id, _ => new Dictionary<string, Dictionary<DateTimeOffset, double>>());
+        foreach (var pollutant in Parameters.CriteriaPollutants)
         {
-            var hourly = await Guarded(() => queries.HourlyAsync(ids, pollutant, ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
-            buckets[pollutant] = ids.Select(id => Aggregator.Build(hourly[id], period, from, to, 95)).ToList();
+            var hourly = await Guarded(() => queries.HourlyAsync(ids, pollutant, start, ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
+            foreach (var id in ids) valid[id][pollutant] = Figures.ValidHours(hourly[id]);
         }
-        var response = new AqiResponse { Edition = Aqi.Name };
-        for (var i = 0; i < selected.Count; i++)
-            response.Stations.Add(AqiSeries(selected[i].Id, pollutants.ToDictionary(p => p, p => buckets[p][i])));
+        var buckets = new List<DateTimeOffset>();
+        if (period == AggregatePeriod.Hour)
+            for (var t = ChinaTime.StartOf(from); t < ChinaTime.StartOf(to.AddDays(1)); t = t.AddHours(1)) buckets.Add(t);
+        else
+            for (var d = from; d <= to; d = d.AddDays(1)) buckets.Add(ChinaTime.StartOf(d));
+        var particulates = standards.HourlyParticulates;
+        var concentrations = ids.ToDictionary(id => id, id => buckets.Select(b => period == AggregatePeriod.Hour
+            ? Figures.Hour(valid[id], b, particulates)
+            : Figures.Day(valid[id], ChinaTime.DateOf(b))).ToList());
+        AqiResult? Report(Dictionary<string, double> c) =>
+            period == AggregatePeriod.Hour ? AqiReport.Hourly(Aqi, c, particulates) : AqiReport.Daily(Aqi, c);
+
+        var response = new AqiResponse { Edition = Aqi.Name, HourlyParticulates = particulates == HourlyParticulates.HourMean ? "hour-mean" : "moving-24h" };
+        foreach (var s in selected)
+            response.Stations.Add(AqiSeries(s.Id, buckets, concentrations[s.Id].Select(Report).ToList()));
         if (region is not null)
-            response.Region = AqiSeries("", pollutants.ToDictionary(p => p, p => Aggregator.Region(buckets[p], selected.Count)));
+            response.Region = AqiSeries("", buckets, buckets.Select((_, i) => Report(AirFigures.Region(ids.Select(id => concentrations[id][i])))).ToList());
         return response;
     }
 
-    AqiSeries AqiSeries(string station, Dictionary<string, IReadOnlyList<BucketValue>> byPollutant)
+    static AqiSeries AqiSeries(string station, List<DateTimeOffset> buckets, List<AqiResult?> results)
     {
         var series = new AqiSeries { StationId = station };
-        var count = byPollutant.Values.First().Count;
-        for (var i = 0; i < count; i++)
-        {
-            var valid = byPollutant.Where(kv => kv.Value[i].Valid).ToDictionary(kv => kv.Key, kv => kv.Value[i].Mean!.Value);
-            if (valid.Count == 0) continue; // no AQI without a valid mean
-            var r = Aqi.Evaluate(valid);
-            var value = new AqiValue
-            {
-                Start = ChinaTime.Format(byPollutant.Values.First()[i].Start),
-                Aqi = r.Aqi,
-                CategoryZh = r.Category.Chinese,
-                CategoryEn = r.Category.English,
-            };
-            foreach (var (pollutant, iaqi) in r.Iaqi) value.Iaqi[pollutant] = iaqi;
-            value.PrimaryPollutants.AddRange(r.PrimaryPollutants);
-            value.OverStandard.AddRange(r.OverStandardPollutants);
-            value.Missing.AddRange(byPollutant.Keys.Where(p => !valid.ContainsKey(p)).Order());
-            series.Values.Add(value);
-        }
+        for (var i = 0; i < buckets.Count; i++)
+            if (results[i] is { } r) series.Values.Add(ApiMapping.ToApi(buckets[i], r)); // no AQI without a valid value
         return series;
     }
 
@@ -157,6 +177,8 @@ public sealed class QueryApi(
                 TargetPercent = targetPercent,
                 VerdictPolicy = target.Policy == TargetVerdictPolicy.Exact ? "exact" : "rounded-means",
                 Note = string.Join("; ", new[] { status.Current.Note, status.Previous.Note }.Where(n => n.Length > 0)),
+                FullYear = status.Current.FullYear,
+                Valid = status.Progress is not null,
             };
             if (status.Current.Mean is { } c) item.CurrentMean = c;
             if (status.Previous.Mean is { } p) item.PreviousMean = p;
@@ -181,6 +203,65 @@ public sealed class QueryApi(
                 else figure.Note = Aggregator.AnnualNote(annual);
                 response.Years.Add(figure);
             }
+        }
+        return response;
+    }
+
+    /// <summary>HJ 663 evaluation of 1 January .. as_of and of the same span of the previous year. Daily means of
+    /// SO2, NO2, CO, PM10, PM2.5 come from the daily rollup (valid with MinHoursPerDay valid hours); O3's daily
+    /// maximum 8-hour and 1-hour means from the hourly rollup. A region's or the zone's daily values are the means of
+    /// its stations' valid daily values, evaluated like a station's.</summary>
+    public override async Task<EvaluateYearResponse> EvaluateYear(EvaluateYearRequest request, ServerCallContext context)
+    {
+        var today = ChinaTime.DateOf(time.GetUtcNow());
+        if (request.Year < 2000 || request.Year > today.Year) throw Invalid("year", $"must be within 2000..{today.Year}");
+        DateOnly asOf;
+        if (request.AsOf.Length > 0)
+        {
+            asOf = Date(request.AsOf, "as_of");
+            if (asOf.Year != request.Year) throw Invalid("as_of", $"must be a day of {request.Year}");
+        }
+        else asOf = request.Year < today.Year ? new DateOnly(request.Year, 12, 31) : today.AddDays(-1);
+        if (asOf.Year != request.Year) throw Invalid("year", $"{request.Year} has no complete day yet");
+        var zone = IsEmpty(request.Selection);
+        var (selected, region) = zone
+            ? (stations.All.Where(s => s.Kind == DomainKind.Air).OrderBy(s => s.Id, StringComparer.Ordinal).ToList(), null)
+            : Select(request.Selection!, DomainKind.Air);
+        if (selected.Count == 0) throw Invalid("selection", "no air stations");
+
+        var ids = selected.Select(s => s.Id).ToList();
+        var (from, ct) = (new DateOnly(asOf.Year - 1, 1, 1), context.CancellationToken);
+        var daily = ids.ToDictionary(id => id, _ => new Dictionary<string, IReadOnlyDictionary<DateOnly, double>>());
+        foreach (var pollutant in new[] { Parameters.So2, Parameters.No2, Parameters.Co, Parameters.Pm10, Parameters.Pm25 })
+        {
+            var days = await Guarded(() => queries.DailyAsync(ids, pollutant, from, asOf, ct));
+            foreach (var id in ids) daily[id][pollutant] = Aggregator.ValidDays(days[id]);
+        }
+        var o3 = await Guarded(() => queries.HourlyAsync(ids, Parameters.O3, ChinaTime.StartOf(from), ChinaTime.StartOf(asOf.AddDays(1)), ct));
+        foreach (var id in ids)
+        {
+            var valid = Figures.ValidHours(o3[id]);
+            daily[id][AqiReport.O3EightHours] = Figures.ValidDailyMaxEightHours(valid, from, asOf);
+            daily[id][AqiReport.O3OneHour] = AirFigures.DailyMaxOneHour(valid);
+        }
+        var scopes = ids.Select(id => (Scope: id, Daily: (IReadOnlyDictionary<string, IReadOnlyDictionary<DateOnly, double>>)daily[id])).ToList();
+        if (zone || region is not null)
+            scopes.Add((zone ? "zone" : $"region:{region}", AnnualEvaluation.Combine([.. ids.Select(id => (IReadOnlyDictionary<string, IReadOnlyDictionary<DateOnly, double>>)daily[id])])));
+
+        var response = new EvaluateYearResponse
+        {
+            AsOf = asOf.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+            Standard = Aggregator.Standard.Name,
+            Edition = Aqi.Name,
+        };
+        foreach (var (scope, days) in scopes)
+        {
+            var current = AnnualEvaluation.Evaluate(Aggregator.Standard, Aqi, days, asOf);
+            var previous = AnnualEvaluation.Evaluate(Aggregator.Standard, Aqi, days, TargetCalculator.SameDayLastYear(asOf));
+            var item = new ScopeEvaluation { Scope = scope, Current = ApiMapping.ToApi(current, previous), Previous = ApiMapping.ToApi(previous, null) };
+            if (AnnualEvaluation.ChangePercent(current.CompositeIndex, previous.CompositeIndex) is { } dc) item.CompositeIndexChangePercent = dc;
+            if (current.GoodDayShare is { } now && previous.GoodDayShare is { } before) item.GoodDayShareChangePoints = now - before;
+            response.Scopes.Add(item);
         }
         return response;
     }
@@ -298,7 +379,7 @@ public sealed class QueryApi(
             var item = new VocStationExceedances { StationId = station.Id, HourlyLimit = hourlyLimit, SingleLimit = singleLimit };
             // The 1-hour average over the limit (hours with at least 45 minutes of data, as for every hourly mean).
             item.Exceedances.AddRange(hours[station.Id]
-                .Where(h => h.Minutes >= Aggregator.Standard.MinMinutesPerHour && h.Mean > hourlyLimit)
+                .Where(h => Aggregator.IsValidHour(h) && h.Mean > hourlyLimit)
                 .Select(h => new VocExceedance { Time = ChinaTime.Format(h.Start), Value = h.Mean, Limit = hourlyLimit, Kind = "hourly-mean" }));
             item.Exceedances.AddRange(singles.Select(r => new VocExceedance { Time = ChinaTime.Utc(r.Timestamp), Value = r.Value, Limit = singleLimit, Kind = "single-value" }));
             response.Stations.Add(item);

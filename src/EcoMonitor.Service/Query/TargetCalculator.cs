@@ -5,8 +5,9 @@ using DomainStation = EcoMonitor.Domain.Station;
 
 namespace EcoMonitor.Service.Query;
 
-/// <summary>A year-to-date mean: the mean of the valid daily means from 1 January, or null with the reason.</summary>
-public sealed record YearToDate(double? Mean, int Days, string Note);
+/// <summary>A year-to-date mean: the mean of the valid daily means from 1 January, or null with the reason.
+/// <see cref="FullYear"/>: the span is the whole year, judged by the annual rule.</summary>
+public sealed record YearToDate(double? Mean, int Days, string Note, bool FullYear = false);
 
 /// <summary>Where one scope (a station, a region, the zone) stands against the PM2.5 reduction target.</summary>
 public sealed record TargetStatus(
@@ -65,16 +66,17 @@ public sealed class TargetCalculator(ReadingQueries queries, StandardsCatalog st
 
     public static DateOnly SameDayLastYear(DateOnly d) => d.Month == 2 && d.Day == 29 ? new DateOnly(d.Year - 1, 2, 28) : d.AddYears(-1);
 
-    /// <summary>Mean of the valid daily means from 1 January to <paramref name="until"/>; invalid when a complete month
-    /// of the span has fewer valid days than GB 3095's monthly minimum.</summary>
+    /// <summary>Mean of the valid daily means from 1 January to <paramref name="until"/>, subject to
+    /// <see cref="SpanValidity"/>: when the span is the whole year (until = 31 December) the annual rule decides
+    /// (MinDaysPerYear valid days and every month's minimum), otherwise every complete month of the span needs its
+    /// minimum. An invalid span has no mean, only its days and the reason.</summary>
     YearToDate YearToDateOf(Dictionary<DateOnly, double> daily, DateOnly until)
     {
         var span = daily.Where(kv => kv.Key.Year == until.Year && kv.Key <= until).ToList();
-        var lastComplete = until.AddDays(1).Day == 1 ? until.Month : until.Month - 1;
-        var shortMonths = Enumerable.Range(1, Math.Max(0, lastComplete))
-            .Where(m => span.Count(kv => kv.Key.Month == m) < _aggregator.Standard.MinDaysIn(m)).ToList();
-        if (span.Count == 0) return new(null, 0, $"{until.Year}: no valid day");
-        if (shortMonths.Count > 0) return new(null, span.Count, $"{until.Year}: months below their minimum: {string.Join(", ", shortMonths)}");
-        return new(span.Average(kv => kv.Value), span.Count, "");
+        var validity = SpanValidity.Of(_aggregator.Standard, span.Select(kv => kv.Key), until);
+        var label = validity.FullYear ? $"{until.Year} (full year)" : $"{until.Year}";
+        return validity.Valid
+            ? new(span.Average(kv => kv.Value), span.Count, "", validity.FullYear)
+            : new(null, span.Count, $"{label}: {validity.Note}", validity.FullYear);
     }
 }
