@@ -266,6 +266,19 @@ public sealed class HourlyDataIntegrationTests
         Assert.Equal(3, dayRow["hours"].GetInt32());
         Assert.Equal(315.0, dayRow["mean"].GetDouble(), 6);
 
+        // Aggregate answers for meteorology of an air station, with vector means of the direction at every period.
+        var hours = await HoursAsync(service, "air-1", "wdir", day);
+        Assert.Equal(0.0, hours[2].Mean, 6);
+        Assert.Equal(135.0, hours[3].Mean, 6);
+        Assert.Equal(270.0, hours[4].Mean, 6);
+        Assert.Equal(5.5, (await HoursAsync(service, "air-1", "wspd", day))[4].Mean, 9);
+        var aggregateClient = new QueryService.QueryServiceClient(Seed.Channel(service));
+        var date = day.ToOffset(China).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var dayBucket = (await aggregateClient.AggregateAsync(new AggregateRequest { Selection = Stations("air-1"), Parameter = "wdir", Period = Period.Day, From = date, To = date,
+            Percentile = 50 }, Reader)).Stations[0].Buckets.Single();
+        // three valid hours are not a valid day (20 required), and an invalid bucket has no mean, vector or not
+        Assert.False(dayBucket.Valid);
+
         // GetLatest and ListReadings show meteorology like any other parameter, in canonical units.
         var client = new QueryService.QueryServiceClient(Seed.Channel(service));
         var latest = await client.GetLatestAsync(new LatestRequest { Selection = Stations("air-1"), WithinHours = 1 }, Reader);

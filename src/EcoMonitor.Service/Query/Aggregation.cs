@@ -12,10 +12,14 @@ public sealed record BucketValue(DateTimeOffset Start, bool Valid, double? Mean,
 /// <summary>Builds hourly, daily, monthly and yearly buckets from hourly statistics by the GB 3095 validity rules:
 /// an hour needs MinMinutesPerHour minutes of data, a day MinHoursPerDay valid hours, a month its minimum of valid
 /// days, a year MinDaysPerYear valid days and every month's minimum. Every bucket of the range is returned, empty
-/// ones too, so that gaps show.</summary>
-public sealed class Aggregator(AirQualityStandard standard)
+/// ones too, so that gaps show. With <paramref name="direction"/> (wind direction) every mean is the vector mean of
+/// the directions below it (WindVector) and buckets carry no min, max or percentile: a range of angles means nothing.</summary>
+public sealed class Aggregator(AirQualityStandard standard, bool direction = false)
 {
     public AirQualityStandard Standard => standard;
+
+    /// <summary>The aggregator for one parameter: directional for wind direction.</summary>
+    public Aggregator For(string parameter) => new(standard, parameter == Parameters.WindDirection);
 
     /// <summary>GB 3095's rule for an hourly mean: at least MinMinutesPerHour minutes of valid data. The one place
     /// the rule is applied to stored hours (aggregates, AQI, the O3 8-hour figures, VOCs hourly means).</summary>
@@ -99,7 +103,9 @@ public sealed class Aggregator(AirQualityStandard standard)
             var annual = standard.AnnualMean(days);
             var note = AnnualNote(annual);
             var values = days.Values.ToList();
-            buckets.Add(new BucketValue(ChinaTime.StartOf(new DateOnly(y, 1, 1)), annual.IsValid, annual.Value,
+            buckets.Add(annual.IsValid && direction
+                ? new BucketValue(ChinaTime.StartOf(new DateOnly(y, 1, 1)), true, WindVector.Mean(values), null, null, null, days.Count, annual.RequiredDays, note)
+                : new BucketValue(ChinaTime.StartOf(new DateOnly(y, 1, 1)), annual.IsValid, annual.Value,
                 annual.IsValid ? values.Min() : null, annual.IsValid ? values.Max() : null,
                 annual.IsValid ? Hj663.Percentile(values, percentile) : null, days.Count, annual.RequiredDays, note));
         }
@@ -109,13 +115,22 @@ public sealed class Aggregator(AirQualityStandard standard)
     /// <summary>Why an annual mean is not valid: too few valid days, months below their minimum, or both.</summary>
     public static string AnnualNote(AnnualMean annual) => SpanValidity.AnnualNote(annual);
 
-    static BucketValue Summarise(DateTimeOffset start, List<double> values, ValidatedMean mean, double percentile, string counted) =>
-        mean.IsValid
+    BucketValue Summarise(DateTimeOffset start, List<double> values, ValidatedMean mean, double percentile, string counted) =>
+        mean.IsValid && direction ? new BucketValue(start, true, WindVector.Mean(values), null, null, null, mean.Count, mean.Required)
+        : mean.IsValid
             ? new BucketValue(start, true, mean.Value, values.Min(), values.Max(), Hj663.Percentile(values, percentile), mean.Count, mean.Required)
             : new BucketValue(start, false, null, null, null, null, mean.Count, mean.Required, $"{mean.Count} {counted}, {mean.Required} required");
 
     /// <summary>The region's (or zone's) value of each bucket: the arithmetic mean of the stations' valid values in that
-    /// bucket; valid when at least one station is. Count is the number of valid stations.</summary>
+    /// bucket (the vector mean for wind direction); valid when at least one station is. Count is the number of valid
+    /// stations.</summary>
+    public IReadOnlyList<BucketValue> RegionOf(IReadOnlyList<IReadOnlyList<BucketValue>> stations, int stationCount) =>
+        direction ? [.. Region(stations, stationCount).Select((b, i) => b.Valid
+            ? b with { Mean = WindVector.Mean(stations.Select(s => s[i]).Where(x => x.Valid).Select(x => x.Mean!.Value)), Min = null, Max = null }
+            : b)]
+        : Region(stations, stationCount);
+
+    /// <summary>The arithmetic region mean of <see cref="RegionOf"/>.</summary>
     public static IReadOnlyList<BucketValue> Region(IReadOnlyList<IReadOnlyList<BucketValue>> stations, int stationCount)
     {
         if (stations.Count == 0) return [];

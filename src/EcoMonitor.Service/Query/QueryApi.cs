@@ -69,6 +69,7 @@ public sealed class QueryApi(
         // Hours and days are built from the hourly rollup; months and years from the daily one. O3's 8-hour figures
         // are built from the hourly rollup at every period (the moving mean of the first hours reaches back 7 hours).
         var ids = selected.Select(s => s.Id).ToList();
+        var aggregator = Aggregator.For(parameter.Code);
         Func<string, IReadOnlyList<BucketValue>> build;
         if (request.Statistic != Statistic.Mean)
         {
@@ -84,12 +85,12 @@ public sealed class QueryApi(
         else if (period is AggregatePeriod.Hour or AggregatePeriod.Day)
         {
             var hourly = await Guarded(() => queries.HourlyAsync(ids, parameter.Code, ChinaTime.StartOf(from), ChinaTime.StartOf(to.AddDays(1)), context.CancellationToken));
-            build = id => Aggregator.Build(hourly[id], period, from, to, percentile);
+            build = id => aggregator.Build(hourly[id], period, from, to, percentile);
         }
         else
         {
             var daily = await Guarded(() => queries.DailyAsync(ids, parameter.Code, from, to, context.CancellationToken));
-            build = id => Aggregator.FromDays(Aggregator.ValidDays(daily[id]), period, from, to, percentile);
+            build = id => aggregator.FromDays(aggregator.ValidDays(daily[id]), period, from, to, percentile);
         }
         var response = new AggregateResponse
         {
@@ -105,7 +106,7 @@ public sealed class QueryApi(
             perStation.Add(buckets);
             response.Stations.Add(ApiMapping.ToApi(s.Id, buckets));
         }
-        if (region is not null) response.Region = ApiMapping.ToApi("", Aggregator.Region(perStation, selected.Count));
+        if (region is not null) response.Region = ApiMapping.ToApi("", aggregator.RegionOf(perStation, selected.Count));
         return response;
     }
 
@@ -430,6 +431,10 @@ public sealed class QueryApi(
         return s;
     }
 
+    /// <summary>A station answers for parameters of its kind; air and VOCs stations also for meteorology.</summary>
+    static bool Takes(DomainStation s, DomainKind kind) =>
+        s.Kind == kind || kind == DomainKind.Met && s.Kind is DomainKind.Air or DomainKind.Voc;
+
     (List<DomainStation> Stations, string? Region) Select(Selection? selection, DomainKind kind)
     {
         if (IsEmpty(selection))
@@ -438,7 +443,7 @@ public sealed class QueryApi(
             throw Invalid("selection", "name station_ids or a region, not both");
         if (selection.Region.Length > 0)
         {
-            var inRegion = stations.All.Where(s => s.Region == selection.Region && s.Kind == kind).OrderBy(s => s.Id, StringComparer.Ordinal).ToList();
+            var inRegion = stations.All.Where(s => s.Region == selection.Region && Takes(s, kind)).OrderBy(s => s.Id, StringComparer.Ordinal).ToList();
             if (inRegion.Count == 0) throw Invalid("selection.region", $"no {kind.ToString().ToLowerInvariant()} station in region '{Printable(selection.Region)}'");
             return (inRegion, selection.Region);
         }
@@ -447,7 +452,7 @@ public sealed class QueryApi(
         for (var i = 0; i < selection.StationIds.Count; i++)
         {
             var s = Known(selection.StationIds[i], $"selection.station_ids[{i}]");
-            if (s.Kind != kind) throw Invalid($"selection.station_ids[{i}]", $"{s.Id} is a {s.Kind.ToString().ToLowerInvariant()} station, not {kind.ToString().ToLowerInvariant()}");
+            if (!Takes(s, kind)) throw Invalid($"selection.station_ids[{i}]", $"{s.Id} is a {s.Kind.ToString().ToLowerInvariant()} station, not {kind.ToString().ToLowerInvariant()}");
             if (!list.Contains(s)) list.Add(s);
         }
         return (list, null);
