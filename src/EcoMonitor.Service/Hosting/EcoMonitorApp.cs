@@ -26,6 +26,9 @@ public static class EcoMonitorApp
         builder.Host.UseSerilog((context, services, logger) => logger
             .ReadFrom.Configuration(context.Configuration)
             .ReadFrom.Services(services)
+            // The health check service logs every failing check as an error, at every probe of /readyz's gRPC twin;
+            // ReadinessMonitor logs each change of a check once instead.
+            .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", Serilog.Events.LogEventLevel.Fatal)
             .Enrich.FromLogContext());
 
         ConfigureEndpoints(builder);
