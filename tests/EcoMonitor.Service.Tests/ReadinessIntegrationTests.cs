@@ -32,10 +32,10 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
         return new(response.StatusCode, [.. body.GetProperty("failing").EnumerateArray().Select(f => f.GetString()!)], body.GetProperty("checks"));
     }
 
-    static async Task<HealthCheckResponse.Types.ServingStatus> GrpcHealthAsync(ServiceUnderTest service)
+    static async Task<HealthCheckResponse.Types.ServingStatus> GrpcHealthAsync(ServiceUnderTest service, string check = "")
     {
         using var channel = Seed.Channel(service);
-        return (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest())).Status;
+        return (await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest { Service = check })).Status;
     }
 
     static async Task<string> MetricsAsync(ServiceUnderTest service)
@@ -74,6 +74,9 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
         Assert.Equal("InfluxDB refuses the credentials: 401 authorization failed: check Influx:Token or Influx:Username/Password", Detail(ready, "influx"));
         Assert.True(ready.Checks.GetProperty("mqtt").GetProperty("ready").GetBoolean());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await GrpcHealthAsync(service));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await GrpcHealthAsync(service, "influx"));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await GrpcHealthAsync(service, "mqtt"));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await GrpcHealthAsync(service, "pipeline"));
         using (var http = new HttpClient { BaseAddress = service.HttpAddress })
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
         var metrics = await MetricsAsync(service);

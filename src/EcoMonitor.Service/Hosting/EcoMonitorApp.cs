@@ -172,7 +172,11 @@ public static class EcoMonitorApp
         services.AddOptions<HealthSettings>().BindConfiguration(HealthSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Readiness>();
         services.AddHostedService<ReadinessMonitor>();
-        var checks = services.AddGrpcHealthChecks();
+        // Service "" (the default mapping) is SERVING when every check passes; each check also answers by its name.
+        var checks = services.AddGrpcHealthChecks(o =>
+        {
+            foreach (var name in Readiness.CheckNames) o.Services.Map(name, c => c.Name == name);
+        });
         foreach (var name in Readiness.CheckNames)
             checks.Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(name,
                 sp => new Readiness.Check(sp.GetRequiredService<Readiness>(), name), failureStatus: null, tags: null));
