@@ -167,6 +167,8 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
             ["Influx:Timeout"] = "00:00:02",
             ["Influx:RetryInitialDelay"] = "00:00:00.500", // the shipped defaults
             ["Influx:RetryMaxDelay"] = "00:00:30",
+            ["Health:InfluxStaleAfter"] = "00:00:05",
+            ["Health:InfluxPingInterval"] = "00:00:01",
         });
         await service.StartAsync();
         await using var gateway = await TestMqttClient.ConnectAsync();
@@ -188,6 +190,10 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
         Assert.Equal(1, service.Metrics.Acknowledgements);
         Assert.Single(await TestInfrastructure.PointsAsync(influx, "air-1"));
         Assert.True(outage.Elapsed >= TimeSpan.FromSeconds(20), $"outage of {outage.Elapsed}");
+        var down = await ReadyzAsync(service); // nothing answered for more than Health:InfluxStaleAfter (5 s)
+        Assert.Equal(["influx"], down.Failing);
+        Assert.StartsWith("no write accepted or probe answered for ", Detail(down, "influx"));
+        Assert.Contains("Health:InfluxStaleAfter 5.0 s", Detail(down, "influx"));
 
         proxy.Mode = ProxyMode.Forward;
         var back = Stopwatch.StartNew();
@@ -201,6 +207,7 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
         Assert.True(firstWrite <= TimeSpan.FromSeconds(2.5), $"first write {firstWrite.TotalSeconds:0.00} s after InfluxDB answered again");
 
         await TestInfrastructure.EventuallyAsync(() => service.Metrics.Acknowledgements == during + 1, Wait, "every message acknowledged");
+        await UntilAsync(service, r => r.Status == HttpStatusCode.OK, "/readyz 200 once InfluxDB is back");
         var points = await TestInfrastructure.PointsAsync(influx, "air-1");
         Assert.Equal(Enumerable.Range(0, during + 1).Select(i => (t.AddMinutes(i), (double)i)), points.Select(p => (p.Time, p.Value)));
         Assert.Equal(during + 1, service.Metrics.Messages - service.Metrics.Redelivered);

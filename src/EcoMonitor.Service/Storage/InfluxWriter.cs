@@ -150,7 +150,9 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
     /// <summary>Asks InfluxDB whether a write would be taken, without writing anything: an empty body POSTed to
     /// /write. InfluxDB 1.x checks the credentials, the database and the write permission exactly as for a real
     /// write and answers 204 (/ping would answer even to wrong credentials). A missing database counts as answered
-    /// when the service creates it (Influx:CreateDatabase). The result is recorded for the readiness check.</summary>
+    /// when the service creates it (Influx:CreateDatabase), and so does a 400 (a compatibility API that refuses an
+    /// empty body has checked the credentials first); 401/403, 5xx and no answer do not. The result is recorded for
+    /// the readiness check.</summary>
     public async Task<ProbeResult> ProbeAsync(CancellationToken ct)
     {
         try
@@ -159,7 +161,8 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
             timeout.CancelAfter(_settings.Timeout < TimeSpan.FromSeconds(5) ? _settings.Timeout : TimeSpan.FromSeconds(5));
             using var content = new ByteArrayContent([]);
             using var response = await influx.Http.PostAsync(influx.WriteUrl, content, timeout.Token);
-            if (response.IsSuccessStatusCode || (response.StatusCode == HttpStatusCode.NotFound && _settings.CreateDatabase))
+            if (response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.BadRequest
+                || (response.StatusCode == HttpStatusCode.NotFound && _settings.CreateDatabase))
             {
                 Succeeded();
                 return ProbeResult.Answered;
