@@ -213,3 +213,43 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
         Assert.Equal(during + 1, service.Metrics.Messages - service.Metrics.Redelivered);
     }
 }
+
+/// <summary>The readiness rules on their own, exactly at their thresholds.</summary>
+public sealed class ReadinessRuleTests
+{
+    static readonly DateTimeOffset Now = new(2026, 12, 1, 8, 0, 0, TimeSpan.Zero);
+    static readonly TimeSpan Stale = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public void Influx_is_ready_up_to_and_including_InfluxStaleAfter_and_not_a_tick_later()
+    {
+        Assert.True(Hosting.Readiness.InfluxCheck(Now, Now - Stale, null, Stale).Ready);
+        var late = Hosting.Readiness.InfluxCheck(Now, Now - Stale - TimeSpan.FromTicks(1), null, Stale);
+        Assert.False(late.Ready);
+        Assert.Equal("no write accepted or probe answered for 30.0 s (Health:InfluxStaleAfter 30.0 s)", late.Detail);
+        Assert.Equal("InfluxDB has not answered yet", Hosting.Readiness.InfluxCheck(Now, null, null, Stale).Detail);
+    }
+
+    [Fact]
+    public void Refused_credentials_fail_at_once_until_a_later_success()
+    {
+        var refused = (Now.AddSeconds(-1), "401 authorization failed", true);
+        var check = Hosting.Readiness.InfluxCheck(Now, Now.AddSeconds(-2), refused, Stale);
+        Assert.False(check.Ready);
+        Assert.Equal("InfluxDB refuses the credentials: 401 authorization failed", check.Detail);
+        Assert.True(Hosting.Readiness.InfluxCheck(Now, Now, refused, Stale).Ready); // the write after the fix went through
+        // Any other failure within the bound leaves it ready: one refused connection is not an outage.
+        Assert.True(Hosting.Readiness.InfluxCheck(Now, Now.AddSeconds(-2), (Now.AddSeconds(-1), "Connection refused", false), Stale).Ready);
+    }
+
+    [Fact]
+    public void The_pipeline_stalls_only_with_work_waiting_past_StallAfter()
+    {
+        var stall = TimeSpan.FromSeconds(60);
+        Assert.True(Hosting.Readiness.PipelineCheck(Now, 5, Now - stall, stall).Ready);
+        var stalled = Hosting.Readiness.PipelineCheck(Now, 5, Now - stall - TimeSpan.FromTicks(1), stall);
+        Assert.False(stalled.Ready);
+        Assert.Equal("5 message(s) waiting and no batch stored for 60.0 s (Health:StallAfter 60.0 s)", stalled.Detail);
+        Assert.Equal(("idle", true), (Hosting.Readiness.PipelineCheck(Now, 0, Now.AddHours(-5), stall) is var idle ? (idle.Detail, idle.Ready) : default));
+    }
+}

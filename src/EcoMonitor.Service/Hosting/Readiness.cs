@@ -56,27 +56,32 @@ public sealed class Readiness : IDisposable
         ? new("mqtt", true, "subscribed")
         : new("mqtt", false, _mqtt.IsConnected ? "connected but not subscribed" : "not connected to the broker");
 
-    ReadinessCheck Influx()
+    ReadinessCheck Influx() => InfluxCheck(_time.GetUtcNow(), _influx.LastSuccess, _influx.LastFailure, _settings.InfluxStaleAfter);
+
+    ReadinessCheck Pipeline() => PipelineCheck(_time.GetUtcNow(), _pipeline.Pending, _pipeline.LastProgress ?? _started, _settings.StallAfter);
+
+    /// <summary>Ready when InfluxDB answered at most <paramref name="staleAfter"/> ago and did not refuse the
+    /// credentials since (a refusal counts at once).</summary>
+    internal static ReadinessCheck InfluxCheck(DateTimeOffset now, DateTimeOffset? success,
+        (DateTimeOffset At, string Reason, bool CredentialsRefused)? failure, TimeSpan staleAfter)
     {
-        var success = _influx.LastSuccess;
-        var failure = _influx.LastFailure;
         if (failure is { CredentialsRefused: true } f && (success is null || f.At >= success))
             return new("influx", false, $"InfluxDB refuses the credentials: {f.Reason}");
         if (success is null)
             return new("influx", false, "InfluxDB has not answered yet" + (failure is { } x ? $": {x.Reason}" : ""));
-        var age = _time.GetUtcNow() - success.Value;
-        if (age > _settings.InfluxStaleAfter)
-            return new("influx", false, $"no write accepted or probe answered for {Seconds(age)} s (Health:InfluxStaleAfter {Seconds(_settings.InfluxStaleAfter)} s)"
+        var age = now - success.Value;
+        if (age > staleAfter)
+            return new("influx", false, $"no write accepted or probe answered for {Seconds(age)} s (Health:InfluxStaleAfter {Seconds(staleAfter)} s)"
                 + (failure is { } y && y.At > success ? $"; last failure: {y.Reason}" : ""));
         return new("influx", true, $"answered {Seconds(age)} s ago");
     }
 
-    ReadinessCheck Pipeline()
+    /// <summary>Stalled when messages wait and the last progress is more than <paramref name="stallAfter"/> ago.</summary>
+    internal static ReadinessCheck PipelineCheck(DateTimeOffset now, int pending, DateTimeOffset lastProgress, TimeSpan stallAfter)
     {
-        var pending = _pipeline.Pending;
-        var age = ProgressAge;
-        if (pending > 0 && age > _settings.StallAfter)
-            return new("pipeline", false, $"{pending} message(s) waiting and no batch stored for {Seconds(age)} s (Health:StallAfter {Seconds(_settings.StallAfter)} s)");
+        var age = now - lastProgress;
+        if (pending > 0 && age > stallAfter)
+            return new("pipeline", false, $"{pending} message(s) waiting and no batch stored for {Seconds(age)} s (Health:StallAfter {Seconds(stallAfter)} s)");
         return new("pipeline", true, pending == 0 ? "idle" : $"{pending} message(s) waiting, last progress {Seconds(age)} s ago");
     }
 
