@@ -54,6 +54,10 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
     async Task WriteRangeAsync(IReadOnlyList<string> lines, int start, int count, List<(int, string)> refused, CancellationToken ct)
     {
         var delay = _settings.RetryInitialDelay;
+        // A probe that answers while this write still cannot get through (a proxy that takes small requests only,
+        // say) three times in a row is not trusted again for this write: it goes back to the plain backoff instead of
+        // retrying at every probe. (Once may be a stale pooled connection.)
+        var (resumedOnProbe, misled) = (false, 0);
         while (true)
         {
             if (!_databaseReady) await EnsureDatabaseAsync(ct);
@@ -76,11 +80,12 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
                     _databaseReady = false;
                     break;
             }
+            if (resumedOnProbe && outcome == Outcome.Unreachable) misled++;
             metrics.WriteRetried();
             var credentials = detail.StartsWith("401", StringComparison.Ordinal) || detail.StartsWith("403", StringComparison.Ordinal);
             Failed(detail, credentials);
             log.LogWarning("InfluxDB write of {Count} points failed ({Reason}); retrying in {Delay}", count, detail, delay);
-            await WaitBeforeRetryAsync(delay, unreachable: outcome == Outcome.Unreachable, ct);
+            resumedOnProbe = await WaitBeforeRetryAsync(delay, unreachable: outcome == Outcome.Unreachable && misled < 3, ct);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _settings.RetryMaxDelay.Ticks));
         }
     }
@@ -125,8 +130,8 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
     /// connection, no answer, a gateway's 5xx), it is probed every Influx:RecoveryProbeInterval meanwhile and the
     /// wait ends as soon as a probe succeeds: a write resumes within about one probe interval of InfluxDB answering
     /// again, however long the backoff has grown. Other failures (credentials refused, a 500 from InfluxDB itself)
-    /// wait the whole delay: probing would not tell when they end.</summary>
-    public async Task WaitBeforeRetryAsync(TimeSpan delay, bool unreachable, CancellationToken ct)
+    /// wait the whole delay: probing would not tell when they end. Returns true when a probe ended the wait early.</summary>
+    public async Task<bool> WaitBeforeRetryAsync(TimeSpan delay, bool unreachable, CancellationToken ct)
     {
         Interlocked.Increment(ref _retrying);
         try
@@ -135,10 +140,10 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
             while (true)
             {
                 var left = until - time.GetUtcNow();
-                if (left <= TimeSpan.Zero) return;
+                if (left <= TimeSpan.Zero) return false;
                 await Task.Delay(unreachable && left > _settings.RecoveryProbeInterval ? _settings.RecoveryProbeInterval : left, time, ct);
-                if (!unreachable || time.GetUtcNow() >= until) return;
-                if (await ProbeAsync(ct) == ProbeResult.Answered) return;
+                if (!unreachable || time.GetUtcNow() >= until) return false;
+                if (await ProbeAsync(ct) == ProbeResult.Answered) return true;
             }
         }
         finally
