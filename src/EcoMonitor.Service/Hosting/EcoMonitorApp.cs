@@ -21,9 +21,14 @@ public static class EcoMonitorApp
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder.Configuration);
+        // Before anything binds: a value that does not fit its setting stops the start, named (see StrictSettings).
+        StrictSettings.Check(builder.Configuration);
         builder.Host.UseSerilog((context, services, logger) => logger
             .ReadFrom.Configuration(context.Configuration)
             .ReadFrom.Services(services)
+            // The health check service logs every failing check as an error, at every probe of /readyz's gRPC twin;
+            // ReadinessMonitor logs each change of a check once instead.
+            .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", Serilog.Events.LogEventLevel.Fatal)
             .Enrich.FromLogContext());
 
         ConfigureEndpoints(builder);
@@ -33,6 +38,7 @@ public static class EcoMonitorApp
         builder.Services.AddIngestion();
         builder.Services.AddQueryApi();
         builder.Services.AddAlerting();
+        builder.Services.AddReadiness();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -41,7 +47,7 @@ public static class EcoMonitorApp
         return app;
     }
 
-    /// <summary>Two endpoints: Http:Url (HTTP/1.1: /healthz, /metrics) and Grpc:Url (HTTP/2 only, as gRPC needs
+    /// <summary>Two endpoints: Http:Url (HTTP/1.1: /healthz, /readyz, /metrics) and Grpc:Url (HTTP/2 only, as gRPC needs
     /// without TLS). An https URL takes its certificate from Grpc:Tls:CertificatePath / CertificatePassword.</summary>
     static void ConfigureEndpoints(WebApplicationBuilder builder)
     {
@@ -86,11 +92,11 @@ public static class EcoMonitorApp
         services.AddSingleton<ReadingQueries>();
         services.AddSingleton<TargetCalculator>();
         services.AddSingleton<ApiKeyInterceptor>();
+        services.AddSingleton<WatchLimiter>();
         services.AddGrpc(o => o.EnableDetailedErrors = false).AddJsonTranscoding()
             .AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<Alerting.AlertApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         services.AddGrpcReflection();
-        services.AddGrpcHealthChecks().AddCheck<MqttHealthCheck>("mqtt");
         return services;
     }
 
@@ -160,21 +166,44 @@ public static class EcoMonitorApp
         return services;
     }
 
-    sealed class MqttHealthCheck(MqttConnection mqtt) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+    /// <summary>Readiness (see <see cref="Readiness"/>): /readyz and the gRPC health service answer from the same
+    /// three checks; <see cref="ReadinessMonitor"/> keeps them current while the service is idle.</summary>
+    static IServiceCollection AddReadiness(this IServiceCollection services)
     {
-        public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
-            Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken ct) =>
-            Task.FromResult(mqtt.IsSubscribed
-                ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy("subscribed")
-                : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("not subscribed to the broker"));
+        services.AddOptions<HealthSettings>().BindConfiguration(HealthSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Readiness>();
+        services.AddHostedService<ReadinessMonitor>();
+        // Service "" (the default mapping) is SERVING when every check passes; each check also answers by its name.
+        var checks = services.AddGrpcHealthChecks(o =>
+        {
+            foreach (var name in Readiness.CheckNames) o.Services.Map(name, c => c.Name == name);
+        });
+        foreach (var name in Readiness.CheckNames)
+            checks.Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(name,
+                sp => new Readiness.Check(sp.GetRequiredService<Readiness>(), name), failureStatus: null, tags: null));
+        return services;
     }
 
     static void MapOperationsEndpoints(this WebApplication app)
     {
-        app.MapGet("/healthz", (MqttConnection mqtt) => mqtt.IsSubscribed
-            ? Results.Ok(new { status = "ok", mqtt = "subscribed" })
-            : Results.Json(new { status = "degraded", mqtt = mqtt.IsConnected ? "connected" : "disconnected" }, statusCode: 503));
-        app.MapGet("/metrics", (IngestionMetrics metrics, Alerting.AlertEvaluator alerts) =>
-            Results.Text(metrics.ToPrometheusText() + (alerts.Enabled ? alerts.ToPrometheusText() : ""), "text/plain; version=0.0.4"));
+        // Liveness only: the process runs and answers. Whether it does its job is /readyz.
+        app.MapGet("/healthz", (MqttConnection mqtt) =>
+            Results.Ok(new { status = "ok", mqtt = mqtt.IsSubscribed ? "subscribed" : mqtt.IsConnected ? "connected" : "disconnected" }));
+        app.MapGet("/readyz", (Readiness readiness) =>
+        {
+            var checks = readiness.Evaluate();
+            var failing = checks.Where(c => !c.Ready).Select(c => c.Name).ToArray();
+            var body = new
+            {
+                status = failing.Length == 0 ? "ready" : "not ready",
+                failing,
+                checks = checks.ToDictionary(c => c.Name, c => new { ready = c.Ready, detail = c.Detail }),
+            };
+            return Results.Json(body, statusCode: failing.Length == 0 ? 200 : 503);
+        });
+        app.MapGet("/metrics", (IngestionMetrics metrics, Alerting.AlertEvaluator alerts, Readiness readiness, WatchLimiter watches,
+                ReadingBroadcast readings, AlertBroadcast alertEvents) =>
+            Results.Text(metrics.ToPrometheusText() + readiness.ToPrometheusText() + watches.ToPrometheusText(readings, alertEvents)
+                + (alerts.Enabled ? alerts.ToPrometheusText() : ""), "text/plain; version=0.0.4"));
     }
 }

@@ -128,9 +128,15 @@ public sealed class InfluxSettings : IValidatableObject
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
     public TimeSpan RetryInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>While a write waits for its retry because InfluxDB is unreachable, InfluxDB is probed this often
+    /// (an empty write: it checks the credentials and the database as a real one does), and the write is retried as
+    /// soon as it answers: the backoff paces the log, not the recovery.</summary>
+    public TimeSpan RecoveryProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext context)
     {
+        if (RecoveryProbeInterval < TimeSpan.FromMilliseconds(50) || RecoveryProbeInterval > TimeSpan.FromMinutes(1))
+            yield return new($"Influx:RecoveryProbeInterval must be between 50 ms and 1 minute (got {RecoveryProbeInterval}).", [nameof(RecoveryProbeInterval)]);
         if (Url is { IsAbsoluteUri: true } u && u.Scheme is not ("http" or "https"))
             yield return new($"Influx:Url must be an http or https URL (got scheme '{u.Scheme}').", [nameof(Url)]);
         if (!string.IsNullOrEmpty(Token) && !string.IsNullOrEmpty(Username))
@@ -143,6 +149,29 @@ public sealed class InfluxSettings : IValidatableObject
             yield return new("Influx:Timeout must be positive.", [nameof(Timeout)]);
         if (RetryInitialDelay <= TimeSpan.Zero || RetryMaxDelay < RetryInitialDelay)
             yield return new("Influx:RetryInitialDelay must be positive and Influx:RetryMaxDelay at least as long.", [nameof(RetryInitialDelay), nameof(RetryMaxDelay)]);
+    }
+}
+
+/// <summary>Settings section "Health": when /readyz (and the gRPC health service) stop calling the service ready.</summary>
+public sealed class HealthSettings : IValidatableObject
+{
+    public const string Section = "Health";
+
+    /// <summary>InfluxDB counts as available while it accepted a write or answered a probe this recently.</summary>
+    public TimeSpan InfluxStaleAfter { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often InfluxDB is probed (an empty write) when nothing was written meanwhile.</summary>
+    public TimeSpan InfluxPingInterval { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>The pipeline counts as stalled when work is waiting and no batch started or completed this long.</summary>
+    public TimeSpan StallAfter { get; set; } = TimeSpan.FromSeconds(60);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (InfluxStaleAfter < TimeSpan.FromSeconds(1))
+            yield return new($"Health:InfluxStaleAfter must be at least 1 second (got {InfluxStaleAfter}).", [nameof(InfluxStaleAfter)]);
+        if (InfluxPingInterval < TimeSpan.FromMilliseconds(100) || InfluxPingInterval >= InfluxStaleAfter)
+            yield return new($"Health:InfluxPingInterval must be at least 100 ms and shorter than Health:InfluxStaleAfter ({InfluxStaleAfter}), or an idle service would flap (got {InfluxPingInterval}).", [nameof(InfluxPingInterval)]);
+        if (StallAfter < TimeSpan.FromSeconds(1))
+            yield return new($"Health:StallAfter must be at least 1 second (got {StallAfter}).", [nameof(StallAfter)]);
     }
 }
 

@@ -11,6 +11,7 @@ public sealed class StartupReport(
     IOptions<InfluxSettings> influx,
     IOptions<IngestionSettings> ingestion,
     IOptions<StationsSettings> stationsSettings,
+    IOptions<HealthSettings> health,
     StationRegistry stations,
     InfluxWriter writer,
     Query.StandardsCatalog standards,
@@ -21,8 +22,8 @@ public sealed class StartupReport(
         var m = mqtt.Value;
         var i = influx.Value;
         var g = ingestion.Value;
-        log.LogInformation("MQTT: {Host}:{Port}, client id {ClientId}, session expiry {SessionExpiry}, keep-alive {KeepAlive}, receive maximum {ReceiveMaximum}, TLS {Tls}, user {User}, password {Password}",
-            m.Host, m.Port, m.ClientId, m.SessionExpiry, m.KeepAlive, m.ReceiveMaximum, m.Tls.Enabled, m.Username ?? "(none)", Secret(m.Password));
+        log.LogInformation("MQTT: {Host}:{Port}, client id {ClientId}, session expiry {SessionExpiry}, keep-alive {KeepAlive}, receive maximum {ReceiveMaximum}, maximum packet size {MaxPacket} B, TLS {Tls}, user {User}, password {Password}",
+            m.Host, m.Port, m.ClientId, m.SessionExpiry, m.KeepAlive, m.ReceiveMaximum, Ingestion.MqttConnection.MaximumPacketSize(ingestion.Value.MaxPayloadBytes), m.Tls.Enabled, m.Username ?? "(none)", Secret(m.Password));
         log.LogInformation("InfluxDB: {Url}, database {Database}, retention policy {RetentionPolicy}, batch {BatchSize} / {FlushInterval}, timeout {Timeout}, token {Token}, user {User}, password {Password}",
             i.Url, i.Database, i.RetentionPolicy.Length == 0 ? "(default)" : i.RetentionPolicy, i.BatchSize, i.FlushInterval, i.Timeout, Secret(i.Token), i.Username ?? "(none)", Secret(i.Password));
         log.LogInformation("Ingestion: topics {Prefix}/+/readings, dead letters {Prefix}/deadletter/+, unknown stations {Policy}, max payload {MaxPayload} B, max {MaxReadings} readings/message, future skew {Skew}, max age {MaxAge}",
@@ -32,6 +33,9 @@ public sealed class StartupReport(
             stations.All.Count(s => s.Kind == Domain.StationKind.Air),
             stations.All.Count(s => s.Kind == Domain.StationKind.Voc),
             stations.All.Count(s => s.Kind == Domain.StationKind.Water));
+        var h = health.Value;
+        log.LogInformation("Readiness (/readyz): InfluxDB answered within {InfluxStaleAfter} (probed every {Ping} when idle, every {Recovery} while unreachable), pipeline stalled after {StallAfter}",
+            h.InfluxStaleAfter, h.InfluxPingInterval, i.RecoveryProbeInterval, h.StallAfter);
         log.LogInformation("Standards in effect: {Air}, {Aqi}, {Water}", standards.Air.Name, standards.Aqi.Name, standards.Water.Name);
         await writer.EnsureDatabaseAsync(ct);
     }

@@ -61,6 +61,22 @@ public sealed class IngestionPipeline
 
     public ValueTask EnqueueAsync(InboundMessage message, CancellationToken ct) => _queue.Writer.WriteAsync(message, ct);
 
+    int _inFlight;
+    long _progressTicks = -1;
+
+    /// <summary>Messages received and not yet through: queued, plus the batch being stored.</summary>
+    public int Pending => _queue.Reader.Count + Volatile.Read(ref _inFlight);
+
+    /// <summary>When a batch last started or completed (readiness: work waiting without progress is a stall);
+    /// null before the first batch.</summary>
+    public DateTimeOffset? LastProgress => Interlocked.Read(ref _progressTicks) is var t and >= 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+
+    void Progressed(int inFlight)
+    {
+        Volatile.Write(ref _inFlight, inFlight);
+        Interlocked.Exchange(ref _progressTicks, _time.GetUtcNow().UtcTicks);
+    }
+
     /// <summary>No more messages: <see cref="RunAsync"/> finishes what is queued and returns.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
@@ -93,7 +109,10 @@ public sealed class IngestionPipeline
                     break;
                 }
             }
-            if (batch.Count > 0) await StoreAsync(batch, ct);
+            if (batch.Count == 0) continue;
+            Progressed(batch.Count);
+            await StoreAsync(batch, ct);
+            Progressed(0);
         }
     }
 
@@ -156,7 +175,7 @@ public sealed class IngestionPipeline
             {
                 _metrics.WriteRetried();
                 _log.LogWarning("Hourly rollup of {Count} readings and statistics failed ({Reason}); retrying in {Delay}", stored.Count + statistics.Count, e.Message, delay);
-                await Task.Delay(delay, _time, ct);
+                await _writer.WaitBeforeRetryAsync(delay, unreachable: e is not InfluxException { Status: not (502 or 503 or 504) }, ct);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
                 // The database may have been dropped between the write and the rollup: the writer puts it back.
                 if (e is InfluxException { Message: var m } && m.Contains("database not found", StringComparison.OrdinalIgnoreCase))

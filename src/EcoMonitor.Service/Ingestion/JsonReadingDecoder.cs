@@ -32,6 +32,10 @@ public static partial class JsonReadingDecoder
 
     public static DecodedPayload Decode(ReadOnlyMemory<byte> payload, int maxReadings)
     {
+        // The whole payload up front: System.Text.Json checks UTF-8 only where it transcodes, so a bad byte in an
+        // unknown member would be stored silently and one in a property name would throw deep in the decoder.
+        if (!System.Text.Unicode.Utf8.IsValid(payload.Span))
+            return DecodedPayload.Failed(RejectReason.InvalidUtf8, $"the payload is not valid UTF-8 (first invalid byte at offset {FirstInvalidUtf8(payload.Span)})");
         JsonDocument doc;
         try
         {
@@ -58,6 +62,13 @@ public static partial class JsonReadingDecoder
                 DecodeReading(items[i], i, readings, rejections);
             return new DecodedPayload(readings, rejections, null);
         }
+    }
+
+    static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var offset = 0;
+        while (offset < bytes.Length && System.Text.Rune.DecodeFromUtf8(bytes[offset..], out _, out var n) == System.Buffers.OperationStatus.Done) offset += n;
+        return offset;
     }
 
     static void DecodeReading(JsonElement item, int index, List<RawReading> readings, List<Rejection> rejections)

@@ -22,13 +22,13 @@ public sealed class MqttConnection : IDisposable
     volatile bool _stopping;
     TaskCompletionSource _disconnected = NewSignal();
 
-    public MqttConnection(IOptions<MqttSettings> options, ILogger<MqttConnection> log, TimeProvider time)
+    public MqttConnection(IOptions<MqttSettings> options, IOptions<IngestionSettings> ingestion, ILogger<MqttConnection> log, TimeProvider time)
     {
         _settings = options.Value;
         _log = log;
         _time = time;
         _client = new MqttClientFactory().CreateMqttClient();
-        _options = BuildOptions(_settings);
+        _options = BuildOptions(_settings, MaximumPacketSize(ingestion.Value.MaxPayloadBytes));
         _client.DisconnectedAsync += e =>
         {
             if (e.ClientWasConnected && !_stopping)
@@ -54,7 +54,17 @@ public sealed class MqttConnection : IDisposable
     /// <summary>Connected and subscribed: readings published from now on reach the service.</summary>
     public bool IsSubscribed => _client.IsConnected && Volatile.Read(ref _subscribedGeneration) == Generation;
 
-    internal static MqttClientOptions BuildOptions(MqttSettings s)
+    /// <summary>Room in a PUBLISH packet for what is not payload: fixed header, topic, packet id and properties
+    /// (content type, user properties). A topic of the contract is well under 200 bytes.</summary>
+    public const int PacketHeadroomBytes = 8 * 1024;
+
+    /// <summary>The MQTT 5 Maximum Packet Size announced on CONNECT: Ingestion:MaxPayloadBytes plus
+    /// <see cref="PacketHeadroomBytes"/>. The broker must not send a larger packet (MQTT 5.0, 3.1.2.11.4): it drops
+    /// the message instead (mosquitto logs it), so an oversized publish never reaches the service's memory, while one
+    /// just over Ingestion:MaxPayloadBytes still arrives and is dead-lettered as payload_too_large.</summary>
+    public static uint MaximumPacketSize(int maxPayloadBytes) => (uint)maxPayloadBytes + PacketHeadroomBytes;
+
+    internal static MqttClientOptions BuildOptions(MqttSettings s, uint maximumPacketSize)
     {
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(s.Host, s.Port) // MQTTnet sets TCP_NODELAY on its socket by default
@@ -64,6 +74,7 @@ public sealed class MqttConnection : IDisposable
             .WithSessionExpiryInterval((uint)s.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(s.KeepAlive)
             .WithReceiveMaximum((ushort)s.ReceiveMaximum)
+            .WithMaximumPacketSize(maximumPacketSize)
             .WithTimeout(TimeSpan.FromSeconds(10));
         if (!string.IsNullOrEmpty(s.Username)) builder.WithCredentials(s.Username, s.Password);
         if (s.Tls.Enabled)

@@ -6,6 +6,9 @@ public static class RejectReason
 {
     public const string PayloadTooLarge = "payload_too_large";
     public const string MalformedJson = "malformed_json";
+    /// <summary>The payload is not valid UTF-8 anywhere (names, values, members the decoder does not read): the
+    /// whole message is refused, nothing of it is stored.</summary>
+    public const string InvalidUtf8 = "invalid_utf8";
     public const string InvalidStructure = "invalid_structure";
     public const string InvalidStationId = "invalid_station_id";
     public const string UnknownStation = "unknown_station";

@@ -8,8 +8,9 @@ namespace EcoMonitor.Service.Query;
 
 /// <summary>API-key authentication with roles for EcoMonitor's gRPC services: no or an unknown key is
 /// UNAUTHENTICATED, a key whose role is too low is PERMISSION_DENIED. Keys are compared in constant time and never
-/// logged; the caller's name is.</summary>
-public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, ILogger<ApiKeyInterceptor> log) : Interceptor
+/// logged; the caller's name is. Server-streaming calls (the live watches) also take a place from
+/// <see cref="WatchLimiter"/> for as long as they run.</summary>
+public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, WatchLimiter watches, ILogger<ApiKeyInterceptor> log) : Interceptor
 {
     readonly (byte[] Hash, ApiKey Key)[] _keys = options.Value.Keys.Select(k => (Hash(k.Key), k)).ToArray();
 
@@ -59,9 +60,10 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, ILogger<Api
             return continuation(request, context);
     }
 
-    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        Authorize(context);
-        return continuation(request, responseStream, context);
+        var caller = Authorize(context);
+        using var place = watches.Acquire(caller.Name);
+        await continuation(request, responseStream, context);
     }
 }

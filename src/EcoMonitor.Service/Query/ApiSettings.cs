@@ -21,8 +21,24 @@ public sealed class ApiSettings : IValidatableObject
     /// <summary>Whether the target verdict uses exact means or means rounded as published (HJ 663).</summary>
     public TargetVerdictPolicy TargetVerdictPolicy { get; set; } = TargetVerdictPolicy.Exact;
 
+    /// <summary>Live streams (Watch, WatchAlerts) open at once, all keys together; one more is RESOURCE_EXHAUSTED.</summary>
+    public int MaxWatchStreams { get; set; } = 64;
+
+    /// <summary>Live streams open at once with one API key.</summary>
+    public int MaxWatchStreamsPerKey { get; set; } = 8;
+
+    /// <summary>Items one live stream may fall behind before it loses the oldest (counted in /metrics). A reading
+    /// takes about 150 bytes: 1000 keep a slow watcher under about 150 kB.</summary>
+    public int WatchBufferSize { get; set; } = 1000;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext context)
     {
+        if (MaxWatchStreams is < 1 or > 100_000)
+            yield return new($"Api:MaxWatchStreams must be within 1..100000 (got {MaxWatchStreams}).", [nameof(MaxWatchStreams)]);
+        if (MaxWatchStreamsPerKey < 1 || MaxWatchStreamsPerKey > MaxWatchStreams)
+            yield return new($"Api:MaxWatchStreamsPerKey must be within 1..Api:MaxWatchStreams ({MaxWatchStreams}) (got {MaxWatchStreamsPerKey}).", [nameof(MaxWatchStreamsPerKey)]);
+        if (WatchBufferSize is < 1 or > 1_000_000)
+            yield return new($"Api:WatchBufferSize must be within 1..1000000 (got {WatchBufferSize}).", [nameof(WatchBufferSize)]);
         for (var i = 0; i < Keys.Count; i++)
         {
             var k = Keys[i];
