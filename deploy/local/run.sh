@@ -7,7 +7,7 @@
 #   deploy/local/run.sh stop     stop the service, the gateway, mosquitto and InfluxDB
 #
 # Ports (environment): ECOMON_MQTT_PORT (1883), ECOMON_INFLUX_PORT (8086), ECOMON_INFLUX_RPC_PORT (8088),
-# ECOMON_HTTP_PORT (8480, the service's /healthz and /metrics), ECOMON_GRPC_PORT (8481, the query API).
+# ECOMON_HTTP_PORT (8480, the service's /healthz, /readyz and /metrics), ECOMON_GRPC_PORT (8481, the query API).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -53,7 +53,7 @@ out=$repo/src/EcoMonitor.Service/bin/Release/net10.0
 echo $! >"$state/service.pid"
 
 for _ in $(seq 1 150); do
-  curl -sf "http://127.0.0.1:$http_port/healthz" >/dev/null && break
+  curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null && break
   kill -0 "$(cat "$state/service.pid")" 2>/dev/null || { echo "[run] the service stopped:" >&2; tail -20 "$state/service.log" >&2; exit 1; }
   sleep 0.2
 done
