@@ -57,6 +57,20 @@ public sealed class StrictSettingsTests
         Assert.Contains(named, string.Join(" ", e.Failures));
     }
 
+    [Theory]
+    [InlineData("met")]   // meteorology is a parameter kind, never a station kind
+    [InlineData("1")]     // an enum's number
+    public async Task An_alert_rule_names_a_station_kind_by_name(string kind)
+    {
+        var e = await StartFailsAsync(new()
+        {
+            ["Alerting:Enabled"] = "true", ["Alerting:RulesFile"] = "",
+            ["Alerting:Rules:0:Name"] = "silent-x", ["Alerting:Rules:0:Kind"] = "silent", ["Alerting:Rules:0:StationKind"] = kind,
+            ["Alerting:Rules:0:Threshold"] = "60",
+        });
+        Assert.Contains(e.Failures, f => f.Contains($"StationKind must be air, voc or water (got '{kind}')", StringComparison.Ordinal));
+    }
+
     static IConfiguration Config(Dictionary<string, string?> values) => new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
     [Fact]

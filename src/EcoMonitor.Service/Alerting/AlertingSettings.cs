@@ -136,7 +136,7 @@ public sealed class AlertRuleSet
             if (r.Horizon is { } h && (h <= TimeSpan.Zero || h > TimeSpan.FromDays(2))) yield return $"{at}:Horizon must be within 0..2 days.";
             if (r.DailyAt is { } d && (d < TimeSpan.Zero || d >= TimeSpan.FromDays(1))) yield return $"{at}:DailyAt must be a time of day (hh:mm, China time).";
             if (r.Range.Min >= r.Range.Max) yield return $"{at}:Min must be below Max (6..9 when not given).";
-            if (r.StationKind is { } k && !Enum.TryParse<StationKind>(k, ignoreCase: true, out _))
+            if (r.StationKind is { } k && !(k.Trim().ToLowerInvariant() is "air" or "voc" or "water"))
                 yield return $"{at}:StationKind must be air, voc or water (got '{k}').";
             foreach (var f in r.Flags.Where(f => !DataFlags.All.Contains(f) || DataFlags.IsValid(f)))
                 yield return $"{at}:Flags: '{f}' is not an invalidating HJ 212 flag (D, M, C, F, T, B).";
