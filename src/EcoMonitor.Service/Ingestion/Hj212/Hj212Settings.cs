@@ -116,6 +116,8 @@ public sealed class Hj212TcpSettings
     /// what their bytes cost. The default is 32 frames of the largest size.</summary>
     public int MaxBadBytesPerMinute { get; set; } = 32 * 1024;
 
+    static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
     /// <summary>The problems of these settings, each naming its setting; <paramref name="maxSegmentLength"/> is
     /// Hj212:MaxSegmentLength.</summary>
     public IEnumerable<string> Validate(int maxSegmentLength)
@@ -124,18 +126,18 @@ public sealed class Hj212TcpSettings
             yield return $"Hj212:Tcp:BindAddress '{BindAddress}' is not an IP address.";
         if (Enabled && Port is < 0 or > 65535)
             yield return $"Hj212:Tcp:Port must be 0-65535 (got {Port}).";
-        if (IdleTimeout <= TimeSpan.Zero)
-            yield return "Hj212:Tcp:IdleTimeout must be positive.";
+        if (IdleTimeout <= TimeSpan.Zero || IdleTimeout > MaxTimeout)
+            yield return $"Hj212:Tcp:IdleTimeout must be positive and at most {MaxTimeout} (got {IdleTimeout}).";
         if (MaxConnections < 1)
             yield return "Hj212:Tcp:MaxConnections must be at least 1.";
         if (MaxConnectionsPerAddress < 1)
             yield return "Hj212:Tcp:MaxConnectionsPerAddress must be at least 1.";
         if (OutboxCapacity is < 1 or > 1_000_000)
             yield return $"Hj212:Tcp:OutboxCapacity must be 1-1000000 (got {OutboxCapacity}).";
-        if (WriteTimeout <= TimeSpan.Zero)
-            yield return "Hj212:Tcp:WriteTimeout must be positive.";
-        if (FrameTimeout <= TimeSpan.Zero)
-            yield return "Hj212:Tcp:FrameTimeout must be positive.";
+        if (WriteTimeout <= TimeSpan.Zero || WriteTimeout > MaxTimeout)
+            yield return $"Hj212:Tcp:WriteTimeout must be positive and at most {MaxTimeout} (got {WriteTimeout}).";
+        if (FrameTimeout <= TimeSpan.Zero || FrameTimeout > MaxTimeout)
+            yield return $"Hj212:Tcp:FrameTimeout must be positive and at most {MaxTimeout} (got {FrameTimeout}).";
         // One bad frame of the largest size must never close a connection on its own.
         if (MaxBadBytesPerMinute < maxSegmentLength + Hj212Frame.Overhead)
             yield return $"Hj212:Tcp:MaxBadBytesPerMinute must be at least one frame of the largest size, Hj212:MaxSegmentLength + {Hj212Frame.Overhead} = {maxSegmentLength + Hj212Frame.Overhead} (got {MaxBadBytesPerMinute}).";

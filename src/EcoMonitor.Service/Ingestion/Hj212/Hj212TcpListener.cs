@@ -106,7 +106,17 @@ public sealed class Hj212TcpListener(
                     await Task.Delay(TimeSpan.FromMilliseconds(100), time, ct);
                     continue;
                 }
-                if (Admit(socket) is not { } address) continue;
+                IPAddress? address;
+                try
+                {
+                    address = Admit(socket);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    Connection.Abort(socket); // reset while being admitted
+                    continue;
+                }
+                if (address is null) continue;
                 handlers.RemoveAll(t => t.IsCompleted);
                 handlers.Add(Task.Run(() => ServeAsync(socket, address, ct), CancellationToken.None));
             }
@@ -167,49 +177,32 @@ public sealed class Hj212TcpListener(
 
     async Task ServeAsync(Socket socket, IPAddress address, CancellationToken stopping)
     {
-        var connection = new Connection(socket, Tcp.OutboxCapacity, metrics, log, stopping);
-        var reader = new Hj212FrameReader(_settings.MaxSegmentLength);
-        var input = new Input(time.GetUtcNow());
-        var results = new List<FrameResult>();
-        log.LogDebug("HJ 212: {Remote} connected", connection.Remote);
+        Connection? connection = null;
         try
         {
-            var writing = WriteAsync(connection);
-            var (reason, level, why, finish) = await ReadAsync(connection, reader, input, results, stopping);
-            connection.Close(reason, level, why);
-            if (input.Receiving is { } receiving)
-            {
-                try
-                {
-                    await receiving; // aborted by the close
-                }
-                catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-                {
-                }
-            }
-            try
-            {
-                // What is left is stored or dead-lettered even though the connection is gone (nothing is answered):
-                // whole frames behind a truncated one, and the run of bad frames in progress.
-                results.Clear();
-                if (finish) reader.Finish(results);
-                await TakeAsync(connection, input, results, 0, time.GetUtcNow(), final: true, stopping);
-                if (input.Run is not null) await FlushRunAsync(connection, input, stopping);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-            {
-                // Stopping: frames not stored are not answered, and the datalogger sends them again.
-            }
-            await writing;
+            connection = new Connection(socket, Tcp.OutboxCapacity, metrics, log, stopping);
+            log.LogDebug("HJ 212: {Remote} connected", connection.Remote);
+            await ServeAsync(connection, stopping);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException && connection is null)
+        {
+            // Reset before it could be set up.
+            metrics.TcpConnectionClosed(Peer);
+            Connection.Abort(socket);
         }
         catch (Exception e)
         {
-            log.LogError(e, "HJ 212: serving {Remote} failed", connection.Remote);
-            connection.Close(Peer, LogLevel.Information, $"failed: {e.Message}");
+            log.LogError(e, "HJ 212: serving {Remote} failed", connection?.Remote);
+            if (connection is null)
+            {
+                metrics.TcpConnectionClosed(Peer);
+                Connection.Abort(socket);
+            }
+            else connection.Close(Peer, LogLevel.Information, $"failed: {e.Message}");
         }
         finally
         {
-            connection.Dispose();
+            connection?.Dispose();
             lock (_admission)
             {
                 _connections--;
@@ -218,6 +211,42 @@ public sealed class Hj212TcpListener(
                 else _perAddress[address] = left;
             }
         }
+    }
+
+    /// <summary>Reads and writes until the connection ends; then stores what is left (unanswered) and lets the
+    /// writer finish.</summary>
+    async Task ServeAsync(Connection connection, CancellationToken stopping)
+    {
+        var reader = new Hj212FrameReader(_settings.MaxSegmentLength);
+        var input = new Input(time.GetUtcNow());
+        var results = new List<FrameResult>();
+        var writing = WriteAsync(connection);
+        var (reason, level, why, finish) = await ReadAsync(connection, reader, input, results, stopping);
+        connection.Close(reason, level, why);
+        if (input.Receiving is { } receiving)
+        {
+            try
+            {
+                await receiving; // aborted by the close
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+            }
+        }
+        try
+        {
+            // What is left is stored or dead-lettered even though the connection is gone (nothing is answered):
+            // whole frames behind a truncated one, and the run of bad frames in progress.
+            results.Clear();
+            if (finish) reader.Finish(results);
+            await TakeAsync(connection, input, results, 0, time.GetUtcNow(), final: true, stopping);
+            if (input.Run is not null) await FlushRunAsync(connection, input, stopping);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            // Stopping: frames not stored are not answered, and the datalogger sends them again.
+        }
+        await writing;
     }
 
     /// <summary>Reads until the connection has to end, and says why: the peer closed it, a deadline passed, bad input
