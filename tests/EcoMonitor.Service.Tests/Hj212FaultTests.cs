@@ -464,3 +464,73 @@ public sealed class Hj212FaultTests(ITestOutputHelper output)
         Assert.Empty(new Hj212TcpSettings().Validate(1024)); // the defaults
     }
 }
+
+/// <summary>What the frame reader makes of the faults the TCP listener relies on it for (no service needed).</summary>
+public sealed class Hj212FrameReaderFaultTests
+{
+    const string Segment = "QN=20260301080000000;ST=22;CN=2011;PW=123456;MN=AIR0001;Flag=5;CP=&&DataTime=20260301080000;a34004-Rtd=35.2&&";
+
+    static (List<FrameResult> Results, Hj212FrameReader Reader) Read(bool finish, params string[] chunks)
+    {
+        var reader = new Hj212FrameReader(1024);
+        var results = new List<FrameResult>();
+        foreach (var chunk in chunks)
+        {
+            reader.Append(Encoding.ASCII.GetBytes(chunk));
+            reader.Read(results);
+        }
+        if (finish) reader.Finish(results);
+        return (results, reader);
+    }
+
+    [Fact]
+    public void A_stray_hash_right_before_a_frame_costs_only_itself()
+    {
+        var good = Hj212TestFrames.Frame(Segment);
+        var (results, _) = Read(false, "garbage#" + good);
+        Assert.Equal(["garbage", "#"], results.Where(r => !r.IsFrame).Select(r => Encoding.ASCII.GetString(r.Raw)));
+        Assert.Equal(Segment, Assert.Single(results, r => r.IsFrame).Segment);
+    }
+
+    [Fact]
+    public void A_truncated_frame_whose_length_ends_on_the_next_frames_CR_LF_does_not_take_that_frame()
+    {
+        // The truncated frame declares L bytes; its first k bytes are followed by the good frame, and k + the good
+        // frame's length = L + 12: the CR LF and 4 hex digits are where the declared length says, only the CRC fails.
+        var good = Hj212TestFrames.Frame(Segment);
+        const int k = 40;
+        var declared = good.Length + k - Hj212Frame.Overhead;
+        var truncated = $"##{declared:D4}" + Segment[..(k - 6)];
+        var (results, _) = Read(false, truncated + good);
+        var bad = Assert.Single(results, r => !r.IsFrame);
+        Assert.StartsWith("CRC mismatch", bad.Error);
+        Assert.Equal(truncated, Encoding.ASCII.GetString(bad.Raw));
+        Assert.Equal(Segment, Assert.Single(results, r => r.IsFrame).Segment);
+    }
+
+    [Fact]
+    public void At_the_end_of_input_whole_frames_behind_a_truncated_one_are_kept()
+    {
+        var good = Hj212TestFrames.Frame(Segment);
+        var truncated = "##0500QN=20260301080000000;ST=22"; // waits for 512 bytes that never come
+        var (waiting, reader) = Read(false, truncated + good);
+        Assert.Empty(waiting);
+        Assert.Equal(truncated.Length + good.Length, reader.Pending);
+        reader.Finish(waiting);
+        Assert.Equal([false, true], waiting.Select(r => r.IsFrame));
+        Assert.StartsWith("truncated frame", waiting[0].Error);
+        Assert.Equal(truncated, Encoding.ASCII.GetString(waiting[0].Raw));
+        Assert.Equal(Segment, waiting[1].Segment);
+        Assert.Equal(truncated.Length + good.Length, reader.Consumed);
+    }
+
+    [Fact]
+    public void The_rest_of_an_oversized_frame_arriving_later_is_counted_but_not_reported_again()
+    {
+        var big = $"##2000{new string('x', 2000)}0000\r\n"; // 2012 bytes
+        var (results, reader) = Read(false, big[..100], big[100..], Hj212TestFrames.Frame(Segment));
+        Assert.Equal(100, Assert.Single(results, r => !r.IsFrame).Raw.Length);
+        Assert.Equal(2012 - 100, reader.RestOfBadFrameBytes);
+        Assert.Single(results, r => r.IsFrame);
+    }
+}
