@@ -169,6 +169,59 @@ public sealed class Hj212FaultTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_fast_datalogger_that_reads_its_answers_is_slowed_down_not_closed()
+    {
+        // 2000 frames in one go, each asking for an answer, and at most 50 answers owed: the pipeline answers them
+        // in batches far larger than 50, yet the connection is only read as fast as its answers go out.
+        var sink = new CapturingSink();
+        await using var service = await StartAsync(new() { ["Hj212:Tcp:OutboxCapacity"] = "50" }, sink);
+        var endpoint = await service.Hj212EndpointAsync();
+        await using var logger = await TestDatalogger.ConnectAsync(endpoint);
+        _ = logger.StartCollectingAnswers();
+        var start = RecentMinute(120);
+        var frames = Enumerable.Range(0, 2000).Select(i => (Qn: $"B{i:D4}", T: start.AddSeconds(i))).ToList();
+        await logger.SendAsync(string.Concat(frames.Select(f => Frame(RealTime("AIR0001", "123456", f.T, "a34004-Rtd=7", 5, f.Qn)))));
+
+        await TestInfrastructure.EventuallyAsync(() => logger.Answers.Count >= frames.Count, Wait, "2000 answers");
+        Assert.Equal(frames.Select(f => Answer(f.Qn, "AIR0001", "123456")), logger.Answers.Select(a => a.Frame));
+        Assert.Equal(frames.Select(f => new StoredPoint(f.T, "pm25", 7, "N")), await PointsAsync(service, "air-1"));
+        Assert.Equal(1, service.Metrics.TcpOpen);
+        Assert.All(IngestionMetrics.TcpCloseReasons, r => Assert.Equal(0, service.Metrics.TcpClosed(r)));
+    }
+
+    [Fact]
+    public async Task A_connection_owing_its_answers_while_nothing_can_be_stored_is_closed_as_stalled_and_what_it_sent_is_stored_later()
+    {
+        await using var proxy = new TcpProxy(TestInfrastructure.InfluxUrl);
+        var sink = new CapturingSink();
+        await using var service = await StartAsync(new()
+        {
+            ["Influx:Url"] = proxy.Url.ToString(), ["Influx:Timeout"] = "00:00:00.500",
+            ["Hj212:Tcp:OutboxCapacity"] = "3", ["Hj212:Tcp:IdleTimeout"] = "00:00:02",
+        }, sink);
+        var endpoint = await service.Hj212EndpointAsync();
+        proxy.Mode = ProxyMode.Refuse;
+        proxy.DropConnections();
+
+        // 10 frames asking for answers; the 3 first are taken, the 4th waits for an answer to go out, which cannot
+        // happen while InfluxDB is away: 2 s later (IdleTimeout) the connection is closed.
+        await using var logger = await TestDatalogger.ConnectAsync(endpoint);
+        var start = RecentMinute(30);
+        var clock = Stopwatch.StartNew();
+        await logger.SendAsync(string.Concat(Enumerable.Range(0, 10).Select(i => Frame(RealTime("AIR0001", "123456", start.AddSeconds(i), $"a34004-Rtd={i}", 5, $"Q{i}")))));
+        Assert.True(await logger.ClosedByServerAsync(Wait));
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.9, 6);
+        Assert.Equal(1, service.Metrics.TcpClosed("stalled"));
+        Assert.Contains(sink.Lines, l => l.StartsWith("Warning HJ 212: closing", StringComparison.Ordinal) && l.Contains("stalled") && l.Contains("Hj212:Tcp:OutboxCapacity"));
+
+        // InfluxDB back: the 3 frames taken are stored (unanswered: the datalogger sends them again).
+        proxy.Mode = ProxyMode.Forward;
+        await TestInfrastructure.EventuallyAsync(async () => (await PointsAsync(service, "air-1")).Count >= 3, Wait, "the 3 frames taken stored");
+        await Task.Delay(500);
+        Assert.Equal(Enumerable.Range(0, 3).Select(i => new StoredPoint(start.AddSeconds(i), "pm25", i, "N")), await PointsAsync(service, "air-1"));
+    }
+
+    [Fact]
     public async Task A_flood_of_hashes_is_one_dead_letter_and_closed_at_the_bad_input_limit()
     {
         var sink = new CapturingSink();
