@@ -221,7 +221,7 @@ public sealed class Hj212TcpListener(
         var input = new Input(time.GetUtcNow());
         var results = new List<FrameResult>();
         var writing = WriteAsync(connection);
-        var (reason, level, why, finish) = await ReadAsync(connection, reader, input, results, stopping);
+        var (reason, level, why, takeRest) = await ReadAsync(connection, reader, input, results, stopping);
         connection.Close(reason, level, why);
         if (input.Receiving is { } receiving)
         {
@@ -235,10 +235,11 @@ public sealed class Hj212TcpListener(
         }
         try
         {
-            // What is left is stored or dead-lettered even though the connection is gone (nothing is answered):
-            // whole frames behind a truncated one, and the run of bad frames in progress.
-            results.Clear();
-            if (finish) reader.Finish(results);
+            // What is left is stored or dead-lettered even though the connection is gone (nothing is answered): the
+            // frames read but not yet handed over, whole frames behind a truncated one, the run of bad frames in
+            // progress. After bad input the rest is not looked at.
+            if (takeRest) reader.Finish(results);
+            else results.Clear();
             await TakeAsync(connection, input, results, 0, time.GetUtcNow(), final: true, stopping);
             if (input.Run is not null) await FlushRunAsync(connection, input, stopping);
         }
@@ -251,8 +252,8 @@ public sealed class Hj212TcpListener(
 
     /// <summary>Reads until the connection has to end, and says why: the peer closed it, a deadline passed, bad input
     /// went over the limit, or it was closed from elsewhere (its writer, the service stopping).
-    /// <c>Finish</c>: the frame reader's rest is to be taken as the end of the input.</summary>
-    async Task<(string Reason, LogLevel Level, string Why, bool Finish)> ReadAsync(
+    /// <c>TakeRest</c>: what <paramref name="results"/> still holds and the frame reader's rest are to be stored.</summary>
+    async Task<(string Reason, LogLevel Level, string Why, bool TakeRest)> ReadAsync(
         Connection c, Hj212FrameReader reader, Input input, List<FrameResult> results, CancellationToken stopping)
     {
         var buffer = new byte[ReadBufferBytes];
@@ -306,8 +307,8 @@ public sealed class Hj212TcpListener(
                 if (reader.Pending == 0) input.FrameStartedAt = null;
                 else if (pending == 0 || reader.Consumed != consumed) input.FrameStartedAt = at;
                 var stop = await TakeAsync(c, input, results, reader.RestOfBadFrameBytes - rest, at, final: false, c.Closing);
-                results.Clear();
                 if (stop is not null) return stop.Value;
+                results.Clear();
             }
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException && (c.IsClosed || stopping.IsCancellationRequested))
@@ -322,32 +323,34 @@ public sealed class Hj212TcpListener(
     }
 
     /// <summary>Hands frames to the pipeline and collects bad ones into the current run. Says why the connection
-    /// must close when the bad bytes go over Hj212:Tcp:MaxBadBytesPerMinute or the answers owed do not go down (the
-    /// rest of <paramref name="results"/> is not taken then); null to go on. <paramref name="final"/>: the connection
-    /// is closed already, what is left is taken without limits (and will not be answered).</summary>
+    /// must close when the bad bytes go over Hj212:Tcp:MaxBadBytesPerMinute or the answers owed do not go down; then
+    /// <paramref name="results"/> keeps only what was not taken. Null to go on. <paramref name="final"/>: the
+    /// connection is closed already, what is left is taken without limits (and will not be answered).</summary>
     async Task<(string, LogLevel, string, bool)?> TakeAsync(Connection c, Input input, List<FrameResult> results, long restOfBadFrame, DateTimeOffset now, bool final, CancellationToken ct)
     {
-        var overLimit = (BadInput, LogLevel.Warning, $"more than {Tcp.MaxBadBytesPerMinute} bytes of bad frames within a minute (Hj212:Tcp:MaxBadBytesPerMinute)", false);
+        (string, LogLevel, string, bool) OverLimit() =>
+            (BadInput, LogLevel.Warning, $"more than {Tcp.MaxBadBytesPerMinute} bytes of bad frames within a minute (Hj212:Tcp:MaxBadBytesPerMinute)", false);
         if (restOfBadFrame > 0)
         {
             // Bytes of a bad frame reported in an earlier read: they come before anything else of this read.
             input.StartRun(now, MaxPayload).AddRest(restOfBadFrame);
             metrics.TcpBadInput(0, restOfBadFrame);
-            if (!input.Charge(restOfBadFrame, now, Tcp.MaxBadBytesPerMinute) && !final) return overLimit;
+            if (!input.Charge(restOfBadFrame, now, Tcp.MaxBadBytesPerMinute) && !final) return OverLimit();
         }
-        foreach (var result in results)
+        for (var i = 0; i < results.Count; i++)
         {
+            var result = results[i];
             if (result.IsFrame)
             {
                 if (input.Run is not null) await FlushRunAsync(c, input, ct);
                 input.LastFrameAt = now;
-                if (!await EnqueueFrameAsync(c, result, final, ct))
-                    return (Stalled, LogLevel.Warning, $"it owes {Tcp.OutboxCapacity} answers (Hj212:Tcp:OutboxCapacity) and none went out for {Tcp.IdleTimeout} (Hj212:Tcp:IdleTimeout)", false);
-                continue;
+                if (await EnqueueFrameAsync(c, result, final, ct)) continue;
+                results.RemoveRange(0, i + 1);
+                return (Stalled, LogLevel.Warning, $"it owes {Tcp.OutboxCapacity} answers (Hj212:Tcp:OutboxCapacity) and none went out for {Tcp.IdleTimeout} (Hj212:Tcp:IdleTimeout)", true);
             }
             input.StartRun(now, MaxPayload).Add(result.Error!, result.Raw);
             metrics.TcpBadInput(1, result.Raw.Length);
-            if (!input.Charge(result.Raw.Length, now, Tcp.MaxBadBytesPerMinute) && !final) return overLimit;
+            if (!input.Charge(result.Raw.Length, now, Tcp.MaxBadBytesPerMinute) && !final) return OverLimit();
         }
         return null;
     }
@@ -356,8 +359,8 @@ public sealed class Hj212TcpListener(
     int MaxPayload => _settings.MaxSegmentLength + Hj212Frame.Overhead;
 
     /// <summary>Processes a frame and hands it to the pipeline. A frame that asks for an answer first waits until
-    /// the connection owes fewer than Hj212:Tcp:OutboxCapacity answers; false when that does not happen within
-    /// Hj212:Tcp:IdleTimeout.</summary>
+    /// the connection owes fewer than Hj212:Tcp:OutboxCapacity answers; when that does not happen within
+    /// Hj212:Tcp:IdleTimeout it is handed over unanswered and the answer is false: the connection is to close.</summary>
     async Task<bool> EnqueueFrameAsync(Connection c, FrameResult frame, bool final, CancellationToken ct)
     {
         var now = time.GetUtcNow();
@@ -391,6 +394,7 @@ public sealed class Hj212TcpListener(
                 }
                 catch (OperationCanceledException) when (patience.IsCancellationRequested && !ct.IsCancellationRequested)
                 {
+                    await pipeline.EnqueueAsync(new InboundMessage(new TcpAcknowledgement(c, 0, null), frame.Raw, result, now), ct);
                     return false;
                 }
             }
