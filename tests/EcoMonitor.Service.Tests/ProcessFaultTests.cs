@@ -1,0 +1,189 @@
+using EcoMonitor.Service.Hosting;
+using EcoMonitor.Service.Storage;
+using EcoMonitor.Service.Tests.Support;
+using Microsoft.Extensions.Options;
+using Xunit.Abstractions;
+
+namespace EcoMonitor.Service.Tests;
+
+/// <summary>Faults of real processes during a run: the service as its own OS process (killed with SIGKILL), its own
+/// mosquitto (restarted) and its own influxd (stopped and started). A gateway publishes N distinct readings at a steady
+/// rate with QoS 1 while the fault happens; at the end InfluxDB must hold exactly those N points: nothing missing,
+/// nothing twice (a point's identity is station, parameter and time, so "twice" shows as more than N points or a
+/// second series).</summary>
+[Trait("Category", "Integration")]
+public sealed class ProcessFaultTests(ITestOutputHelper output)
+{
+    const int N = 3000;
+    const string Station = "air-1";
+    static readonly TimeSpan Wait = TimeSpan.FromSeconds(40);
+
+    /// <summary>The readings of a run: one pm25 value a second of simulated time, within the last day.</summary>
+    static (List<(string Topic, string Payload)> Messages, HashSet<(DateTimeOffset, double)> Expected) Readings(string topic)
+    {
+        var start = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddHours(-6).ToUnixTimeSeconds());
+        var messages = new List<(string, string)>(N);
+        var expected = new HashSet<(DateTimeOffset, double)>();
+        for (var i = 0; i < N; i++)
+        {
+            var t = start.AddSeconds(i);
+            var value = i % 997 + 0.25;
+            messages.Add((topic, $$$"""{"ts": {{{t.ToUnixTimeMilliseconds()}}}, "values": {"pm25": {{{value.ToString(System.Globalization.CultureInfo.InvariantCulture)}}}}}"""));
+            expected.Add((t, value));
+        }
+        return (messages, expected);
+    }
+
+    static InfluxConnection Influx(Uri url, string database) => new(Options.Create(new InfluxSettings { Url = url, Database = database }));
+
+    static async Task<long> CountAsync(InfluxConnection influx)
+    {
+        try
+        {
+            var series = await influx.QueryAsync($"SELECT count(\"value\") FROM \"reading\" WHERE \"station\" = '{Station}'");
+            return series.SelectMany(s => s.Values).Select(v => v[1].GetInt64()).FirstOrDefault();
+        }
+        catch (Exception e) when (e is InfluxException or HttpRequestException or TaskCanceledException)
+        {
+            return 0; // database not created yet, or InfluxDB down
+        }
+    }
+
+    /// <summary>The exact comparison: the stored points are the sent readings, one series, each once.</summary>
+    static async Task AssertExactlyStoredAsync(InfluxConnection influx, HashSet<(DateTimeOffset, double)> expected)
+    {
+        try
+        {
+            await TestInfrastructure.EventuallyAsync(async () => await CountAsync(influx) >= expected.Count, Wait, $"{expected.Count} points stored");
+        }
+        catch (TimeoutException)
+        {
+            // The comparison below says what is missing.
+        }
+        var points = await TestInfrastructure.PointsAsync(influx, Station);
+        var stored = points.Select(p => (p.Time, p.Value)).ToList();
+        var missing = expected.Except(stored).OrderBy(x => x.Item1).ToList();
+        var unexpected = stored.Except(expected).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} readings missing, first {string.Join(", ", missing.Take(5))}");
+        Assert.True(unexpected.Count == 0, $"{unexpected.Count} points that were never sent, first {string.Join(", ", unexpected.Take(5))}");
+        Assert.Equal(expected.Count, stored.Count);
+        Assert.All(points, p => Assert.Equal(("pm25", "N"), (p.Parameter, p.Flag)));
+        var series = await influx.QueryAsync("SHOW SERIES FROM \"reading\"");
+        Assert.Equal(["reading,parameter=pm25,station=air-1"], series.SelectMany(s => s.Values).Select(v => v[0].GetString()!));
+    }
+
+    async Task RunAsync(Func<Task> test, params Func<string>[] outputs)
+    {
+        try
+        {
+            await test();
+        }
+        catch
+        {
+            foreach (var o in outputs) output.WriteLine(o());
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task Service_killed_with_SIGKILL_during_a_run_loses_nothing_and_stores_nothing_twice()
+    {
+        await using var broker = new PrivateBroker();
+        await broker.StartAsync();
+        // A flush interval of 1 s keeps a batch of unacknowledged messages in the service when it is killed.
+        await using var service = new ServiceProcess(broker.Port, TestInfrastructure.InfluxUrl, new() { ["Influx:FlushInterval"] = "00:00:01" });
+        await RunAsync(async () =>
+        {
+            await service.StartAsync();
+            using var influx = Influx(service.InfluxUrl, service.Database);
+            var (messages, expected) = Readings(service.ReadingsTopic(Station));
+            await using var gateway = new PersistentGateway(broker.Port);
+            var publishing = gateway.PublishAllAsync(messages, perSecond: 300, timeout: Wait);
+
+            await TestInfrastructure.EventuallyAsync(async () => gateway.Acknowledged >= N / 3 && await CountAsync(influx) > 0, Wait, "a third published, readings being stored");
+            await service.KillAsync();
+            var publishedAtKill = gateway.Acknowledged;
+            var storedAtKill = await CountAsync(influx);
+            output.WriteLine($"killed after {publishedAtKill} published, {storedAtKill} stored");
+            Assert.True(publishedAtKill < N, "the kill happened while the gateway was still publishing");
+
+            await service.StartAsync();
+            await publishing;
+            await AssertExactlyStoredAsync(influx, expected);
+            // Messages the killed service had received but not acknowledged came back with DUP set.
+            Assert.True(await service.MetricAsync("ecomonitor_messages_redelivered_total") > 0, "redelivered messages after the kill");
+            await TestInfrastructure.EventuallyAsync(async () => await service.MetricAsync("ecomonitor_deadletters_published_total") == 0
+                && await service.MetricAsync("ecomonitor_messages_acknowledged_total") == await service.MetricAsync("ecomonitor_messages_received_total"),
+                Wait, "everything received after the restart acknowledged, nothing dead-lettered");
+        }, () => service.Output);
+    }
+
+    [Fact]
+    public async Task InfluxDB_stopped_for_10_seconds_and_started_again_during_a_run_loses_nothing()
+    {
+        await using var influxd = new PrivateInflux();
+        await influxd.StartAsync();
+        await using var broker = new PrivateBroker();
+        await broker.StartAsync();
+        await using var service = new ServiceProcess(broker.Port, influxd.Url);
+        await RunAsync(async () =>
+        {
+            await service.StartAsync();
+            using var influx = Influx(service.InfluxUrl, service.Database);
+            var (messages, expected) = Readings(service.ReadingsTopic(Station));
+            await using var gateway = new PersistentGateway(broker.Port);
+            var publishing = gateway.PublishAllAsync(messages, perSecond: 200, timeout: TimeSpan.FromSeconds(60));
+
+            await TestInfrastructure.EventuallyAsync(async () => gateway.Acknowledged >= N / 5 && await CountAsync(influx) > 0, Wait, "a fifth published, readings being stored");
+            await influxd.StopAsync();
+            var retriesBefore = await service.MetricAsync("ecomonitor_writes_retried_total");
+            // The outage itself lasts 10 s; the service must be seen retrying meanwhile.
+            var outage = Task.Delay(TimeSpan.FromSeconds(10));
+            await TestInfrastructure.EventuallyAsync(async () => await service.MetricAsync("ecomonitor_writes_retried_total") > retriesBefore, Wait, "writes retried while InfluxDB is down");
+            await outage;
+            Assert.True(gateway.Acknowledged < N, "InfluxDB came back while the gateway was still publishing");
+            await influxd.StartAsync();
+
+            await publishing;
+            await AssertExactlyStoredAsync(influx, expected);
+            await TestInfrastructure.EventuallyAsync(async () => await service.MetricAsync("ecomonitor_messages_acknowledged_total") >= N
+                && await service.MetricAsync("ecomonitor_messages_acknowledged_total") == await service.MetricAsync("ecomonitor_messages_received_total"),
+                Wait, "every message received acknowledged");
+            Assert.Equal(0, await service.MetricAsync("ecomonitor_deadletters_published_total"));
+        }, () => service.Output, () => influxd.Output);
+    }
+
+    [Fact]
+    public async Task Mosquitto_restarted_during_a_run_loses_nothing_and_stores_nothing_twice()
+    {
+        await using var broker = new PrivateBroker();
+        await broker.StartAsync();
+        await using var service = new ServiceProcess(broker.Port, TestInfrastructure.InfluxUrl);
+        await RunAsync(async () =>
+        {
+            await service.StartAsync();
+            using var influx = Influx(service.InfluxUrl, service.Database);
+            var (messages, expected) = Readings(service.ReadingsTopic(Station));
+            await using var gateway = new PersistentGateway(broker.Port);
+            var publishing = gateway.PublishAllAsync(messages, perSecond: 300, timeout: Wait);
+
+            await TestInfrastructure.EventuallyAsync(async () => gateway.Acknowledged >= N / 3 && await CountAsync(influx) > 0, Wait, "a third published, readings being stored");
+            await broker.StopAsync();
+            var publishedAtStop = gateway.Acknowledged;
+            output.WriteLine($"broker stopped after {publishedAtStop} published");
+            await broker.StartAsync();
+            Assert.True(publishedAtStop < N, "the broker restarted while the gateway was still publishing");
+
+            await publishing;
+            await AssertExactlyStoredAsync(influx, expected);
+            await TestInfrastructure.EventuallyAsync(async () => (await HealthAsync(service)) == System.Net.HttpStatusCode.OK, Wait, "the service subscribed again");
+            Assert.Equal(0, await service.MetricAsync("ecomonitor_deadletters_published_total"));
+        }, () => service.Output);
+    }
+
+    static async Task<System.Net.HttpStatusCode> HealthAsync(ServiceProcess service)
+    {
+        using var http = new HttpClient();
+        return (await http.GetAsync($"http://127.0.0.1:{service.HttpPort}/healthz")).StatusCode;
+    }
+}
