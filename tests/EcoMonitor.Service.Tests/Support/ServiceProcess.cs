@@ -91,8 +91,11 @@ public sealed class ServiceProcess : IAsyncDisposable
         foreach (var (k, v) in _settings) start.Environment[k.Replace(":", "__", StringComparison.Ordinal)] = v;
         var process = Process.Start(start)!;
         ChildProcesses.Track(process);
-        process.OutputDataReceived += (_, e) => _output.Add(e.Data);
-        process.ErrorDataReceived += (_, e) => _output.Add(e.Data);
+        // ECOMON_TEST_SERVICE_LOG_DIR keeps the whole output of every service process, for debugging a test.
+        var logDir = Environment.GetEnvironmentVariable("ECOMON_TEST_SERVICE_LOG_DIR");
+        var log = logDir is null ? null : TextWriter.Synchronized(new StreamWriter(Path.Combine(logDir, $"{Prefix}.log"), append: true) { AutoFlush = true });
+        process.OutputDataReceived += (_, e) => { _output.Add(e.Data); log?.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { _output.Add(e.Data); log?.WriteLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
