@@ -18,6 +18,7 @@ namespace EcoMonitor.Service.Tests;
 /// throughout, every good reading is stored exactly once, every bad payload comes back exactly once on the dead-letter
 /// topic (byte for byte), nothing is left unacknowledged, and the process's peak resident set is reported.</summary>
 [Trait("Category", "Integration")]
+[Collection(ProcessFaultTests.Collection)]
 public sealed class MqttFuzzTests(ITestOutputHelper output)
 {
     const int Seed = 20261201;

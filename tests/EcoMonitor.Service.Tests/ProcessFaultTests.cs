@@ -12,8 +12,11 @@ namespace EcoMonitor.Service.Tests;
 /// nothing twice (a point's identity is station, parameter and time, so "twice" shows as more than N points or a
 /// second series).</summary>
 [Trait("Category", "Integration")]
+[Collection(ProcessFaultTests.Collection)]
 public sealed class ProcessFaultTests(ITestOutputHelper output)
 {
+    /// <summary>The process fault and fuzz tests run one after another: each loads the machine on its own.</summary>
+    public const string Collection = "service processes";
     const int N = 3000;
     const string Station = "air-1";
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(40);
@@ -132,7 +135,7 @@ public sealed class ProcessFaultTests(ITestOutputHelper output)
             using var influx = Influx(service.InfluxUrl, service.Database);
             var (messages, expected) = Readings(service.ReadingsTopic(Station));
             await using var gateway = new PersistentGateway(broker.Port);
-            var publishing = gateway.PublishAllAsync(messages, perSecond: 200, timeout: TimeSpan.FromSeconds(60));
+            var publishing = gateway.PublishAllAsync(messages, perSecond: 150, timeout: TimeSpan.FromSeconds(60));
 
             await TestInfrastructure.EventuallyAsync(async () => gateway.Acknowledged >= N / 5 && await CountAsync(influx) > 0, Wait, "a fifth published, readings being stored");
             await influxd.StopAsync();
