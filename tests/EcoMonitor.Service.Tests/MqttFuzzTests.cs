@@ -13,7 +13,7 @@ using Xunit.Abstractions;
 
 namespace EcoMonitor.Service.Tests;
 
-/// <summary>More than 10,000 malformed payloads on the readings topics, interleaved with 500 good readings, published
+/// <summary>10,000 malformed payloads on the readings topics, interleaved with 500 good readings, published
 /// to the service running as its own process behind the shipped mosquitto config: the service stays up and healthy
 /// throughout, every good reading is stored exactly once, every bad payload comes back exactly once on the dead-letter
 /// topic (byte for byte), nothing is left unacknowledged, and the process's peak resident set is reported.</summary>
@@ -82,7 +82,7 @@ public sealed class MqttFuzzTests(ITestOutputHelper output)
                 {
                     var bytes = new byte[random.Next(1, 600)];
                     random.NextBytes(bytes);
-                    bytes[0] = (byte)Pick('x', 0xFF, 0x00, '}', ']', 'n', '-'); // never a valid JSON text
+                    bytes[0] = (byte)Pick('x', 0xFF, 0x00, '}', ']', 'n', '-'); // never the start of a reading ("-5" is JSON, but not an object)
                     Add("random bytes", bytes, RejectReason.MalformedJson, RejectReason.InvalidStructure, InvalidUtf8);
                     break;
                 }

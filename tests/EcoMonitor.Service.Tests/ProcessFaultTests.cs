@@ -73,6 +73,38 @@ public sealed class ProcessFaultTests(ITestOutputHelper output)
         Assert.All(points, p => Assert.Equal(("pm25", "N"), (p.Parameter, p.Flag)));
         var series = await influx.QueryAsync("SHOW SERIES FROM \"reading\"");
         Assert.Equal(["reading,parameter=pm25,station=air-1"], series.SelectMany(s => s.Values).Select(v => v[0].GetString()!));
+
+        // No reading counted twice, or missed, in an aggregate: the hourly rollup equals one computed here from what
+        // was sent (minute means, then per hour: minutes, mean, min, max of them).
+        var expectedHours = expected.GroupBy(x => x.Item1.ToUnixTimeSeconds() / 60)
+            .Select(m => (Minute: m.Key, Mean: m.Average(x => x.Item2)))
+            .GroupBy(m => m.Minute / 60)
+            .ToDictionary(h => DateTimeOffset.FromUnixTimeSeconds(h.Key * 3600),
+                h => (Minutes: h.Count(), Mean: h.Average(m => m.Mean), Min: h.Min(m => m.Mean), Max: h.Max(m => m.Mean)));
+        string? difference = null;
+        try
+        {
+            await TestInfrastructure.EventuallyAsync(async () => (difference = await RollupDifferenceAsync(influx, expectedHours)) is null,
+                Wait, "the hourly rollup matches the readings sent");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}: {difference}", e);
+        }
+    }
+
+    /// <summary>The first hour of reading_1h that differs from the expected figures, null when none does.</summary>
+    static async Task<string?> RollupDifferenceAsync(InfluxConnection influx,
+        Dictionary<DateTimeOffset, (int Minutes, double Mean, double Min, double Max)> expected)
+    {
+        var stored = (await influx.QueryAsync($"SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"reading_1h\" WHERE \"station\" = '{Station}' AND \"parameter\" = 'pm25'"))
+            .SelectMany(x => x.Rows()).ToDictionary(r => DateTimeOffset.FromUnixTimeMilliseconds(r["time"].GetInt64()),
+                r => (Minutes: r["minutes"].GetInt32(), Mean: r["mean"].GetDouble(), Min: r["min"].GetDouble(), Max: r["max"].GetDouble()));
+        if (stored.Count != expected.Count) return $"{stored.Count} hours in reading_1h, {expected.Count} expected";
+        static bool Near(double a, double b) => Math.Abs(a - b) <= 1e-9;
+        return expected.Where(h => !stored.TryGetValue(h.Key, out var r) || r.Minutes != h.Value.Minutes
+                || !Near(r.Mean, h.Value.Mean) || !Near(r.Min, h.Value.Min) || !Near(r.Max, h.Value.Max))
+            .Select(h => $"{h.Key:u}: expected {h.Value}, stored {stored.GetValueOrDefault(h.Key)}").FirstOrDefault();
     }
 
     async Task RunAsync(Func<Task> test, params Func<string>[] outputs)
