@@ -57,6 +57,9 @@ public sealed class ServiceProcess : IAsyncDisposable
     public int HttpPort { get; }
     public int? Pid => _process?.Id;
 
+    /// <summary>The process started by <see cref="StartAsync"/> is still running (it never exited or restarted).</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
     public string ReadingsTopic(string station) => $"{Prefix}/{station}/readings";
 
     /// <summary>The last lines the service wrote, for failure messages.</summary>
