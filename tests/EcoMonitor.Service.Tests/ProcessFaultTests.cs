@@ -211,7 +211,7 @@ public sealed class ProcessFaultTests(ITestOutputHelper output)
 
             await publishing;
             await AssertExactlyStoredAsync(influx, expected);
-            await TestInfrastructure.EventuallyAsync(async () => (await HealthAsync(service)) == System.Net.HttpStatusCode.OK, Wait, "the service subscribed again");
+            await TestInfrastructure.EventuallyAsync(async () => (await ReadinessAsync(service)) == System.Net.HttpStatusCode.OK, Wait, "the service ready (subscribed) again");
             Assert.Equal(0, await service.MetricAsync("ecomonitor_deadletters_published_total"));
         }, () => service.Output);
     }
@@ -247,9 +247,9 @@ public sealed class ProcessFaultTests(ITestOutputHelper output)
         }, () => service.Output);
     }
 
-    static async Task<System.Net.HttpStatusCode> HealthAsync(ServiceProcess service)
+    static async Task<System.Net.HttpStatusCode> ReadinessAsync(ServiceProcess service)
     {
         using var http = new HttpClient();
-        return (await http.GetAsync($"http://127.0.0.1:{service.HttpPort}/healthz")).StatusCode;
+        return (await http.GetAsync($"http://127.0.0.1:{service.HttpPort}/readyz")).StatusCode;
     }
 }

@@ -25,8 +25,11 @@ public sealed class MosquittoSub : IAsyncDisposable
         })!;
         ChildProcesses.Track(_process);
         var topicStart = filter.TrimEnd('#');
+        var logDir = Environment.GetEnvironmentVariable("ECOMON_TEST_SERVICE_LOG_DIR");
+        var log = logDir is null ? null : TextWriter.Synchronized(new StreamWriter(Path.Combine(logDir, $"mosquitto_sub-{_process.Id}.log")) { AutoFlush = true });
         _process.OutputDataReceived += (_, e) =>
         {
+            log?.WriteLine(e.Data);
             if (e.Data is null) return;
             if (e.Data.StartsWith(topicStart, StringComparison.Ordinal))
             {

@@ -78,7 +78,8 @@ public sealed class ServiceProcess : IAsyncDisposable
         return dir;
     }
 
-    /// <summary>Starts the process and waits until /healthz says it is subscribed.</summary>
+    /// <summary>Starts the process and waits until /readyz answers 200 (subscribed, InfluxDB answering, pipeline
+    /// moving).</summary>
     public async Task StartAsync(TimeSpan? timeout = null)
     {
         if (_process is { HasExited: false }) throw new InvalidOperationException("already running");
@@ -110,13 +111,13 @@ public sealed class ServiceProcess : IAsyncDisposable
                 if (process.HasExited) throw new InvalidOperationException($"the service exited with {process.ExitCode}:\n{Output}");
                 try
                 {
-                    return (await http.GetAsync($"http://127.0.0.1:{HttpPort}/healthz")).StatusCode == HttpStatusCode.OK;
+                    return (await http.GetAsync($"http://127.0.0.1:{HttpPort}/readyz")).StatusCode == HttpStatusCode.OK;
                 }
                 catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
                 {
                     return false;
                 }
-            }, timeout ?? TimeSpan.FromSeconds(30), "the service process answers /healthz with 200 (subscribed)");
+            }, timeout ?? TimeSpan.FromSeconds(30), "the service process answers /readyz with 200");
         }
         catch (TimeoutException e)
         {
