@@ -318,7 +318,9 @@ public sealed class MqttFuzzTests(ITestOutputHelper output)
         Assert.Equal(corpus.Bad.Count + corpus.Good.Count, received);
         Assert.Equal(expectedDeadLetters, await service.MetricAsync("ecomonitor_deadletters_published_total"));
 
-        var byPayload = corpus.Bad.GroupBy(b => Convert.ToBase64String(b.Payload)).ToDictionary(g => g.Key, g => g.ToList());
+        // A dead letter carries the whole payload, or (over Ingestion:MaxPayloadBytes) its head and SHA-256: key both by the hash.
+        static string Sha(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+        var byPayload = corpus.Bad.GroupBy(b => Sha(b.Payload)).ToDictionary(g => g.Key, g => g.ToList());
         var wrongReasons = new List<string>();
         var reasonCounts = new Dictionary<string, int>();
         foreach (var (topic, payload) in deadLetters.Received)
@@ -326,7 +328,7 @@ public sealed class MqttFuzzTests(ITestOutputHelper output)
             var dl = JsonDocument.Parse(payload).RootElement;
             var original = dl.TryGetProperty("payloadBase64", out var b64) ? Convert.FromBase64String(b64.GetString()!)
                 : dl.TryGetProperty("payload", out var text) ? Encoding.UTF8.GetBytes(text.GetString()!) : [];
-            var key = Convert.ToBase64String(original);
+            var key = dl.TryGetProperty("payloadSha256", out var sha) ? sha.GetString()! : Sha(original);
             Assert.True(byPayload.TryGetValue(key, out var candidates) && candidates.Count > 0,
                 $"dead letter on {topic} for a payload that was not sent as bad (or twice): {Encoding.UTF8.GetString(original[..Math.Min(200, original.Length)])}");
             var reason = dl.GetProperty("reason").GetString()!;
@@ -387,15 +389,17 @@ public sealed class MqttFuzzTests(ITestOutputHelper output)
         Assert.True(atTheLimit.IsSuccess);
         Assert.True(justTooLarge.IsSuccess);
 
-        // Both accepted payloads reach the service and are rejected as too large. The dead letter of the one just over
-        // Ingestion:MaxPayloadBytes is on the topic; that of the one at the broker's limit is itself over the limit:
-        // the broker refuses it and the service logs it instead.
+        // Both accepted payloads reach the service and are rejected as too large; both dead letters are on the topic,
+        // each with the payload's head, length and hash (a dead letter with the whole payload would itself be over the
+        // broker's limit).
         await TestInfrastructure.EventuallyAsync(async () => await service.MetricAsync("ecomonitor_messages_acknowledged_total") == 2, Wait, "two messages acknowledged");
         Assert.Equal(2, await service.MetricAsync("ecomonitor_messages_received_total"));
         Assert.Equal(2, await service.MetricAsync($"ecomonitor_rejections_total{{reason=\"{RejectReason.PayloadTooLarge}\"}}"));
-        await TestInfrastructure.EventuallyAsync(() => !deadLetters.Received.IsEmpty, Wait, "a dead letter");
-        var letter = JsonDocument.Parse(Assert.Single(deadLetters.Received).Payload).RootElement;
-        Assert.Equal(RejectReason.PayloadTooLarge, letter.GetProperty("reason").GetString());
-        Assert.Equal(MaxPayloadBytes + 1, letter.GetProperty("payload").GetString()!.Length);
+        await TestInfrastructure.EventuallyAsync(() => deadLetters.Received.Count >= 2, Wait, "two dead letters");
+        var letters = deadLetters.Received.Select(d => JsonDocument.Parse(d.Payload).RootElement).ToList();
+        Assert.Equal(2, letters.Count);
+        Assert.All(letters, l => Assert.Equal(RejectReason.PayloadTooLarge, l.GetProperty("reason").GetString()));
+        Assert.All(letters, l => Assert.Equal(DeadLetter.TruncatedPayloadBytes, l.GetProperty("payload").GetString()!.Length));
+        Assert.Equal([MaxPayloadBytes + 1, limit], letters.Select(l => l.GetProperty("payloadBytes").GetInt32()).Order());
     }
 }
