@@ -34,7 +34,7 @@ public sealed class AlertLeadership : BackgroundService
     enum Role { Follower, Candidate, Leader }
 
     abstract record Signal;
-    sealed record Claimed(string Instance) : Signal;
+    sealed record Claimed(string Instance, bool Leading) : Signal;
     sealed record Released : Signal;
     sealed record StateSeen(byte[] State) : Signal;
     sealed record ConnectionLost : Signal;
@@ -47,6 +47,7 @@ public sealed class AlertLeadership : BackgroundService
     readonly SemaphoreSlim _publishing = new(1, 1);
     readonly IMqttClient? _client;
     readonly HashSet<string> _rivals = new(StringComparer.Ordinal);
+    string? _leaderSeen;
     volatile Role _role;
     volatile string? _holder;
     volatile byte[]? _latestState;
@@ -69,9 +70,9 @@ public sealed class AlertLeadership : BackgroundService
         if (Enabled)
         {
             _client = new MqttClientFactory().CreateMqttClient();
-            _client.DisconnectedAsync += _ =>
+            _client.DisconnectedAsync += e =>
             {
-                _signals.Writer.TryWrite(new ConnectionLost());
+                if (e.ClientWasConnected) _signals.Writer.TryWrite(new ConnectionLost());
                 return Task.CompletedTask;
             };
             _client.ApplicationMessageReceivedAsync += e =>
@@ -83,8 +84,8 @@ public sealed class AlertLeadership : BackgroundService
                     if (payload.Length > 0) _signals.Writer.TryWrite(new StateSeen(payload));
                 }
                 else if (payload.Length == 0) _signals.Writer.TryWrite(new Released());
-                else if (ParseClaim(payload) is { } instance) _signals.Writer.TryWrite(new Claimed(instance));
-                else _log.LogWarning("Ignored a claim on {Topic} that is not {{\"instance\": id}}", m.Topic);
+                else if (ParseClaim(payload) is { } claim) _signals.Writer.TryWrite(claim);
+                else _log.LogWarning("Ignored a claim on {Topic} that is not {{\"instance\": id, \"leading\": true|false}}", m.Topic);
                 return Task.CompletedTask;
             };
         }
@@ -116,12 +117,16 @@ public sealed class AlertLeadership : BackgroundService
 
     void Changed() => Interlocked.Exchange(ref _changed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    static string? ParseClaim(byte[] payload)
+    static Claimed? ParseClaim(byte[] payload)
     {
         try
         {
             using var doc = JsonDocument.Parse(payload);
-            return doc.RootElement.TryGetProperty("instance", out var i) && i.GetString() is { Length: > 0 } id ? id : null;
+            var root = doc.RootElement;
+            return root.ValueKind == JsonValueKind.Object && root.TryGetProperty("instance", out var i) && i.ValueKind == JsonValueKind.String
+                   && i.GetString() is { Length: > 0 } id
+                ? new Claimed(id, root.TryGetProperty("leading", out var l) && l.ValueKind == JsonValueKind.True)
+                : null;
         }
         catch (JsonException)
         {
@@ -214,18 +219,24 @@ public sealed class AlertLeadership : BackgroundService
         {
             case Claimed { Instance: var id } when id == InstanceId:
                 break;
-            case Claimed { Instance: var id }:
+            case Claimed { Instance: var id, Leading: var leading }:
                 _holder = id;
                 _holderSeen = Now;
-                if (_role == Role.Candidate) _rivals.Add(id);
+                if (_role == Role.Candidate)
+                {
+                    if (leading) _leaderSeen = id; // a live leader keeps its lease, whatever its id
+                    else _rivals.Add(id);
+                }
                 else if (_role == Role.Leader)
                 {
-                    if (Precedes(id)) StandDown($"{id} claims the lease and precedes {InstanceId}");
-                    else await ClaimAsync(ct); // a claimant that thought the lease free hears the leader at once
+                    // Two leaders (after a partition healed): the lower id keeps the lease. A claimant that thought the
+                    // lease free, or a higher leader, hears this leader's claim at once.
+                    if (leading && Precedes(id)) StandDown($"{id} leads too and precedes {InstanceId}");
+                    else await ClaimAsync(leading: true, ct);
                 }
                 break;
             case Released:
-                if (_role == Role.Leader) await ClaimAsync(ct); // a dead claimant's will cleared the record: restate it
+                if (_role == Role.Leader) await ClaimAsync(leading: true, ct); // a dead claimant's will cleared the record: restate it
                 else if (_role == Role.Follower)
                 {
                     _log.LogInformation("Alerting lease released by {Holder}", _holder ?? "an instance");
@@ -256,22 +267,23 @@ public sealed class AlertLeadership : BackgroundService
                 {
                     _log.LogInformation("Alerting lease {State}: {Instance} claims it", _holder is null ? "free" : $"of {_holder} expired", InstanceId);
                     _rivals.Clear();
+                    _leaderSeen = null;
                     _role = Role.Candidate;
                     _candidateSince = Now;
-                    if (!await ClaimAsync(ct)) _role = Role.Follower;
+                    if (!await ClaimAsync(leading: false, ct)) _role = Role.Follower;
                 }
                 break;
             case Role.Candidate:
-                if (_rivals.Where(Precedes).Order(StringComparer.Ordinal).FirstOrDefault() is { } winner)
+                if ((_leaderSeen ?? _rivals.Where(Precedes).Order(StringComparer.Ordinal).FirstOrDefault()) is { } winner)
                 {
-                    _log.LogInformation("Alerting lease: {Winner} precedes {Instance}, which stands down", winner, InstanceId);
+                    _log.LogInformation("Alerting lease: {Winner} {How}; {Instance} stands down", winner, _leaderSeen is null ? "claims it too and precedes" : "leads", InstanceId);
                     _role = Role.Follower;
                     _holder = winner;
                     _holderSeen = Now;
                 }
                 else if (Since(_candidateSince) >= _settings.LeaseSettle)
                 {
-                    if (!await ClaimAsync(ct))
+                    if (!await ClaimAsync(leading: true, ct))
                     {
                         _role = Role.Follower;
                         break;
@@ -283,7 +295,7 @@ public sealed class AlertLeadership : BackgroundService
                 }
                 break;
             case Role.Leader:
-                if (Since(_lastRenewSent) >= _settings.LeaseRenewInterval) await ClaimAsync(ct);
+                if (Since(_lastRenewSent) >= _settings.LeaseRenewInterval) await ClaimAsync(leading: true, ct);
                 if (_role == Role.Leader && Since(_lastConfirmed) > _settings.LeaseDuration - _settings.LeaseRenewInterval)
                     StandDown($"no renewal was confirmed by the broker for {_settings.LeaseDuration - _settings.LeaseRenewInterval}");
                 break;
@@ -298,23 +310,26 @@ public sealed class AlertLeadership : BackgroundService
         Changed();
     }
 
-    /// <summary>Publishes this instance's claim (retained); true when the broker confirmed it.</summary>
-    async Task<bool> ClaimAsync(CancellationToken ct)
+    /// <summary>Publishes this instance's claim (retained), as a claimant or as the leader; true when the broker
+    /// confirmed it within the renew interval (a slower renewal counts as lost: the next one is due).</summary>
+    async Task<bool> ClaimAsync(bool leading, CancellationToken ct)
     {
         var sent = Now;
         _lastRenewSent = sent;
-        var payload = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { instance = InstanceId }));
-        if (!await PublishAsync(LeaderTopic, payload, ct)) return false;
+        var payload = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { instance = InstanceId, leading }));
+        if (!await PublishAsync(LeaderTopic, payload, _settings.LeaseRenewInterval, ct)) return false;
         _lastConfirmed = sent;
         return true;
     }
 
-    async Task<bool> PublishAsync(string topic, byte[] payload, CancellationToken ct)
+    async Task<bool> PublishAsync(string topic, byte[] payload, TimeSpan timeout, CancellationToken ct)
     {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(timeout);
         try
         {
             var result = await _client!.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
-                .WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), ct);
+                .WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), limit.Token);
             if (result.IsSuccess) return true;
             _log.LogWarning("Alerting lease: the broker refused a publish to {Topic}: {Code}", topic, result.ReasonCode);
         }
@@ -334,7 +349,7 @@ public sealed class AlertLeadership : BackgroundService
         try
         {
             if (sequence <= _publishedSequence) return true;
-            if (!_client!.IsConnected || !await PublishAsync(StateTopic, state, ct)) return false;
+            if (!_client!.IsConnected || !await PublishAsync(StateTopic, state, TimeSpan.FromSeconds(10), ct)) return false;
             _publishedSequence = sequence;
             return true;
         }
@@ -363,8 +378,7 @@ public sealed class AlertLeadership : BackgroundService
             if (_role == Role.Leader)
             {
                 _role = Role.Follower;
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                if (await PublishAsync(LeaderTopic, [], timeout.Token))
+                if (await PublishAsync(LeaderTopic, [], TimeSpan.FromSeconds(2), CancellationToken.None))
                     _log.LogInformation("Alerting lease released by {Instance} (stopping)", InstanceId);
             }
             try
