@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using EcoMonitor.Service.Storage;
 using EcoMonitor.Service.Tests.Support;
+using Microsoft.Extensions.Options;
 using Xunit.Abstractions;
 
 namespace EcoMonitor.Service.Tests;
@@ -111,5 +112,27 @@ public sealed class ScaleOutIntegrationTests(ITestOutputHelper output)
             }
             output.WriteLine($"{measurement}: {pair.Count} rows equal");
         }
+    }
+
+    [Theory]
+    [InlineData("Mqtt:SharedGroup", "ingest/a", "Mqtt:SharedGroup")]
+    [InlineData("Mqtt:SharedGroup", "ingest+", "Mqtt:SharedGroup")]
+    [InlineData("Alerting:LeaseRenewInterval", "00:00:00.050", "Alerting:LeaseRenewInterval")]
+    [InlineData("Alerting:LeaseDuration", "00:00:14", "Alerting:LeaseDuration")]
+    [InlineData("Alerting:LeaseSettle", "00:00:20", "Alerting:LeaseSettle")]
+    public async Task Scale_out_settings_are_validated_at_start_and_named(string key, string value, string named)
+    {
+        await using var service = new ServiceUnderTest(new() { [key] = value });
+        var e = await Assert.ThrowsAnyAsync<Exception>(service.StartAsync);
+        var validation = Assert.IsType<OptionsValidationException>(e);
+        Assert.Contains(named, string.Join(" ", validation.Failures));
+    }
+
+    [Fact]
+    public async Task A_leadership_mode_that_does_not_exist_is_named()
+    {
+        await using var service = new ServiceUnderTest(new() { ["Alerting:Leadership"] = "Sometimes" });
+        var e = await Assert.ThrowsAnyAsync<Exception>(service.StartAsync);
+        Assert.Contains("Alerting:Leadership", e.Message);
     }
 }
