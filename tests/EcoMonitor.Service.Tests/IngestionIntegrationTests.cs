@@ -131,13 +131,16 @@ public sealed class IngestionIntegrationTests : IAsyncLifetime
     public async Task Unknown_station_and_oversized_payload_are_rejected_whole()
     {
         await _gateway.PublishAsync(_service.ReadingsTopic("nowhere-9"), """{"ts": 1, "values": {"pm25": 1}}""");
-        await _gateway.PublishAsync(_service.ReadingsTopic("air-1"), new byte[256 * 1024 + 1]); // one byte over Ingestion:MaxPayloadBytes; far larger never leaves the broker (MaximumPacketSizeTests)
+        // One byte over Ingestion:MaxPayloadBytes; far larger never leaves the broker (MaximumPacketSizeTests). Letters, not
+        // zero bytes: the dead letter carries the payload as a JSON string, and 262,145 "\u0000" escapes would make it
+        // larger than the shipped broker's message_size_limit (the service would then log it instead).
+        await _gateway.PublishAsync(_service.ReadingsTopic("air-1"), new string('x', 256 * 1024 + 1));
         await TestInfrastructure.EventuallyAsync(() => _deadLetters.Received.Count == 2, Wait, "two dead letters");
         var byTopic = _deadLetters.Received.ToDictionary(m => m.Topic, m => m.Payload.Json());
         Assert.Equal(RejectReason.UnknownStation, byTopic[$"{_service.Prefix}/deadletter/nowhere-9"].GetProperty("reason").GetString());
         var big = byTopic[$"{_service.Prefix}/deadletter/air-1"];
         Assert.Equal(RejectReason.PayloadTooLarge, big.GetProperty("reason").GetString());
-        // Zero bytes are valid UTF-8: the payload is kept as text, in full.
+        // Valid UTF-8: the payload is kept as text, in full.
         Assert.Equal(256 * 1024 + 1, big.GetProperty("payload").GetString()!.Length);
     }
 
