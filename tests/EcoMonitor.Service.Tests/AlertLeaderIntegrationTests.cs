@@ -22,7 +22,7 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
 
     /// <summary>An instance with the lease settings of these tests and two rules: air-1 silent (it never reports:
     /// fires at the first evaluation) and a PM2.5 value above 300 within 5 minutes at any air station.</summary>
-    static Dictionary<string, string?> Settings(HttpReceiver hook, string group, string clientId, string stateFile) =>
+    internal static Dictionary<string, string?> Settings(HttpReceiver hook, string group, string clientId, string stateFile) =>
         AlertTestSettings.For(hook, stateFile,
             ("Mqtt:SharedGroup", group), ("Mqtt:ClientId", clientId),
             ("Alerting:EvaluationInterval", "00:00:01"),
@@ -46,7 +46,7 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
 
     static AlertEvaluator Evaluator(ServiceUnderTest s) => s.Services.GetRequiredService<AlertEvaluator>();
 
-    static List<(string? Rule, string? Subject, string? Kind)> Sent(HttpReceiver hook) =>
+    internal static List<(string? Rule, string? Subject, string? Kind)> Sent(HttpReceiver hook) =>
         [.. hook.Requests.Select(r => (r.Body.GetProperty("rule").GetString(), r.Body.GetProperty("subject").GetString(), r.Body.GetProperty("kind").GetString()))];
 
     /// <summary>Waits until <paramref name="successor"/> leads; returns how long that took from <paramref name="since"/>.</summary>
@@ -58,7 +58,7 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
 
     /// <summary>The documented bound for any loss of the leader: Alerting:LeaseDuration after its last renewal plus
     /// Alerting:LeaseSettle, with a second for a loaded test machine (polling, thread pool).</summary>
-    static readonly TimeSpan Bound = LeaseDuration + Settle + TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan Bound = LeaseDuration + Settle + TimeSpan.FromSeconds(1);
 
     /// <summary>The follower's view, and a new event after a takeover: one notification, by the new leader.</summary>
     async Task NextEventIsSentOnceAsync(HttpReceiver hook, ServiceUnderTest leader, ServiceUnderTest database)
@@ -156,6 +156,73 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
             Assert.True(Lease(b).IsLeader && !Lease(a).IsLeader);
             await NextEventIsSentOnceAsync(hook, b, a);
             Assert.True(Lease(b).IsLeader && !Lease(a).IsLeader);
+        }
+        finally
+        {
+            File.Delete(stateA);
+            File.Delete(stateB);
+        }
+    }
+}
+
+/// <summary>The alerting leader as its own OS process, killed with SIGKILL: no release, the broker sees the socket
+/// close and publishes the leader's will; the follower process takes over within the bound and sends nothing twice.</summary>
+[Trait("Category", "Integration")]
+[Collection(ProcessFaultTests.Collection)]
+public sealed class AlertLeaderProcessTests(ITestOutputHelper output)
+{
+    static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    static readonly TimeSpan Bound = AlertLeaderIntegrationTests.Bound;
+
+    static Dictionary<string, string?> Settings(HttpReceiver hook, string group, string clientId, string stateFile) =>
+        AlertLeaderIntegrationTests.Settings(hook, group, clientId, stateFile);
+
+    static List<(string? Rule, string? Subject, string? Kind)> Sent(HttpReceiver hook) => AlertLeaderIntegrationTests.Sent(hook);
+
+    [Fact]
+    public async Task A_leader_process_killed_with_SIGKILL_is_taken_over_within_the_bound_without_a_second_notification()
+    {
+        await using var hook = await HttpReceiver.StartAsync();
+        var group = TestInfrastructure.UniqueName("g");
+        string stateA = AlertTestSettings.TempFile("alerts-a"), stateB = AlertTestSettings.TempFile("alerts-b");
+        static Dictionary<string, string> Env(Dictionary<string, string?> settings) => settings.ToDictionary(kv => kv.Key, kv => kv.Value ?? "");
+        await using var a = new ServiceProcess(TestInfrastructure.MqttPort, TestInfrastructure.InfluxUrl,
+            Env(Settings(hook, group, TestInfrastructure.UniqueName("a"), stateA)));
+        var settingsB = Env(Settings(hook, group, TestInfrastructure.UniqueName("b"), stateB));
+        settingsB["Ingestion:TopicPrefix"] = a.Prefix;
+        settingsB["Influx:Database"] = a.Database;
+        await using var b = new ServiceProcess(TestInfrastructure.MqttPort, TestInfrastructure.InfluxUrl, settingsB);
+        try
+        {
+            await Task.WhenAll(a.StartAsync(), b.StartAsync());
+            async Task<bool> Leads(ServiceProcess p) => await p.MetricAsync("ecomonitor_alerting_leader") == 1;
+            await TestInfrastructure.EventuallyAsync(async () => await Leads(a) || await Leads(b), Wait, "a leader");
+            await TestInfrastructure.EventuallyAsync(() => hook.Requests.Count >= 1, Wait, "the silent station notified");
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            Assert.Equal([("silent-air-1", "air-1", "fired")], Sent(hook));
+            var (leader, follower) = await Leads(a) ? (a, b) : (b, a);
+            Assert.False(await Leads(follower));
+
+            var clock = Stopwatch.StartNew();
+            await leader.KillAsync(); // no release: the broker sees the socket close and publishes the will
+            await TestInfrastructure.EventuallyAsync(() => Leads(follower), Wait, "the follower leads");
+            var takeover = clock.Elapsed;
+            output.WriteLine($"the follower led {takeover.TotalMilliseconds:F0} ms after the kill");
+            Assert.True(takeover <= Bound, $"takeover after {takeover}, bound {Bound}");
+            Assert.Equal(1, await follower.MetricAsync("ecomonitor_alerting_takeovers_total"));
+
+            await Task.Delay(TimeSpan.FromSeconds(2.5)); // evaluations by the new leader: nothing sent again
+            Assert.Equal([("silent-air-1", "air-1", "fired")], Sent(hook));
+            await Seed.WriteAsync(a.Database, [Seed.Line("air-2", "pm25", DateTimeOffset.UtcNow.AddMinutes(-1), 500)]);
+            await TestInfrastructure.EventuallyAsync(() => hook.Requests.Count >= 2, Wait, "the new event notified");
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            Assert.Equal([("silent-air-1", "air-1", "fired"), ("pm25-spike", "air-2", "fired")], Sent(hook));
+        }
+        catch
+        {
+            output.WriteLine(a.Output);
+            output.WriteLine(b.Output);
+            throw;
         }
         finally
         {
