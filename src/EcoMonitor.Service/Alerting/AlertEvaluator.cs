@@ -54,7 +54,7 @@ public sealed class AlertEvaluator : BackgroundService
     long _evaluations, _ruleErrors, _reloadFailures, _stateSequence;
     byte[]? _appliedState;
     string? _rulesHash;
-    bool _loaded;
+    bool _loaded, _handOverTrimmed;
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     static readonly JsonSerializerOptions RulesJson = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
@@ -209,9 +209,9 @@ public sealed class AlertEvaluator : BackgroundService
             SavedState state;
             try
             {
-                state = JsonSerializer.Deserialize<SavedState>(bytes, Json) ?? new SavedState([], [], []);
+                state = JsonSerializer.Deserialize<SavedState>(Unzip(bytes), Json) ?? new SavedState([], [], []);
             }
-            catch (JsonException e)
+            catch (Exception e) when (e is JsonException or InvalidDataException)
             {
                 _log.LogError("The alert state on {Topic} cannot be read ({Error}); this instance keeps its own", _leadership.StateTopic, e.Message);
                 _appliedState = bytes;
@@ -260,7 +260,7 @@ public sealed class AlertEvaluator : BackgroundService
         if (onDemand is not null) RequireLeader();
         List<(AlertEvent Event, AlertRuleSettings Rule)> events;
         AlertRuleSet rules;
-        (long Sequence, byte[] Bytes) saved;
+        (long Sequence, byte[]? Bytes) saved;
         await _evaluation.WaitAsync(ct);
         try
         {
@@ -539,15 +539,48 @@ public sealed class AlertEvaluator : BackgroundService
             _log.LogInformation("Alert {Rule}/{Subject} closed: its rule is no longer in the rule set", e.Rule, e.Subject);
     }
 
-    /// <summary>Writes the state file; returns the state's bytes, numbered in the order of the changes (the order
-    /// they go to the broker in).</summary>
-    (long Sequence, byte[] Bytes) Save()
+    /// <summary>The largest state handed over on the broker (gzip): under the shipped mosquitto's message_size_limit
+    /// (260 KiB). A larger state is handed over without the resolved alerts' history, which no notification depends on.</summary>
+    public const int MaxHandOverBytes = 200 * 1024;
+
+    /// <summary>Writes the state file; returns the state as handed over to the next leader (gzip; null without a
+    /// lease), numbered in the order of the changes (the order they go to the broker in).</summary>
+    (long Sequence, byte[]? Bytes) Save()
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences, _lastScheduled), Json);
+        var state = new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences, _lastScheduled);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(state, Json);
         var tmp = _stateFile + ".tmp";
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, _stateFile, overwrite: true);
-        return (++_stateSequence, bytes);
+        if (!_leadership.Enabled) return (++_stateSequence, null);
+        var handOver = Zip(bytes);
+        var trimmed = handOver.Length > MaxHandOverBytes;
+        if (trimmed)
+        {
+            if (!_handOverTrimmed)
+                _log.LogWarning("The alert state is {Size} bytes compressed, over {Max}: it is handed over to the next leader without the resolved alerts' history",
+                    handOver.Length, MaxHandOverBytes);
+            handOver = Zip(JsonSerializer.SerializeToUtf8Bytes(state with { Closed = [] }, Json));
+        }
+        _handOverTrimmed = trimmed;
+        return (++_stateSequence, handOver);
+    }
+
+    static byte[] Zip(byte[] bytes)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest)) gzip.Write(bytes);
+        return output.ToArray();
+    }
+
+    /// <summary>A handed-over state: gzip (1f 8b), or plain JSON.</summary>
+    static byte[] Unzip(byte[] bytes)
+    {
+        if (bytes is not [0x1f, 0x8b, ..]) return bytes;
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(bytes), System.IO.Compression.CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        gzip.CopyTo(output);
+        return output.ToArray();
     }
 
     sealed record SavedState(IReadOnlyList<AlertSnapshot> Active, IReadOnlyList<AlertSnapshot> Closed, IReadOnlyList<Silence> Silences,
