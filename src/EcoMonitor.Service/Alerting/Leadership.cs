@@ -102,7 +102,7 @@ public sealed class AlertLeadership : BackgroundService
     public string StateTopic { get; }
 
     /// <summary>This instance evaluates and notifies now.</summary>
-    public bool IsLeader => !Enabled || _role == Role.Leader;
+    public bool IsLeader => !Enabled || _role == Role.Leader && _client!.IsConnected;
 
     /// <summary>The instance believed to lead (null: none known).</summary>
     public string? Leader => !Enabled || _role == Role.Leader ? InstanceId : _holder;
@@ -154,6 +154,9 @@ public sealed class AlertLeadership : BackgroundService
             {
                 if (!_client!.IsConnected)
                 {
+                    // No leading without the connection: the will has released the lease (or will, at the keep-alive).
+                    if (_role == Role.Leader) StandDown("its broker connection was lost (the will released the lease)");
+                    _role = Role.Follower;
                     try
                     {
                         await ConnectAsync(ct);
