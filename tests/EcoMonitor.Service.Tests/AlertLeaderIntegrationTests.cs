@@ -1,8 +1,13 @@
+using System.Buffers;
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Text;
 using EcoMonitor.Service.Alerting;
 using EcoMonitor.Service.Tests.Support;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
+using MQTTnet;
+using MQTTnet.Protocol;
 using Xunit.Abstractions;
 
 namespace EcoMonitor.Service.Tests;
@@ -60,6 +65,52 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
     /// Alerting:LeaseSettle, with a second for a loaded test machine (polling, thread pool).</summary>
     internal static readonly TimeSpan Bound = LeaseDuration + Settle + TimeSpan.FromSeconds(1);
 
+    /// <summary>A peer the test scripts: claims on the lease topic of <paramref name="prefix"/> (retained, QoS 1), and
+    /// sees every claim there.</summary>
+    internal sealed class Peer : IAsyncDisposable
+    {
+        readonly IMqttClient _client = new MqttClientFactory().CreateMqttClient();
+        readonly string _topic, _state;
+
+        Peer(string prefix) => (_topic, _state) = ($"{prefix}/_cluster/alerting-leader", $"{prefix}/_cluster/alerting-state");
+
+        /// <summary>Removes the retained claim and state of a test from the shared broker.</summary>
+        public static async Task ClearAsync(string prefix)
+        {
+            await using var peer = await ConnectAsync(prefix);
+            await peer._client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(peer._state).WithPayload([]).WithRetainFlag()
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        }
+
+        public ConcurrentQueue<(TimeSpan At, string Payload)> Seen { get; } = new();
+        public Stopwatch Clock { get; } = Stopwatch.StartNew();
+
+        public static async Task<Peer> ConnectAsync(string prefix)
+        {
+            var peer = new Peer(prefix);
+            peer._client.ApplicationMessageReceivedAsync += e =>
+            {
+                peer.Seen.Enqueue((peer.Clock.Elapsed, Encoding.UTF8.GetString(e.ApplicationMessage.Payload.ToArray())));
+                return Task.CompletedTask;
+            };
+            await peer._client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer(TestInfrastructure.MqttHost, TestInfrastructure.MqttPort)
+                .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithClientId(TestInfrastructure.UniqueName("peer")).Build());
+            await peer._client.SubscribeAsync(peer._topic, MqttQualityOfServiceLevel.AtLeastOnce);
+            return peer;
+        }
+
+        public async Task ClaimAsync(string payload) =>
+            await _client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(_topic).WithPayload(payload).WithRetainFlag()
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
+        public async ValueTask DisposeAsync()
+        {
+            await ClaimAsync(""); // no retained claim left on the broker
+            await _client.DisconnectAsync();
+            _client.Dispose();
+        }
+    }
+
     /// <summary>The follower's view, and a new event after a takeover: one notification, by the new leader.</summary>
     async Task NextEventIsSentOnceAsync(HttpReceiver hook, ServiceUnderTest leader, ServiceUnderTest database)
     {
@@ -115,6 +166,9 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
         {
             File.Delete(stateA);
             File.Delete(stateB);
+            await a.StopAsync();
+            await b.StopAsync();
+            await Peer.ClearAsync(a.Prefix);
         }
     }
 
@@ -161,6 +215,68 @@ public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
         {
             File.Delete(stateA);
             File.Delete(stateB);
+            await a.StopAsync();
+            await b.StopAsync();
+            await Peer.ClearAsync(a.Prefix);
+        }
+    }
+
+    [Fact]
+    public async Task The_lease_against_a_scripted_peer_a_live_leader_is_kept_a_silent_one_taken_over_after_the_lease_a_lower_leader_wins()
+    {
+        await using var hook = await HttpReceiver.StartAsync();
+        var stateFile = AlertTestSettings.TempFile("alerts");
+        await using var service = new ServiceUnderTest(Settings(hook, TestInfrastructure.UniqueName("g"), TestInfrastructure.UniqueName("b"), stateFile));
+        await using var peer = await Peer.ConnectAsync(service.Prefix);
+        const string Lower = "a-peer";
+        try
+        {
+            // A live leader, even with a higher id: the instance follows (a newcomer never takes a live lease).
+            using var renewing = new CancellationTokenSource();
+            var lastRenewal = TimeSpan.Zero;
+            var leader = "z-peer";
+            var renewals = Task.Run(async () =>
+            {
+                while (!renewing.IsCancellationRequested)
+                {
+                    await peer.ClaimAsync($$"""{"instance": "{{leader}}", "leading": true}""");
+                    lastRenewal = peer.Clock.Elapsed;
+                    await Task.Delay(RenewInterval);
+                }
+            });
+            await service.StartAsync();
+            await Task.Delay(LeaseDuration + Settle + TimeSpan.FromSeconds(0.5));
+            Assert.False(Lease(service).IsLeader);
+            Assert.Equal("z-peer", Lease(service).Leader);
+
+            // The leader vanishes without a release (no will either: a partition): taken over after LeaseDuration + LeaseSettle.
+            await renewing.CancelAsync();
+            await renewals;
+            await TestInfrastructure.EventuallyAsync(() => Lease(service).IsLeader, Wait, "the instance leads");
+            var after = peer.Clock.Elapsed - lastRenewal;
+            output.WriteLine($"took over {after.TotalMilliseconds:F0} ms after the last renewal");
+            Assert.True(after >= LeaseDuration + Settle, $"not before LeaseDuration + LeaseSettle ({after})");
+            Assert.True(after <= Bound, $"within {Bound} ({after})");
+
+            // A claimant with a lower id does not take a live lease: the leader answers at once and keeps it.
+            var seen = peer.Seen.Count;
+            var claimed = peer.Clock.Elapsed;
+            await peer.ClaimAsync($$"""{"instance": "{{Lower}}", "leading": false}""");
+            await TestInfrastructure.EventuallyAsync(() => peer.Seen.Skip(seen).Any(x => x.At > claimed && x.Payload.Contains(Lease(service).InstanceId)), Wait, "the leader answers");
+            await Task.Delay(Settle * 2);
+            Assert.True(Lease(service).IsLeader);
+
+            // A second leader with a lower id (a partition healed): the instance stands down.
+            await peer.ClaimAsync($$"""{"instance": "{{Lower}}", "leading": true}""");
+            await TestInfrastructure.EventuallyAsync(() => !Lease(service).IsLeader, Wait, "the instance stands down");
+            Assert.Equal(Lower, Lease(service).Leader);
+            Assert.Equal(1, Lease(service).Takeovers);
+        }
+        finally
+        {
+            File.Delete(stateFile);
+            await service.StopAsync();
+            await Peer.ClearAsync(service.Prefix);
         }
     }
 }
@@ -228,6 +344,9 @@ public sealed class AlertLeaderProcessTests(ITestOutputHelper output)
         {
             File.Delete(stateA);
             File.Delete(stateB);
+            await a.StopAsync();
+            await b.StopAsync();
+            await AlertLeaderIntegrationTests.Peer.ClearAsync(a.Prefix);
         }
     }
 }

@@ -51,6 +51,7 @@ public sealed class AlertLeadership : BackgroundService
     volatile Role _role;
     volatile string? _holder;
     volatile byte[]? _latestState;
+    byte[]? _publishedState;
     TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     long _holderSeen, _subscribedAt, _candidateSince, _lastRenewSent, _lastConfirmed, _publishedSequence = -1;
     long _takeovers, _standDowns;
@@ -352,8 +353,11 @@ public sealed class AlertLeadership : BackgroundService
         try
         {
             if (sequence <= _publishedSequence) return true;
+            // Every evaluation saves the state; an unchanged one is not sent again.
+            if (_publishedState is not null && _publishedState.AsSpan().SequenceEqual(state) && _client!.IsConnected) return true;
             if (!_client!.IsConnected || !await PublishAsync(StateTopic, state, TimeSpan.FromSeconds(10), ct)) return false;
             _publishedSequence = sequence;
+            _publishedState = state;
             return true;
         }
         finally
