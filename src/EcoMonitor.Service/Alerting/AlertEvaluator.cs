@@ -220,7 +220,9 @@ public sealed class AlertEvaluator : BackgroundService
             Apply(state);
             _appliedState = bytes;
             Save();
-            _log.LogInformation("Alert state taken from the leader's: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
+            // Every change of the leader's state arrives here: logged at Information only when this instance leads now.
+            _log.Log(_leadership.IsLeader ? LogLevel.Information : LogLevel.Debug,
+                "Alert state taken from the leader's: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
                 state.Active.Count, state.Closed.Count, state.Silences.Count);
             return 0;
         }, ct);
