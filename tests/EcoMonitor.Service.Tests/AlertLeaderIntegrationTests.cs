@@ -21,7 +21,7 @@ namespace EcoMonitor.Service.Tests;
 public sealed class AlertLeaderIntegrationTests(ITestOutputHelper output)
 {
     static readonly TimeSpan RenewInterval = TimeSpan.FromMilliseconds(200);
-    static readonly TimeSpan LeaseDuration = TimeSpan.FromMilliseconds(1500);
+    static readonly TimeSpan LeaseDuration = TimeSpan.FromMilliseconds(2500);
     static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(500);
     static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
 
