@@ -112,6 +112,9 @@ public static class EcoMonitorApp
         services.AddSingleton<AlertBroadcast>();
         services.TryAddSingleton(sp => new Alerting.AlertClock(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<Alerting.RuleObserver>();
+        // The lease is registered before the evaluator, so that it stops after it: no evaluation runs once it is released.
+        services.AddSingleton<Alerting.AlertLeadership>();
+        services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertLeadership>());
         services.AddSingleton<Alerting.AlertEvaluator>();
         services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertEvaluator>());
         return services;

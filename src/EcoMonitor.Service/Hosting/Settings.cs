@@ -23,6 +23,16 @@ public sealed class MqttSettings : IValidatableObject
     public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
     public MqttTlsSettings Tls { get; set; } = new();
+    /// <summary>Set on every instance of a scaled-out deployment (the same name on each): the readings topics are
+    /// subscribed as MQTT 5 shared subscriptions, $share/{SharedGroup}/{filter}, so the broker hands each message to
+    /// one member of the group. Each instance still needs its own <see cref="ClientId"/> (its persistent session):
+    /// two instances with the same id take the session from each other, which no instance can see locally.
+    /// Empty: an ordinary subscription (a single instance).</summary>
+    [RegularExpression("^[A-Za-z0-9_.-]{1,64}$", ErrorMessage = "Mqtt:SharedGroup must be 1..64 letters, digits, '_', '.' or '-' (no '/', '+', '#').")]
+    public string? SharedGroup { get; set; }
+
+    /// <summary>The filter as subscribed: shared in the group when <see cref="SharedGroup"/> is set.</summary>
+    public string SubscriptionFilter(string filter) => string.IsNullOrEmpty(SharedGroup) ? filter : $"$share/{SharedGroup}/{filter}";
 
     public IEnumerable<ValidationResult> Validate(ValidationContext context)
     {
