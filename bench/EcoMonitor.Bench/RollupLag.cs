@@ -95,7 +95,7 @@ static class RollupLag
             var (p50, p99) = (stage.LagQuantile(0.5), stage.LagQuantile(0.99));
             Console.WriteLine();
             Console.WriteLine($"6. rollup stage, {stations} air stations, one minute of six pollutants per message");
-            Console.WriteLine($"   a) steady {rate} msg/s for {seconds} s: {steady:N0} acknowledged in {clock.Elapsed.TotalSeconds:0.0} s; rollup lag p50 {p50:0.000} s, p99 {p99:0.000} s; at most {maxPending:N0} dirty hours waiting");
+            Console.WriteLine($"   a) steady {rate} msg/s for {seconds} s: {steady:N0} acknowledged in {clock.Elapsed.TotalSeconds:0.0} s; rollup lag p50 {p50:0.000} s, p99 {p99:0.000} s; at most {maxPending:N0} dirty hours waiting; {stage.Failures} failed recomputes");
 
             // (b) a burst: every station's next burstMinutes minutes, as fast as the publisher goes.
             inFlight.Clear();
@@ -108,7 +108,7 @@ static class RollupLag
             var acked = clock.Elapsed.TotalSeconds;
             await stage.WhenIdleAsync(TimeSpan.FromMinutes(5));
             var current = clock.Elapsed.TotalSeconds;
-            Console.WriteLine($"   b) burst of {burst:N0} messages: {burst / acked:N0} msg/s acknowledged; rollups current {current - acked:0.00} s after the last acknowledgement; lag p50 {stage.LagQuantile(0.5):0.000} s, p99 {stage.LagQuantile(0.99):0.000} s");
+            Console.WriteLine($"   b) burst of {burst:N0} messages: {burst / acked:N0} msg/s acknowledged; rollups current {current - acked:0.00} s after the last acknowledgement; lag p50 {stage.LagQuantile(0.5):0.000} s, p99 {stage.LagQuantile(0.99):0.000} s; {stage.Failures} failed recomputes");
             await client.DisconnectAsync();
         }
         finally

@@ -186,7 +186,7 @@ public sealed class RollupSettings : IValidatableObject
     public bool Enabled { get; set; } = true;
     /// <summary>Stations per recompute (its queries span these stations over at most one local day): keeps every
     /// query small, whatever the number of stations a batch touched.</summary>
-    [Range(1, 10_000)] public int StationsPerQuery { get; set; } = 100;
+    [Range(1, 10_000)] public int StationsPerQuery { get; set; } = 200;
     /// <summary>Dirty hours held in memory; beyond that the stage takes further work from the durable marks
     /// (slower, never lost).</summary>
     [Range(1_000, 10_000_000)] public int MaxPendingHours { get; set; } = 500_000;

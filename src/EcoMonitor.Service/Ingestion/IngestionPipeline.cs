@@ -143,7 +143,8 @@ public sealed class IngestionPipeline
         // The rollup's durable dirty marks, after the readings in the same request: stored together (RollupStage).
         var owned = lines.Count;
         var touched = HourlyRollup.HoursOf(readingLines.Select(r => r.Reading), statisticLines.Select(s => s.Statistic));
-        var sequence = touched.Count > 0 ? _rollups.NextSequence(RollupMarkSchema.Span(touched)) : 0;
+        var span = touched.Count > 0 ? RollupMarkSchema.Span(touched) : 0;
+        var sequence = touched.Count > 0 ? _rollups.NextSequence(span) : 0;
         if (touched.Count > 0) lines.AddRange(RollupMarkSchema.ToLineProtocol(_rollups.WriterId, sequence, touched));
         var refused = await _writer.WriteAsync(lines, ct);
         foreach (var (index, error) in refused)
@@ -161,7 +162,7 @@ public sealed class IngestionPipeline
         var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
         var storedStatistics = statisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
         // Handed over, not awaited: the rollups are brought up to date by their own stage.
-        if (touched.Count > 0) _rollups.Stored(sequence, HourlyRollup.HoursOf(stored, storedStatistics));
+        if (touched.Count > 0) _rollups.Stored(sequence + span - 1, HourlyRollup.HoursOf(stored, storedStatistics));
         if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
         // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.

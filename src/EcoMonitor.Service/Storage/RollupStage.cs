@@ -68,7 +68,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
         }
     }
 
-    /// <summary>A batch with sequence <paramref name="sequence"/> is stored (readings and marks): its hours are
+    /// <summary>A batch whose marks end at <paramref name="sequence"/> is stored (readings and marks): its hours are
     /// queued for the next round. Never blocks; beyond Rollup:MaxPendingHours the hours are left to the durable
     /// marks.</summary>
     public void Stored(long sequence, IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> hours)
@@ -139,7 +139,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 }
                 catch (OperationCanceledException)
                 {
-                    return;
+                    break;
                 }
             }
             if (time.GetUtcNow() >= nextRepair)
@@ -150,7 +150,14 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
             }
             await RoundAsync(ct);
         }
+        // Stopping (after the ingestion worker drained: the stage is registered before it, so it stops after it):
+        // one last round for what the last batches touched, bounded; whatever is left stays in the marks.
+        using var drain = new CancellationTokenSource(DrainTimeout);
+        await RoundAsync(drain.Token);
     }
+
+    /// <summary>How long a stopping service gives the last round.</summary>
+    static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>One round: takes every pending hour, recomputes them, records the lag, deletes this writer's marks
     /// up to the round's last sequence.</summary>
@@ -267,9 +274,10 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 Interlocked.Add(ref _repaired, hours.Count);
                 log.LogInformation("Rolled up {Hours} hour(s) from {Marks} durable mark(s) of {Writers}", hours.Count, rows, string.Join(", ", newest.Keys));
                 // Every mark older than the page's last time was read; at that time itself only if the page was not full.
+                var deleted = true;
                 foreach (var (w, t) in newest)
-                    await DeleteMarksAsync(w, DateTimeOffset.FromUnixTimeMilliseconds(t), inclusive: !full || t < last, ct);
-                if (!full) return;
+                    deleted &= await DeleteMarksAsync(w, DateTimeOffset.FromUnixTimeMilliseconds(t), inclusive: !full || t < last, ct);
+                if (!full || !deleted) return; // marks that cannot be deleted would be read again: next repair
             }
         }
         catch (InfluxException e) when (e.Message.Contains("database not found", StringComparison.OrdinalIgnoreCase))
@@ -295,18 +303,20 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
 
     /// <summary>Deletes the writer's marks up to <paramref name="upTo"/>. A failure only leaves marks behind: their
     /// hours are recomputed once more by a later repair (harmless), so it is logged, not retried.</summary>
-    async Task DeleteMarksAsync(string markWriter, DateTimeOffset upTo, bool inclusive, CancellationToken ct)
+    async Task<bool> DeleteMarksAsync(string markWriter, DateTimeOffset upTo, bool inclusive, CancellationToken ct)
     {
         try
         {
             var bind = new Dictionary<string, object> { ["w"] = markWriter, ["t"] = ChinaTime.Utc(upTo) };
             await influx.QueryAsync($"DELETE FROM \"{RollupMarkSchema.Measurement}\" WHERE \"{RollupMarkSchema.WriterTag}\" = $w AND time {(inclusive ? "<=" : "<")} $t",
                 bind, ct, post: true);
+            return true;
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
             Interlocked.Increment(ref _failures);
             log.LogWarning("Deleting rolled-up dirty marks failed ({Reason}); their hours are recomputed again later", e.Message);
+            return false;
         }
     }
 
