@@ -184,7 +184,7 @@ public sealed class IngestionPipeline
         _log.LogWarning("Rejected {Count} item(s) of {Topic} (station {Station}, {Stored} value(s) stored): {Reason} {Detail}{More}",
             rejections.Count, r.Topic, r.StationId, r.StoredCount,
             rejections[0].Reason, rejections[0].Detail, rejections.Count > 1 ? $" (+{rejections.Count - 1} more)" : "");
-        var deadLetter = DeadLetter.Build(r, m.Payload, m.ReceivedAt);
+        var deadLetter = DeadLetter.Build(r, m.Payload, m.ReceivedAt, _processor.MaxPayloadBytes);
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(_processor.DeadLetterTopic(r.StationId))
             .WithPayload(deadLetter)
