@@ -28,7 +28,12 @@ var options = BenchOptions.Parse(args);
 Console.WriteLine($"EcoMonitor benchmark: {options.Messages} messages, InfluxDB {options.InfluxUrl}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
 
 var payloads = Payloads.Build(1000);
-await RollupLag.RunAsync(options.InfluxUrl, rate: int.Parse(Environment.GetEnvironmentVariable("RATE") ?? "1000"));
+Micro(payloads);
+await EndToEndAsync(options, tcpNoDelay: true);
+await EndToEndAsync(options, tcpNoDelay: false);
+await QueryAsync(options);
+await AlertsAsync(options);
+await RollupLag.RunAsync(options.InfluxUrl);
 
 static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads)
 {
