@@ -151,3 +151,62 @@ public sealed class RollupStageIntegrationTests
             RollupMarkSchema.Parse("air-1", $"pm25@{start.ToUnixTimeMilliseconds()} no2@{start.AddHours(1).ToUnixTimeMilliseconds()} broken@x"));
     }
 }
+
+/// <summary>The service as its own process killed with SIGKILL between storing readings and rolling them up: the
+/// next process rolls them up at start from the durable marks, with the figures worked out from what was sent.</summary>
+[Trait("Category", "Integration")]
+[Collection(ProcessFaultTests.Collection)]
+public sealed class RollupCrashTests
+{
+    static readonly TimeSpan Wait = TimeSpan.FromSeconds(40);
+
+    static async Task<long> CountAsync(string database, string query)
+    {
+        using var influx = TestInfrastructure.Influx(database);
+        return (await influx.QueryAsync(query)).SelectMany(s => s.Values).Count();
+    }
+
+    /// <summary>(minutes, mean, min, max) of one hour of reading_1h, or null.</summary>
+    static async Task<(long, double, double, double)?> HourAsync(string database, string station, string parameter, DateTimeOffset hour)
+    {
+        using var influx = TestInfrastructure.Influx(database);
+        var bind = new Dictionary<string, object> { ["s"] = station, ["p"] = parameter, ["t"] = hour.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) };
+        var row = (await influx.QueryAsync("SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"reading_1h\" WHERE \"station\" = $s AND \"parameter\" = $p AND time = $t", bind))
+            .SelectMany(s => s.Rows()).SingleOrDefault();
+        return row is null ? null : (row["minutes"].GetInt64(), row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+    }
+
+    [Fact]
+    public async Task A_service_killed_between_the_write_and_the_rollup_leaves_marks_the_next_process_rolls_up()
+    {
+        var hour = new DateTimeOffset(DateTime.UtcNow.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(-4);
+        // First process: stores and acknowledges, its rollup held back (the widest window between write and rollup).
+        await using var first = new ServiceProcess(TestInfrastructure.MqttPort, TestInfrastructure.InfluxUrl, new() { ["Rollup:Enabled"] = "false" });
+        await first.StartAsync();
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        // air-1: pm25 = 10 + m for minutes 0..44 in one message: hour (45, 32, 10, 54).
+        await gateway.PublishAsync(first.ReadingsTopic("air-1"), "[" + string.Join(",", Enumerable.Range(0, 45).Select(m => string.Create(CultureInfo.InvariantCulture,
+            $$$"""{"ts": {{{hour.AddMinutes(m).ToUnixTimeMilliseconds()}}}, "values": {"pm25": {{{10 + m}}}}}"""))) + "]");
+        await TestInfrastructure.EventuallyAsync(async () => await first.MetricAsync("ecomonitor_messages_acknowledged_total") == 1, Wait, "the message acknowledged");
+        Assert.Equal(1, await CountAsync(first.Database, "SELECT * FROM \"rollup_dirty\""));
+        Assert.Equal(0, await CountAsync(first.Database, "SELECT * FROM \"reading_1h\""));
+        await first.KillAsync();
+
+        // Second process, rollups on: 60 one-minute messages of air-2 (no2 = m at minute m: hour (60, 29.5, 0, 59)),
+        // killed as soon as they are acknowledged, whether or not its stage got to them.
+        await using var second = new ServiceProcess(TestInfrastructure.MqttPort, TestInfrastructure.InfluxUrl, new() { ["Influx:Database"] = first.Database });
+        await second.StartAsync();
+        for (var m = 0; m < 60; m++)
+            await gateway.PublishAsync(second.ReadingsTopic("air-2"), string.Create(CultureInfo.InvariantCulture,
+                $$$"""{"ts": {{{hour.AddMinutes(m).ToUnixTimeMilliseconds()}}}, "values": {"no2": {{{m}}}}}"""));
+        await TestInfrastructure.EventuallyAsync(async () => await second.MetricAsync("ecomonitor_messages_acknowledged_total") == 60, Wait, "60 messages acknowledged");
+        await second.KillAsync();
+
+        // Third process: every hour rolled up exactly, no mark left.
+        await using var third = new ServiceProcess(TestInfrastructure.MqttPort, TestInfrastructure.InfluxUrl, new() { ["Influx:Database"] = first.Database });
+        await third.StartAsync();
+        await TestInfrastructure.EventuallyAsync(async () => await CountAsync(first.Database, "SELECT * FROM \"rollup_dirty\"") == 0, Wait, "every mark rolled up");
+        Assert.Equal((45L, 32.0, 10.0, 54.0), await HourAsync(first.Database, "air-1", "pm25", hour));
+        Assert.Equal((60L, 29.5, 0.0, 59.0), await HourAsync(first.Database, "air-2", "no2", hour));
+    }
+}
