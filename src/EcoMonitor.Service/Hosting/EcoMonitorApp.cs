@@ -29,7 +29,10 @@ public static class EcoMonitorApp
             // The health check service logs every failing check as an error, at every probe of /readyz's gRPC twin;
             // ReadinessMonitor logs each change of a check once instead.
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", Serilog.Events.LogEventLevel.Fatal)
-            .Enrich.FromLogContext());
+            .Enrich.FromLogContext(),
+            // Each host logs through its own logger, not the static Log.Logger: several hosts in one process (tests,
+            // the benchmark) would otherwise write to whichever host set the static logger last.
+            preserveStaticLogger: true);
 
         ConfigureEndpoints(builder);
         builder.Services.AddSingleton(TimeProvider.System);
