@@ -136,6 +136,19 @@ public sealed class RollupStageIntegrationTests
         Assert.Equal("3", Metric(metrics, "ecomonitor_rollup_hours_recomputed_total"));
     }
 
+    [Theory]
+    [InlineData("Rollup:StationsPerQuery", "0", "StationsPerQuery")]
+    [InlineData("Rollup:MaxPendingHours", "10", "MaxPendingHours")]
+    [InlineData("Rollup:RepairInterval", "00:00:00.500", "Rollup:RepairInterval")]
+    [InlineData("Rollup:OrphanAfter", "00:00:04", "Rollup:OrphanAfter")]
+    [InlineData("Rollup:Enabled", "sometimes", "Rollup:Enabled")]
+    public async Task Invalid_rollup_setting_stops_the_start_and_is_named(string key, string value, string named)
+    {
+        await using var service = new ServiceUnderTest(new() { [key] = value });
+        var e = Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(await Assert.ThrowsAnyAsync<Exception>(service.StartAsync));
+        Assert.Contains(named, string.Join(" ", e.Failures));
+    }
+
     [Fact]
     public void Marks_of_a_long_backlog_are_split_under_InfluxDBs_string_limit_and_parse_back()
     {
