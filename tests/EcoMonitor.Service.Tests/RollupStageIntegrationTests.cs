@@ -136,6 +136,39 @@ public sealed class RollupStageIntegrationTests
         Assert.Equal("3", Metric(metrics, "ecomonitor_rollup_hours_recomputed_total"));
     }
 
+    [Fact]
+    public async Task Beyond_Rollup_MaxPendingHours_the_stage_takes_the_hours_from_the_durable_marks()
+    {
+        // One message touching 1,200 hours (pm25 and pm10 in each of 600 hours over 25 days) against a bound of 1,000:
+        // the hours are left to the marks (two lines of at most 1,000 keys), read back and rolled up, 25 local days.
+        await using var service = new ServiceUnderTest(new() { ["Rollup:MaxPendingHours"] = "1000", ["Ingestion:MaxReadingsPerMessage"] = "5000" });
+        await service.StartAsync();
+        var last = RecentHour();
+        var entries = Enumerable.Range(0, 600).Select(i => string.Create(CultureInfo.InvariantCulture,
+            $$$"""{"ts": {{{last.AddHours(-i).ToUnixTimeMilliseconds()}}}, "values": {"pm25": {{{i % 100 + 1}}}, "pm10": {{{2 * (i % 100) + 1}}}}}"""));
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        await gateway.PublishAsync(service.ReadingsTopic("air-1"), "[" + string.Join(",", entries) + "]");
+        await TestInfrastructure.EventuallyAsync(() => service.Metrics.Acknowledgements == 1, Wait, "the message acknowledged");
+        await service.RollupsCurrentAsync();
+
+        using var influx = TestInfrastructure.Influx(service.Database);
+        var hours = (await influx.QueryAsync("SELECT \"minutes\", \"mean\", \"min\", \"max\" FROM \"reading_1h\" WHERE \"station\" = 'air-1' GROUP BY \"parameter\""))
+            .SelectMany(series => series.Rows().Select(r => (Parameter: series.Tags["parameter"], Time: DateTimeOffset.FromUnixTimeMilliseconds(r["time"].GetInt64()),
+                Figures: (r["minutes"].GetInt64(), r["mean"].GetDouble(), r["min"].GetDouble(), r["max"].GetDouble()))))
+            .ToDictionary(h => (h.Parameter, h.Time), h => h.Figures);
+        Assert.Equal(1200, hours.Count);
+        for (var i = 0; i < 600; i++)
+        {
+            double pm25 = i % 100 + 1, pm10 = 2 * (i % 100) + 1;
+            Assert.Equal((1L, pm25, pm25, pm25), hours[("pm25", last.AddHours(-i))]);
+            Assert.Equal((1L, pm10, pm10, pm10), hours[("pm10", last.AddHours(-i))]);
+        }
+        Assert.Equal(0, await CountAsync(service.Database, "SELECT * FROM \"rollup_dirty\""));
+        var metrics = await MetricsAsync(service);
+        Assert.Equal("1200", Metric(metrics, "ecomonitor_rollup_hours_repaired_total"));
+        Assert.Equal("0", Metric(metrics, "ecomonitor_rollup_failures_total"));
+    }
+
     [Theory]
     [InlineData("Rollup:StationsPerQuery", "0", "StationsPerQuery")]
     [InlineData("Rollup:MaxPendingHours", "10", "MaxPendingHours")]
