@@ -112,7 +112,7 @@ public sealed class Hj212TcpSettings
     public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>Bytes of bad frames (garbage, CRC mismatches, wrong lengths, ...) one connection may send within a
     /// minute, counted from the first bad byte of that minute; one byte more closes it. Bytes rather than frames: a
-    /// flood of "##" is thousands of two-byte bad frames a second, random bytes are a few long ones, and both cost
+    /// flood of "#" is thousands of one-byte bad frames a second, random bytes are a few long ones, and both cost
     /// what their bytes cost. The default is 32 frames of the largest size.</summary>
     public int MaxBadBytesPerMinute { get; set; } = 32 * 1024;
 
