@@ -185,6 +185,36 @@ public sealed class HealthSettings : IValidatableObject
     }
 }
 
+/// <summary>Settings section "Rollup": the stage that brings the hourly and daily rollups up to date after
+/// readings are stored and acknowledged (see <see cref="Storage.RollupStage"/>).</summary>
+public sealed class RollupSettings : IValidatableObject
+{
+    public const string Section = "Rollup";
+
+    /// <summary>False: this instance stores readings and their dirty marks but rolls nothing up (an ingest-only
+    /// instance, or a bulk load); an instance with the stage on (or this one's next start) takes the marks over.</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>Stations per recompute (its queries span these stations over at most one local day): keeps every
+    /// query small, whatever the number of stations a batch touched.</summary>
+    [Range(1, 10_000)] public int StationsPerQuery { get; set; } = 200;
+    /// <summary>Dirty hours held in memory; beyond that the stage takes further work from the durable marks
+    /// (slower, never lost).</summary>
+    [Range(1_000, 10_000_000)] public int MaxPendingHours { get; set; } = 500_000;
+    /// <summary>How often marks left by other instances (or a crashed one) are looked for; at start always.</summary>
+    public TimeSpan RepairInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Another instance's mark this old is taken over: that instance is gone or far behind (a live
+    /// instance rolls its own marks up within seconds).</summary>
+    public TimeSpan OrphanAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (RepairInterval < TimeSpan.FromSeconds(1) || RepairInterval > TimeSpan.FromHours(1))
+            yield return new($"Rollup:RepairInterval must be between 1 second and 1 hour (got {RepairInterval}).", [nameof(RepairInterval)]);
+        if (OrphanAfter < TimeSpan.FromSeconds(5))
+            yield return new($"Rollup:OrphanAfter must be at least 5 seconds (got {OrphanAfter}); a live instance's fresh marks are its own work.", [nameof(OrphanAfter)]);
+    }
+}
+
 /// <summary>Settings section "Stations".</summary>
 public sealed class StationsSettings
 {
