@@ -40,7 +40,7 @@ if (options.Sections.Contains(2))
         results.Add(await EndToEndAsync(options, dll, make, tcpNoDelay: true, direct: options.Sections.Contains(3)));
         results.Add(await EndToEndAsync(options, dll, make, tcpNoDelay: false, direct: false));
     }
-    Summary(results);
+    if (results.Count > 0) Summary(results);
     if (options.SoakSeconds > 0) await SoakAsync(options, dll);
 }
 if (options.Sections.Contains(4)) await QueryAsync(options);
@@ -110,6 +110,7 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
     double ackSeconds;
     double? rollupSeconds = null;
     var checkSeconds = 0.0;
+    long rollupMinutes = 0;
     TimeSpan cpuAck, cpuAll;
     long peak;
     Dictionary<string, long> metrics;
@@ -131,7 +132,7 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
         var expected = data.MinutesOf(count);
         var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(data.Start), ["to"] = ChinaTime.Utc(data.EndOf(count)) };
         long minutes = 0;
-        while (sw.Elapsed < ackSeconds * TimeSpan.FromSeconds(1) + TimeSpan.FromMinutes(2))
+        while (sw.Elapsed < ackSeconds * TimeSpan.FromSeconds(1) + options.RollupWait)
         {
             var issued = sw.Elapsed.TotalSeconds;
             var series = await influx.QueryAsync($"SELECT sum(\"minutes\") FROM \"{HourlyRollup.Measurement}\" WHERE time >= $from AND time < $to", bind);
@@ -144,7 +145,8 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
             }
             await Task.Delay(200);
         }
-        if (rollupSeconds is null) Console.WriteLine($"   (the hourly rollup holds {minutes:N0} of {expected:N0} value-minutes two minutes after the last acknowledgement)");
+        rollupMinutes = minutes;
+        if (rollupSeconds is null) Console.WriteLine($"   (the hourly rollup holds {minutes:N0} of {expected:N0} value-minutes {options.RollupWait.TotalSeconds:N0} s after the last acknowledgement)");
         cpuAll = service.CpuTime - cpu0;
         metrics = await service.MetricsAsync();
         peak = service.Memory().Peak;
@@ -158,7 +160,7 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
     var rate = count / ackSeconds;
     Console.WriteLine($"   EcoMonitor stored + acknowledged  {rate,12:N0} msg/s  {values / ackSeconds,12:N0} values/s  ({points:N0} points written, {accepted:N0} values accepted, {rejected} rejected)");
     Console.WriteLine($"   ratio                             {rate / bare,12:P1} of the bare subscriber");
-    Console.WriteLine($"   rollups current                   {(rollupSeconds is { } r ? $"{r,10:N1} s after the first publish (last acknowledgement at {ackSeconds:N1} s; the check itself takes {checkSeconds:N1} s)" : "not within 2 minutes")}");
+    Console.WriteLine($"   rollups current                   {(rollupSeconds is { } r ? $"{r,10:N1} s after the first publish (last acknowledgement at {ackSeconds:N1} s; the check itself takes {checkSeconds:N1} s)" : $"not within {options.RollupWait.TotalSeconds:N0} s of the last acknowledgement")}");
     Console.WriteLine($"   service process                   {cpuAck.TotalSeconds * 100_000 / count,10:N1} CPU s per 100k messages to the last acknowledgement, {cpuAll.TotalSeconds * 100_000 / count:N1} to rollups current; peak RSS {peak / 1048576.0:N0} MiB");
 
     double? directRate = null;
@@ -183,7 +185,7 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
         await influx.QueryAsync($"DROP DATABASE \"{directDb}\"", post: true);
         Console.WriteLine($"3. InfluxDB: direct batched writes {directRate,12:N0} points/s; EcoMonitor reaches {points / ackSeconds / directRate:P0} of it");
     }
-    return new EndToEndResult(data.Name, tcpNoDelay, count, values, bare, rate, rollupSeconds, ackSeconds, cpuAck.TotalSeconds * 100_000 / count, cpuAll.TotalSeconds * 100_000 / count, peak, directRate, points);
+    return new EndToEndResult(data.Name, tcpNoDelay, count, values, bare, rate, rollupSeconds, (double)rollupMinutes / data.MinutesOf(count), ackSeconds, cpuAck.TotalSeconds * 100_000 / count, cpuAll.TotalSeconds * 100_000 / count, peak, directRate, points);
 }
 
 static string DirectLine(DataSet data, long i)
@@ -205,8 +207,9 @@ static void Summary(List<EndToEndResult> results)
     Console.WriteLine("2. summary (end to end = published -> stored -> acknowledged; the reference is the bare subscriber of the same broker and run)");
     Console.WriteLine($"   {"data set",-30} {"broker",-6} {"bare msg/s",11} {"msg/s",9} {"values/s",10} {"ratio",7} {"rollups",8} {"CPU s/100k",11} {"peak RSS",9}");
     foreach (var r in results)
-        Console.WriteLine($"   {r.DataSet,-30} {(r.Tuned ? "tuned" : "stock"),-6} {r.Bare,11:N0} {r.Rate,9:N0} {r.Rate * r.Values / r.Messages,10:N0} {r.Rate / r.Bare,7:P1} {(r.RollupSeconds is { } s ? $"{s:N1} s" : "late"),8} {r.CpuPer100k,11:N1} {r.PeakRss / 1048576.0,5:N0} MiB");
-    Console.WriteLine("   (rollups: seconds from the first publish until reading_1h holds every value-minute of the run; CPU: the service process until the last acknowledgement)");
+        Console.WriteLine($"   {r.DataSet,-30} {(r.Tuned ? "tuned" : "stock"),-6} {r.Bare,11:N0} {r.Rate,9:N0} {r.Rate * r.Values / r.Messages,10:N0} {r.Rate / r.Bare,7:P1} {(r.RollupSeconds is { } s ? $"{s:N1} s" : $"{r.RollupShare:P0} late"),8} {r.CpuPer100k,11:N1} {r.PeakRss / 1048576.0,5:N0} MiB");
+    Console.WriteLine("   (rollups: seconds from the first publish until reading_1h holds every value-minute of the run, or the share it held --rollup-wait after the");
+    Console.WriteLine("   last acknowledgement; CPU: the service process until the last acknowledgement)");
 }
 
 /// <summary>A long realistic run (2,000 stations, tuned broker): the service's resident set and throughput every 30 s.</summary>
@@ -445,15 +448,17 @@ static async Task<long> PublishAsync(int port, string prefix, IEnumerable<(strin
     return published;
 }
 
-sealed record EndToEndResult(string DataSet, bool Tuned, long Messages, long Values, double Bare, double Rate, double? RollupSeconds, double AckSeconds,
+sealed record EndToEndResult(string DataSet, bool Tuned, long Messages, long Values, double Bare, double Rate, double? RollupSeconds, double RollupShare, double AckSeconds,
     double CpuPer100k, double CpuAllPer100k, long PeakRss, double? DirectRate, long Points);
 
 sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays, int[] DataSets, int[] Sections, int SoakSeconds,
-    string? ServiceDll, TimeSpan Timeout)
+    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait)
 {
     /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
-    /// set of that many stations), --sections 1,2,3,4,5, --soak SECONDS (0: none), --influx URL, --service-dll PATH,
-    /// --timeout SECONDS (for the service to acknowledge everything; default 600), --query-stations, --query-days.</summary>
+    /// set of that many stations; none: only the soak), --sections 1,2,3,4,5, --soak SECONDS (0: none; part of
+    /// section 2), --influx URL, --service-dll PATH,
+    /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
+    /// the last acknowledgement to wait for the rollups to hold every value; default 120), --query-stations, --query-days.</summary>
     public static BenchOptions Parse(string[] args)
     {
         var messages = 20000;
@@ -464,6 +469,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         var soak = 0;
         string? dll = null;
         var timeout = TimeSpan.FromMinutes(10);
+        var rollupWait = TimeSpan.FromMinutes(2);
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
         static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
         if (args.Length % 2 != 0) throw new ArgumentException($"argument {args[^1]} has no value");
@@ -476,15 +482,16 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 case "--influx": influx = value; break;
                 case "--query-stations": queryStations = Int(value); break;
                 case "--query-days": queryDays = Int(value); break;
-                case "--datasets": dataSets = [.. value.Split(',').Select(v => v == "dense" ? 0 : Int(v))]; break;
+                case "--datasets": dataSets = value == "none" ? [] : [.. value.Split(',').Select(v => v == "dense" ? 0 : Int(v))]; break;
                 case "--sections": sections = [.. value.Split(',').Select(Int)]; break;
                 case "--soak": soak = Int(value); break;
                 case "--service-dll": dll = value; break;
                 case "--timeout": timeout = TimeSpan.FromSeconds(Int(value)); break;
+                case "--rollup-wait": rollupWait = TimeSpan.FromSeconds(Int(value)); break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
-        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout);
+        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait);
     }
 }
 
