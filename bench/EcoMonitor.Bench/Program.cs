@@ -244,7 +244,6 @@ static async Task SoakAsync(BenchOptions options, string dll)
         var samples = new List<(double T, long Rss)>();
         while (true)
         {
-            var done = publishing.IsCompleted;
             await Task.WhenAny(publishing, Task.Delay(TimeSpan.FromSeconds(30)));
             var acked = await service.AcknowledgedAsync();
             var (rss, peak) = service.Memory();
@@ -252,7 +251,7 @@ static async Task SoakAsync(BenchOptions options, string dll)
             samples.Add((t, rss));
             Console.WriteLine($"   {t,5:N0} {acked,13:N0} {(acked - last) / (t - lastT),8:N0} {rss / 1048576.0,8:N0} {peak / 1048576.0,9:N0} {(service.CpuTime - cpu0).TotalSeconds,7:N0}");
             (last, lastT) = (acked, t);
-            if (done) break;
+            if (publishing.IsCompleted) break;
         }
         var published = await publishing;
         while (await service.AcknowledgedAsync() < published && sw.Elapsed < TimeSpan.FromSeconds(options.SoakSeconds) + options.Timeout) await Task.Delay(200);
