@@ -225,6 +225,7 @@ static async Task SoakAsync(BenchOptions options, string dll)
     var capacity = (long)(DateTimeOffset.UtcNow.AddMinutes(-10) - data.Start).TotalMinutes * stations;
     var database = $"bench_{Guid.NewGuid():N}"[..20];
     var stationsFile = data.WriteStationsFile();
+    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(2) }));
     Console.WriteLine();
     Console.WriteLine($"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the service acknowledges (at most {SoakBacklog:N0} unacknowledged)");
     Console.WriteLine($"   {"t s",5} {"acknowledged",13} {"msg/s",8} {"RSS MiB",8} {"peak MiB",9} {"CPU s",7}");
@@ -259,9 +260,23 @@ static async Task SoakAsync(BenchOptions options, string dll)
         var late = samples.Where(s => s.T >= 120).ToList();
         Console.WriteLine($"   published {published:N0}, acknowledged {acknowledged:N0} in {sw.Elapsed.TotalSeconds:N0} s; " +
             (late.Count >= 2 ? $"RSS from 2 minutes on: min {late.Min(s => s.Rss) / 1048576.0:N0} MiB, max {late.Max(s => s.Rss) / 1048576.0:N0} MiB, last - first {(late[^1].Rss - late[0].Rss) / 1048576.0:N0} MiB" : "too short for a trend"));
+
+        // Where the rollups stand: the share of the run's value-minutes in reading_1h, now and after --rollup-wait.
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(data.Start), ["to"] = ChinaTime.Utc(data.EndOf(published)) };
+        var expected = data.MinutesOf(published);
+        async Task<long> RolledUpAsync() => (await influx.QueryAsync($"SELECT sum(\"minutes\") FROM \"{HourlyRollup.Measurement}\" WHERE time >= $from AND time < $to", bind))
+            .SelectMany(s => s.Rows()).Select(r => r["sum"].ValueKind == JsonValueKind.Number ? r["sum"].GetInt64() : 0).Sum();
+        var atEnd = await RolledUpAsync();
+        var waited = Stopwatch.StartNew();
+        var rolled = atEnd;
+        while (rolled < expected && waited.Elapsed < options.RollupWait)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            rolled = await RolledUpAsync();
+        }
+        Console.WriteLine($"   rollups: {(double)atEnd / expected:P1} of the value-minutes at the last acknowledgement, {(double)rolled / expected:P1} {waited.Elapsed.TotalSeconds:N0} s later");
     }
     File.Delete(stationsFile);
-    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database }));
     await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
 }
 
@@ -468,7 +483,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
     /// set of that many stations; none: only the soak), --sections 1,2,3,4,5, --soak SECONDS (0: none; part of
     /// section 2), --influx URL, --service-dll PATH,
     /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
-    /// the last acknowledgement to wait for the rollups to hold every value; default 120), --query-stations, --query-days.</summary>
+    /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days.</summary>
     public static BenchOptions Parse(string[] args)
     {
         var messages = 20000;
@@ -479,7 +494,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         var soak = 0;
         string? dll = null;
         var timeout = TimeSpan.FromMinutes(10);
-        var rollupWait = TimeSpan.FromMinutes(2);
+        var rollupWait = TimeSpan.FromSeconds(60);
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
         static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
         if (args.Length % 2 != 0) throw new ArgumentException($"argument {args[^1]} has no value");
