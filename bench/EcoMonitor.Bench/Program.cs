@@ -25,6 +25,7 @@ using MQTTnet.Protocol;
 //   3. the service's points/s vs. writing the same points straight to InfluxDB;
 //   4. reading aggregates from the rollups vs. a plain hourly GROUP BY over the raw minutes;
 //   5. one evaluation of the shipped alert rules for a zone vs. one plain query over the same day of raw minutes.
+//   6. the rollup stage: rollup lag p50/p99 at steady load and after a burst, 2,000 air stations (RollupLag.cs).
 // --soak SECONDS adds a long realistic run (2,000 stations) that samples the service's memory every 30 s.
 var options = BenchOptions.Parse(args);
 Console.WriteLine($"EcoMonitor benchmark: {options.Messages} messages, InfluxDB {options.InfluxUrl}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
@@ -45,6 +46,7 @@ if (options.Sections.Contains(2))
 }
 if (options.Sections.Contains(4)) await QueryAsync(options);
 if (options.Sections.Contains(5)) await AlertsAsync(options);
+if (options.Sections.Contains(6)) await RollupLag.RunAsync(options.InfluxUrl);
 
 static void Micro(DataSet data)
 {
@@ -480,7 +482,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
     string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait)
 {
     /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
-    /// set of that many stations; none: only the soak), --sections 1,2,3,4,5, --soak SECONDS (0: none; part of
+    /// set of that many stations; none: only the soak), --sections 1,2,3,4,5,6, --soak SECONDS (0: none; part of
     /// section 2), --influx URL, --service-dll PATH,
     /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
     /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days.</summary>
@@ -490,7 +492,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         var queryStations = 2;
         var queryDays = 365;
         int[] dataSets = [0, 2000, 10000];
-        int[] sections = [1, 2, 3, 4, 5];
+        int[] sections = [1, 2, 3, 4, 5, 6];
         var soak = 0;
         string? dll = null;
         var timeout = TimeSpan.FromMinutes(10);

@@ -64,6 +64,10 @@ wait_for() { # description, command...
   log "$what did not answer within 30 s"; return 1
 }
 
+mosquitto_conf() {
+  sed -e "s|@PORT@|$mqtt_port|g" -e "s|@DATA@|$state/mosquitto/data/|g" "$deploy/mosquitto/mosquitto.conf.template"
+}
+
 mqtt_answers() { mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -t '$SYS/broker/version' -C 1 -W 2; }
 influx_answers() { curl -sf "http://127.0.0.1:$influx_port/ping"; }
 
@@ -74,10 +78,12 @@ up() {
 
   if alive "$state/mosquitto.pid"; then
     log "mosquitto already running on 127.0.0.1:$mqtt_port"
+    if ! mosquitto_conf | cmp -s - "$state/mosquitto/mosquitto.conf"; then
+      log "deploy/mosquitto/mosquitto.conf.template changed since this mosquitto started; '$0 down' then '$0 up' applies it (queued sessions are kept)"
+    fi
   else
     require_free "$mqtt_port" mosquitto
-    sed -e "s|@PORT@|$mqtt_port|g" -e "s|@DATA@|$state/mosquitto/data/|g" \
-      "$deploy/mosquitto/mosquitto.conf.template" >"$state/mosquitto/mosquitto.conf"
+    mosquitto_conf >"$state/mosquitto/mosquitto.conf"
     chown -R mosquitto: "$state/mosquitto/data" 2>/dev/null || true
     mosquitto -c "$state/mosquitto/mosquitto.conf" >>"$state/mosquitto.log" 2>&1 &
     echo $! >"$state/mosquitto.pid"

@@ -168,13 +168,41 @@ public sealed class DecodingAndValidationTests
     public void Dead_letter_carries_the_payload_and_every_reason()
     {
         var r = Process("air-1", $$$"""{"ts": {{{NowMs}}}, "values": {"pm25": 1, "zz": 2}}""");
-        var json = Encoding.UTF8.GetString(DeadLetter.Build(r, Encoding.UTF8.GetBytes("{\"x\":\"滏阳河\"}"), Now));
+        var json = Encoding.UTF8.GetString(DeadLetter.Build(r, Encoding.UTF8.GetBytes("{\"x\":\"滏阳河\"}"), Now, 262144));
         Assert.Contains("\"reason\":\"unknown_parameter\"", json);
         Assert.Contains("\"payload\":\"{\\\"x\\\":\\\"滏阳河\\\"}\"", json);
         Assert.Contains("\"storedReadings\":1", json);
-        var binary = Encoding.UTF8.GetString(DeadLetter.Build(r, [0xff, 0xfe, 0x00], Now));
+        var binary = Encoding.UTF8.GetString(DeadLetter.Build(r, [0xff, 0xfe, 0x00], Now, 262144));
         Assert.Contains("\"payloadBase64\":\"//4A\"", binary);
         Assert.DoesNotContain("\"payload\":", binary);
+        Assert.DoesNotContain("payloadTruncated", json);
+    }
+
+    [Fact]
+    public void A_dead_letter_that_would_exceed_the_limit_keeps_the_payloads_head_length_and_sha256()
+    {
+        var r = Process("air-1", "not json");
+        // 200,000 NUL bytes: each is escaped as \u0000 (6 bytes), a 1.2 MB dead letter whole.
+        var nul = new byte[200_000];
+        var letter = DeadLetter.Build(r, nul, Now, 262144);
+        Assert.InRange(letter.Length, 1, 262144);
+        var dl = System.Text.Json.JsonDocument.Parse(letter).RootElement;
+        Assert.True(dl.GetProperty("payloadTruncated").GetBoolean());
+        Assert.Equal(200_000, dl.GetProperty("payloadBytes").GetInt32());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(nul)), dl.GetProperty("payloadSha256").GetString());
+        Assert.Equal(DeadLetter.TruncatedPayloadBytes, dl.GetProperty("payload").GetString()!.Length);
+        Assert.Equal(RejectReason.MalformedJson, dl.GetProperty("reason").GetString());
+
+        // Multi-byte text is cut on a character boundary: 4096 / 3 = 1365 whole characters (4095 bytes).
+        var han = Encoding.UTF8.GetBytes(new string('滏', 100_000));
+        var cut = System.Text.Json.JsonDocument.Parse(DeadLetter.Build(r, han, Now, 262144)).RootElement;
+        Assert.Equal(new string('滏', 1365), cut.GetProperty("payload").GetString());
+        Assert.Equal(300_000, cut.GetProperty("payloadBytes").GetInt32());
+
+        // Within the limit, the whole payload and no truncation members.
+        var small = System.Text.Json.JsonDocument.Parse(DeadLetter.Build(r, new byte[1000], Now, 262144)).RootElement;
+        Assert.Equal(1000, small.GetProperty("payload").GetString()!.Length);
+        Assert.False(small.TryGetProperty("payloadSha256", out _));
     }
     // ---- readings that declare themselves hourly (or minute) means: "period" ----
 

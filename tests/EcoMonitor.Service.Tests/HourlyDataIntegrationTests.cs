@@ -59,8 +59,11 @@ public sealed class HourlyDataIntegrationTests
     }
 
     /// <summary>Waits until the service has acknowledged <paramref name="messages"/> messages in all (stored, rolled up).</summary>
-    static Task AcknowledgedAsync(ServiceUnderTest service, long messages) =>
-        TestInfrastructure.EventuallyAsync(() => service.Metrics.Acknowledgements >= messages, Wait, $"{messages} messages acknowledged");
+    static async Task AcknowledgedAsync(ServiceUnderTest service, long messages)
+    {
+        await TestInfrastructure.EventuallyAsync(() => service.Metrics.Acknowledgements >= messages, Wait, $"{messages} messages acknowledged");
+        await service.RollupsCurrentAsync();
+    }
 
     [Theory]
     [InlineData("Station")]

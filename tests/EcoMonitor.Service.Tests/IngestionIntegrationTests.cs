@@ -131,14 +131,19 @@ public sealed class IngestionIntegrationTests : IAsyncLifetime
     public async Task Unknown_station_and_oversized_payload_are_rejected_whole()
     {
         await _gateway.PublishAsync(_service.ReadingsTopic("nowhere-9"), """{"ts": 1, "values": {"pm25": 1}}""");
-        await _gateway.PublishAsync(_service.ReadingsTopic("air-1"), new byte[256 * 1024 + 1]); // one byte over Ingestion:MaxPayloadBytes; far larger never leaves the broker (MaximumPacketSizeTests)
+        // One byte over Ingestion:MaxPayloadBytes; far larger never leaves the broker (MaximumPacketSizeTests). Zero bytes:
+        // the dead letter with the whole payload would be 1.5 MB of "\u0000" escapes, over the broker's limit.
+        var oversized = new byte[256 * 1024 + 1];
+        await _gateway.PublishAsync(_service.ReadingsTopic("air-1"), oversized);
         await TestInfrastructure.EventuallyAsync(() => _deadLetters.Received.Count == 2, Wait, "two dead letters");
         var byTopic = _deadLetters.Received.ToDictionary(m => m.Topic, m => m.Payload.Json());
         Assert.Equal(RejectReason.UnknownStation, byTopic[$"{_service.Prefix}/deadletter/nowhere-9"].GetProperty("reason").GetString());
         var big = byTopic[$"{_service.Prefix}/deadletter/air-1"];
         Assert.Equal(RejectReason.PayloadTooLarge, big.GetProperty("reason").GetString());
-        // Zero bytes are valid UTF-8: the payload is kept as text, in full.
-        Assert.Equal(256 * 1024 + 1, big.GetProperty("payload").GetString()!.Length);
+        // A dead letter is at most Ingestion:MaxPayloadBytes: this one keeps the payload's head, its length and SHA-256.
+        Assert.Equal(new string('\0', DeadLetter.TruncatedPayloadBytes), big.GetProperty("payload").GetString());
+        Assert.Equal(256 * 1024 + 1, big.GetProperty("payloadBytes").GetInt32());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(oversized)), big.GetProperty("payloadSha256").GetString());
     }
 
     [Fact]

@@ -387,6 +387,7 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         await using var gateway = await TestMqttClient.ConnectAsync();
         await gateway.PublishAsync(_service.ReadingsTopic("air-3"), $"[{readings}]");
         await TestInfrastructure.EventuallyAsync(() => _service.Metrics.Acknowledgements >= 1, TimeSpan.FromSeconds(20), "the message stored");
+        await _service.RollupsCurrentAsync();
         var day = hour.ToOffset(Seed.China).ToString("yyyy-MM-dd");
         var request = new AggregateRequest { Selection = Stations("air-3"), Parameter = "pm25", Period = Period.Hour, From = day, To = day };
         var bucket = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets.Single(b => b.Start == hour.ToOffset(Seed.China).ToString("yyyy-MM-ddTHH:mm:sszzz"));
@@ -403,6 +404,7 @@ public sealed class QueryApiIntegrationTests : IAsyncLifetime
         // The datalogger corrects one minute to "maintenance": 44 valid minutes, the hour is no longer valid.
         await gateway.PublishAsync(_service.ReadingsTopic("air-3"), $$$"""{"ts": {{{hour.AddMinutes(10).ToUnixTimeMilliseconds()}}}, "values": {"pm25": 20}, "flags": {"pm25": "M"}}""");
         await TestInfrastructure.EventuallyAsync(() => _service.Metrics.Acknowledgements >= 2, TimeSpan.FromSeconds(20), "the correction stored");
+        await _service.RollupsCurrentAsync();
         bucket = (await _client.AggregateAsync(request, Reader)).Stations[0].Buckets.Single(b => b.Start == hour.ToOffset(Seed.China).ToString("yyyy-MM-ddTHH:mm:sszzz"));
         Assert.Equal((false, 44), (bucket.Valid, bucket.Count));
         Assert.Equal(0, await ValidHoursOfTheDay());

@@ -25,7 +25,11 @@ public sealed class AlertClock(TimeProvider time)
 /// the matching routes (fired, reminder, acknowledged, resolved; pending is not sent) unless a silence or maintenance
 /// window holds them back. The active alerts, the resolved ones of the last Alerting:HistoryDays and the silences are
 /// saved to Alerting:StateFile after every change and loaded at start: a restart neither loses a firing alert nor
-/// sends it again. The rule set is read from Alerting:RulesFile when set, and re-read when that file changes.</summary>
+/// sends it again. The rule set is read from Alerting:RulesFile when set, and re-read when that file changes.
+/// With several instances only the leader of <see cref="AlertLeadership"/> evaluates and notifies: its state goes to
+/// the broker (retained) after every change and before the notifications; a follower shows the leader's latest state
+/// (read API) and refuses changes (acknowledge, silence, on-demand evaluation) naming the leader, and a new leader
+/// restores that state before its first evaluation.</summary>
 public sealed class AlertEvaluator : BackgroundService
 {
     readonly AlertingSettings _settings;
@@ -41,22 +45,25 @@ public sealed class AlertEvaluator : BackgroundService
     readonly string _stateFile;
     readonly string? _rulesFile;
     readonly AlertTracker _tracker;
+    readonly AlertLeadership _leadership;
     readonly List<Silence> _silences = [];
     readonly Dictionary<string, DateOnly> _lastScheduled = new(StringComparer.Ordinal);
     readonly SemaphoreSlim _gate = new(1, 1);        // the state: tracker, silences, rule set
     readonly SemaphoreSlim _evaluation = new(1, 1);  // one evaluation at a time (the loop, on demand)
     AlertRuleSet _rules;
-    long _evaluations, _ruleErrors, _reloadFailures;
+    long _evaluations, _ruleErrors, _reloadFailures, _stateSequence;
+    byte[]? _appliedState;
     string? _rulesHash;
-    bool _loaded;
+    bool _loaded, _handOverTrimmed;
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
     static readonly JsonSerializerOptions RulesJson = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
     public AlertEvaluator(IOptions<AlertingSettings> options, IOptions<IngestionSettings> ingestion, RuleObserver observer, NotificationDispatcher dispatcher,
         AlertBroadcast broadcast, MqttConnection mqtt, IHostEnvironment environment, TimeProvider time, AlertClock clock, IHostApplicationLifetime lifetime,
-        ILogger<AlertEvaluator> log)
+        AlertLeadership leadership, ILogger<AlertEvaluator> log)
     {
+        _leadership = leadership;
         _clock = clock;
         _stopping = lifetime.ApplicationStopping;
         _settings = options.Value;
@@ -122,7 +129,7 @@ public sealed class AlertEvaluator : BackgroundService
         Counter("ecomonitor_alert_rule_errors_total", "rule evaluations that failed (database unreachable, ...)", Interlocked.Read(ref _ruleErrors));
         Counter("ecomonitor_alert_rules_reload_failures_total", "edits of the rules file that were refused", Interlocked.Read(ref _reloadFailures));
         Counter("ecomonitor_alert_notification_failures_total", "notifications that failed after every retry", _dispatcher.FailureCount);
-        return sb.ToString();
+        return sb.Append(_leadership.ToPrometheusText()).ToString();
     }
 
     T Locked<T>(Func<T> read)
@@ -155,8 +162,32 @@ public sealed class AlertEvaluator : BackgroundService
             _rules.Rules.Count, _rulesFile ?? "settings", _rules.Routes.Count, _settings.EvaluationInterval,
             string.Join(", ", _settings.Channels.Select(c => $"{c.Name} ({c.Type})")), _stateFile);
         using var timer = new PeriodicTimer(_settings.EvaluationInterval, _time);
-        while (await timer.WaitForNextTickAsync(ct))
+        var tick = timer.WaitForNextTickAsync(ct).AsTask();
+        var leading = !_leadership.Enabled;
+        while (true)
         {
+            var changed = _leadership.NextChangeAsync();
+            var due = false;
+            if (await Task.WhenAny(tick, changed) == tick)
+            {
+                if (!await tick) break;
+                tick = timer.WaitForNextTickAsync(ct).AsTask();
+                due = true;
+            }
+            if (!_leadership.IsLeader)
+            {
+                // A follower shows the leader's state; it evaluates nothing.
+                leading = false;
+                await FollowStateAsync(ct);
+                continue;
+            }
+            if (!leading)
+            {
+                // Taking over: the previous leader's state first, then an evaluation at once.
+                await FollowStateAsync(ct);
+                leading = due = true;
+            }
+            if (!due) continue;
             try
             {
                 await EvaluateOnceAsync(ct);
@@ -168,13 +199,70 @@ public sealed class AlertEvaluator : BackgroundService
         }
     }
 
+    /// <summary>Takes the latest state the leader published (when it is new) as this instance's state, and keeps it in
+    /// the state file too.</summary>
+    async Task FollowStateAsync(CancellationToken ct)
+    {
+        if (_leadership.LatestState is not { } bytes || ReferenceEquals(bytes, _appliedState)) return;
+        await LockedAsync(() =>
+        {
+            SavedState state;
+            try
+            {
+                state = JsonSerializer.Deserialize<SavedState>(Unzip(bytes), Json) ?? new SavedState([], [], []);
+            }
+            catch (Exception e) when (e is JsonException or InvalidDataException)
+            {
+                _log.LogError("The alert state on {Topic} cannot be read ({Error}); this instance keeps its own", _leadership.StateTopic, e.Message);
+                _appliedState = bytes;
+                return 0;
+            }
+            Apply(state);
+            _appliedState = bytes;
+            Save();
+            // Every change of the leader's state arrives here: logged at Information only when this instance leads now.
+            _log.Log(_leadership.IsLeader ? LogLevel.Information : LogLevel.Debug,
+                "Alert state taken from the leader's: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
+                state.Active.Count, state.Closed.Count, state.Silences.Count);
+            return 0;
+        }, ct);
+    }
+
+    void Apply(SavedState state)
+    {
+        _tracker.Restore(state.Active, state.Closed);
+        _silences.Clear();
+        _silences.AddRange(state.Silences);
+        _lastScheduled.Clear();
+        foreach (var (rule, day) in state.LastScheduled ?? new Dictionary<string, DateOnly>()) _lastScheduled[rule] = day;
+    }
+
+    /// <summary>Changes of the state are made by the leader only: a follower's would be overwritten by the leader's
+    /// next state, and its notifications would be a second sender.</summary>
+    void RequireLeader()
+    {
+        if (!_leadership.IsLeader)
+            throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition,
+                $"this instance ({_leadership.InstanceId}) does not lead alerting; {(_leadership.Leader is { } l ? $"the leader is {l}" : "no leader is known yet")}: ask it"));
+    }
+
+    /// <summary>Sends the state saved under <paramref name="sequence"/> to the broker for the next leader.</summary>
+    async Task HandOverAsync(long sequence, byte[]? state)
+    {
+        if (state is null) return;
+        if (!await _leadership.PublishStateAsync(sequence, state, _stopping))
+            _log.LogWarning("The alert state could not be published on {Topic}; a leader taking over now may notify these events again", _leadership.StateTopic);
+    }
+
     /// <summary>One evaluation, now by the alert clock. With <paramref name="onDemand"/>, only those rules (empty: all)
     /// are evaluated, whatever their schedule. The data is read without holding the state, so the API stays
     /// responsive; the notifications go out after the new state is saved.</summary>
     public async Task<IReadOnlyList<AlertEvent>> EvaluateOnceAsync(CancellationToken ct, IReadOnlyCollection<string>? onDemand = null)
     {
+        if (onDemand is not null) RequireLeader();
         List<(AlertEvent Event, AlertRuleSettings Rule)> events;
         AlertRuleSet rules;
+        (long Sequence, byte[]? Bytes) saved;
         await _evaluation.WaitAsync(ct);
         try
         {
@@ -223,7 +311,7 @@ public sealed class AlertEvaluator : BackgroundService
                     }
                     if (rule.Schedule is not null && onDemand is null) _lastScheduled[rule.Name] = ChinaTime.DateOf(now); // on demand leaves the daily run alone
                 }
-                Save();
+                saved = Save();
             }
             finally
             {
@@ -235,8 +323,10 @@ public sealed class AlertEvaluator : BackgroundService
         {
             _evaluation.Release();
         }
-        // Delivered after the state is saved and the next evaluation is free to run, on the service's lifetime (not
-        // the caller's: an impatient API client must not cancel notifications of a state already saved).
+        // Delivered after the state is saved (and handed to the broker for the next leader) and the next evaluation is
+        // free to run, on the service's lifetime (not the caller's: an impatient API client must not cancel
+        // notifications of a state already saved).
+        await HandOverAsync(saved.Sequence, saved.Bytes);
         await NotifyAllAsync([.. events.Where(x => x.Event.Kind != AlertEventKind.Pending).Select(x => ((AlertRuleSettings?)x.Rule, x.Event))], rules);
         return [.. events.Select(x => x.Event)];
     }
@@ -284,43 +374,58 @@ public sealed class AlertEvaluator : BackgroundService
     /// <summary>"Seen, handling it": stops the reminders and tells the channels who handles it.</summary>
     public async Task<AlertEvent?> AcknowledgeAsync(string rule, string subject, string user, string comment, CancellationToken ct)
     {
+        RequireLeader();
+        (long Sequence, byte[]? Bytes) saved = default;
         var acknowledged = await LockedAsync<(AlertEvent Event, AlertRuleSettings? Settings, AlertRuleSet Rules)?>(() =>
         {
             var now = _clock.Now;
             if (_tracker.Acknowledge(rule, subject, user, comment, now) is not { } e) return null;
             var settings = _rules.Rules.FirstOrDefault(r => r.Name == rule);
             e = Hold(e, settings?.Severity ?? "warning", now);
-            Save();
+            saved = Save();
             return (Event: e, Settings: settings, Rules: _rules);
         }, ct);
         if (acknowledged is not { } a) return null;
+        await HandOverAsync(saved.Sequence, saved.Bytes);
         await NotifyAllAsync([(a.Settings, a.Event)], a.Rules);
         return a.Event;
     }
 
-    public Task<Silence> SilenceAsync(string? rule, string? subject, DateTimeOffset starts, DateTimeOffset ends, string user, string comment, CancellationToken ct) =>
-        LockedAsync(() =>
+    public async Task<Silence> SilenceAsync(string? rule, string? subject, DateTimeOffset starts, DateTimeOffset ends, string user, string comment, CancellationToken ct)
+    {
+        RequireLeader();
+        (long Sequence, byte[]? Bytes) saved = default;
+        var result = await LockedAsync(() =>
         {
             var silence = new Silence(Guid.NewGuid().ToString("N")[..12], rule, subject, starts, ends, user, comment);
             _silences.Add(silence);
             _silences.RemoveAll(s => s.Ends < _clock.Now - TimeSpan.FromDays(_settings.HistoryDays));
-            Save();
+            saved = Save();
             _log.LogInformation("Silence {Id} by {User}: rule {Rule}, subject {Subject}, {Starts} .. {Ends}", silence.Id, user, rule ?? "*", subject ?? "*", starts, ends);
             return silence;
         }, ct);
+        await HandOverAsync(saved.Sequence, saved.Bytes);
+        return result;
+    }
 
     /// <summary>Ends a silence now; null when there is no such (API) silence.</summary>
-    public Task<Silence?> ExpireSilenceAsync(string id, string user, CancellationToken ct) =>
-        LockedAsync(() =>
+    public async Task<Silence?> ExpireSilenceAsync(string id, string user, CancellationToken ct)
+    {
+        RequireLeader();
+        (long Sequence, byte[]? Bytes) saved = default;
+        var result = await LockedAsync(() =>
         {
             var i = _silences.FindIndex(s => s.Id == id);
             if (i < 0) return null;
             var now = _clock.Now;
             _silences[i] = _silences[i] with { Ends = now < _silences[i].Ends ? now : _silences[i].Ends, Starts = _silences[i].Starts < now ? _silences[i].Starts : now };
-            Save();
+            saved = Save();
             _log.LogInformation("Silence {Id} ended by {User}", id, user);
             return (Silence?)_silences[i];
         }, ct);
+        await HandOverAsync(saved.Sequence, saved.Bytes);
+        return result;
+    }
 
     /// <summary>Runs <paramref name="change"/> on the loaded state, holding it.</summary>
     async Task<T> LockedAsync<T>(Func<T> change, CancellationToken ct)
@@ -427,9 +532,7 @@ public sealed class AlertEvaluator : BackgroundService
             {
                 throw new InvalidOperationException($"Alerting:StateFile: '{_stateFile}' cannot be read ({e.Message}); move it away to start without it.", e);
             }
-            _tracker.Restore(state.Active, state.Closed);
-            _silences.AddRange(state.Silences);
-            foreach (var (rule, day) in state.LastScheduled ?? new Dictionary<string, DateOnly>()) _lastScheduled[rule] = day;
+            Apply(state);
             _log.LogInformation("Alert state restored from {File}: {Count} active alert(s), {Closed} resolved, {Silences} silence(s)",
                 _stateFile, state.Active.Count, state.Closed.Count, state.Silences.Count);
         }
@@ -438,11 +541,48 @@ public sealed class AlertEvaluator : BackgroundService
             _log.LogInformation("Alert {Rule}/{Subject} closed: its rule is no longer in the rule set", e.Rule, e.Subject);
     }
 
-    void Save()
+    /// <summary>The largest state handed over on the broker (gzip): under the shipped mosquitto's message_size_limit
+    /// (260 KiB). A larger state is handed over without the resolved alerts' history, which no notification depends on.</summary>
+    public const int MaxHandOverBytes = 200 * 1024;
+
+    /// <summary>Writes the state file; returns the state as handed over to the next leader (gzip; null without a
+    /// lease), numbered in the order of the changes (the order they go to the broker in).</summary>
+    (long Sequence, byte[]? Bytes) Save()
     {
+        var state = new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences, _lastScheduled);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(state, Json);
         var tmp = _stateFile + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(new SavedState(_tracker.Snapshot(), _tracker.Closed, _silences, _lastScheduled), Json));
+        File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, _stateFile, overwrite: true);
+        if (!_leadership.Enabled) return (++_stateSequence, null);
+        var handOver = Zip(bytes);
+        var trimmed = handOver.Length > MaxHandOverBytes;
+        if (trimmed)
+        {
+            if (!_handOverTrimmed)
+                _log.LogWarning("The alert state is {Size} bytes compressed, over {Max}: it is handed over to the next leader without the resolved alerts' history",
+                    handOver.Length, MaxHandOverBytes);
+            handOver = Zip(JsonSerializer.SerializeToUtf8Bytes(state with { Closed = [] }, Json));
+        }
+        _handOverTrimmed = trimmed;
+        return (++_stateSequence, handOver);
+    }
+
+    static byte[] Zip(byte[] bytes)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest)) gzip.Write(bytes);
+        return output.ToArray();
+    }
+
+    /// <summary>A handed-over state: gzip (1f 8b), or plain JSON.</summary>
+    static byte[] Unzip(byte[] bytes)
+    {
+        if (bytes is not [0x1f, 0x8b, ..]) return bytes;
+        using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(bytes), System.IO.Compression.CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        gzip.CopyTo(output);
+        return output.ToArray();
     }
 
     sealed record SavedState(IReadOnlyList<AlertSnapshot> Active, IReadOnlyList<AlertSnapshot> Closed, IReadOnlyList<Silence> Silences,

@@ -27,6 +27,17 @@ public sealed class AlertingSettings : IValidatableObject
     public List<RouteSettings> Routes { get; set; } = [];
     public List<MaintenanceWindow> Maintenance { get; set; } = [];
     public List<ChannelSettings> Channels { get; set; } = [];
+    /// <summary>Who evaluates and notifies when several instances run (see <see cref="AlertLeadership"/>): Auto (a
+    /// lease over the broker when Mqtt:SharedGroup is set, else this instance alone), Single (this instance, whatever
+    /// else runs: for a deployment that runs alerting on one instance only) or Lease.</summary>
+    public LeadershipMode Leadership { get; set; } = LeadershipMode.Auto;
+    /// <summary>How often the leader renews its lease (a retained message on {TopicPrefix}/_cluster/alerting-leader).</summary>
+    public TimeSpan LeaseRenewInterval { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>A lease not renewed for this long is taken over; the leader itself stops evaluating when no renewal
+    /// was confirmed by the broker for LeaseDuration less LeaseRenewInterval, before anyone else may start.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(20);
+    /// <summary>How long a claimant waits for rival claims before it leads (the lowest instance id wins).</summary>
+    public TimeSpan LeaseSettle { get; set; } = TimeSpan.FromSeconds(2);
 
     public static readonly string[] ChannelTypes = ["webhook", "dingtalk", "wecom", "email", "mqtt"];
 
@@ -39,6 +50,13 @@ public sealed class AlertingSettings : IValidatableObject
         if (NotificationAttempts is < 1 or > 20) yield return new("Alerting:NotificationAttempts must be within 1..20.", [nameof(NotificationAttempts)]);
         if (NotificationRetryDelay < TimeSpan.Zero || NotificationRetryDelay > TimeSpan.FromMinutes(10))
             yield return new("Alerting:NotificationRetryDelay must be within 0..10 minutes.", [nameof(NotificationRetryDelay)]);
+        if (!Enum.IsDefined(Leadership)) yield return new($"Alerting:Leadership must be Auto, Single or Lease (got {(int)Leadership}).", [nameof(Leadership)]);
+        if (LeaseRenewInterval < TimeSpan.FromMilliseconds(100) || LeaseRenewInterval > TimeSpan.FromMinutes(10))
+            yield return new($"Alerting:LeaseRenewInterval must be between 100 ms and 10 minutes (got {LeaseRenewInterval}).", [nameof(LeaseRenewInterval)]);
+        else if (LeaseDuration < 3 * LeaseRenewInterval || LeaseDuration.TotalSeconds > ushort.MaxValue)
+            yield return new($"Alerting:LeaseDuration must be at least 3 × Alerting:LeaseRenewInterval ({3 * LeaseRenewInterval}) and at most {ushort.MaxValue} s (got {LeaseDuration}): two lost renewals must not end a lease.", [nameof(LeaseDuration)]);
+        if (LeaseSettle < TimeSpan.FromMilliseconds(100) || LeaseSettle >= LeaseDuration)
+            yield return new($"Alerting:LeaseSettle must be at least 100 ms and shorter than Alerting:LeaseDuration (got {LeaseSettle}).", [nameof(LeaseSettle)]);
         if (string.IsNullOrWhiteSpace(StateFile)) yield return new("Alerting:StateFile is required.", [nameof(StateFile)]);
         if (!string.IsNullOrEmpty(RulesFile) && (Rules.Count > 0 || Routes.Count > 0 || Maintenance.Count > 0))
             yield return new("Alerting:RulesFile is set: put Rules, Routes and Maintenance in that file, not in Alerting.", [nameof(RulesFile)]);
@@ -61,6 +79,8 @@ public sealed class AlertingSettings : IValidatableObject
         }
     }
 }
+
+public enum LeadershipMode { Auto, Single, Lease }
 
 /// <summary>Rules, routes and maintenance windows: what is watched and who hears about it.</summary>
 public sealed class AlertRuleSet

@@ -29,7 +29,10 @@ public static class EcoMonitorApp
             // The health check service logs every failing check as an error, at every probe of /readyz's gRPC twin;
             // ReadinessMonitor logs each change of a check once instead.
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", Serilog.Events.LogEventLevel.Fatal)
-            .Enrich.FromLogContext());
+            .Enrich.FromLogContext(),
+            // Each host logs through its own logger, not the static Log.Logger: several hosts in one process (tests,
+            // the benchmark) would otherwise write to whichever host set the static logger last.
+            preserveStaticLogger: true);
 
         ConfigureEndpoints(builder);
         builder.Services.AddSingleton(TimeProvider.System);
@@ -112,6 +115,9 @@ public static class EcoMonitorApp
         services.AddSingleton<AlertBroadcast>();
         services.TryAddSingleton(sp => new Alerting.AlertClock(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<Alerting.RuleObserver>();
+        // The lease is registered before the evaluator, so that it stops after it: no evaluation runs once it is released.
+        services.AddSingleton<Alerting.AlertLeadership>();
+        services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertLeadership>());
         services.AddSingleton<Alerting.AlertEvaluator>();
         services.AddHostedService(sp => sp.GetRequiredService<Alerting.AlertEvaluator>());
         return services;
@@ -146,6 +152,10 @@ public static class EcoMonitorApp
         services.AddSingleton<StandardsCatalog>();
         services.AddSingleton(sp => new HourlyRollup(sp.GetRequiredService<InfluxConnection>(), sp.GetRequiredService<StandardsCatalog>().Air.MinMinutesPerHour,
             sp.GetRequiredService<IOptions<IngestionSettings>>().Value.HourlyPrecedence));
+        services.AddOptions<RollupSettings>().BindConfiguration(RollupSettings.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<RollupStage>();
+        // Registered before the ingestion worker: hosted services stop in reverse order, so the stage stops last.
+        services.AddHostedService(sp => sp.GetRequiredService<RollupStage>());
         return services;
     }
 
@@ -202,8 +212,8 @@ public static class EcoMonitorApp
             return Results.Json(body, statusCode: failing.Length == 0 ? 200 : 503);
         });
         app.MapGet("/metrics", (IngestionMetrics metrics, Alerting.AlertEvaluator alerts, Readiness readiness, WatchLimiter watches,
-                ReadingBroadcast readings, AlertBroadcast alertEvents) =>
-            Results.Text(metrics.ToPrometheusText() + readiness.ToPrometheusText() + watches.ToPrometheusText(readings, alertEvents)
+                ReadingBroadcast readings, AlertBroadcast alertEvents, RollupStage rollups) =>
+            Results.Text(metrics.ToPrometheusText() + readiness.ToPrometheusText() + rollups.ToPrometheusText() + watches.ToPrometheusText(readings, alertEvents)
                 + (alerts.Enabled ? alerts.ToPrometheusText() : ""), "text/plain; version=0.0.4"));
     }
 }

@@ -23,6 +23,16 @@ public sealed class MqttSettings : IValidatableObject
     public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
     public MqttTlsSettings Tls { get; set; } = new();
+    /// <summary>Set on every instance of a scaled-out deployment (the same name on each): the readings topics are
+    /// subscribed as MQTT 5 shared subscriptions, $share/{SharedGroup}/{filter}, so the broker hands each message to
+    /// one member of the group. Each instance still needs its own <see cref="ClientId"/> (its persistent session):
+    /// two instances with the same id take the session from each other, which no instance can see locally.
+    /// Empty: an ordinary subscription (a single instance).</summary>
+    [RegularExpression("^[A-Za-z0-9_.-]{1,64}$", ErrorMessage = "Mqtt:SharedGroup must be 1..64 letters, digits, '_', '.' or '-' (no '/', '+', '#').")]
+    public string? SharedGroup { get; set; }
+
+    /// <summary>The filter as subscribed: shared in the group when <see cref="SharedGroup"/> is set.</summary>
+    public string SubscriptionFilter(string filter) => string.IsNullOrEmpty(SharedGroup) ? filter : $"$share/{SharedGroup}/{filter}";
 
     public IEnumerable<ValidationResult> Validate(ValidationContext context)
     {
@@ -172,6 +182,36 @@ public sealed class HealthSettings : IValidatableObject
             yield return new($"Health:InfluxPingInterval must be at least 100 ms and shorter than Health:InfluxStaleAfter ({InfluxStaleAfter}), or an idle service would flap (got {InfluxPingInterval}).", [nameof(InfluxPingInterval)]);
         if (StallAfter < TimeSpan.FromSeconds(1))
             yield return new($"Health:StallAfter must be at least 1 second (got {StallAfter}).", [nameof(StallAfter)]);
+    }
+}
+
+/// <summary>Settings section "Rollup": the stage that brings the hourly and daily rollups up to date after
+/// readings are stored and acknowledged (see <see cref="Storage.RollupStage"/>).</summary>
+public sealed class RollupSettings : IValidatableObject
+{
+    public const string Section = "Rollup";
+
+    /// <summary>False: this instance stores readings and their dirty marks but rolls nothing up (an ingest-only
+    /// instance, or a bulk load); an instance with the stage on (or this one's next start) takes the marks over.</summary>
+    public bool Enabled { get; set; } = true;
+    /// <summary>Stations per recompute (its queries span these stations over at most one local day): keeps every
+    /// query small, whatever the number of stations a batch touched.</summary>
+    [Range(1, 10_000)] public int StationsPerQuery { get; set; } = 200;
+    /// <summary>Dirty hours held in memory; beyond that the stage takes further work from the durable marks
+    /// (slower, never lost).</summary>
+    [Range(1_000, 10_000_000)] public int MaxPendingHours { get; set; } = 500_000;
+    /// <summary>How often marks left by other instances (or a crashed one) are looked for; at start always.</summary>
+    public TimeSpan RepairInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>Another instance's mark this old is taken over: that instance is gone or far behind (a live
+    /// instance rolls its own marks up within seconds).</summary>
+    public TimeSpan OrphanAfter { get; set; } = TimeSpan.FromMinutes(1);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext context)
+    {
+        if (RepairInterval < TimeSpan.FromSeconds(1) || RepairInterval > TimeSpan.FromHours(1))
+            yield return new($"Rollup:RepairInterval must be between 1 second and 1 hour (got {RepairInterval}).", [nameof(RepairInterval)]);
+        if (OrphanAfter < TimeSpan.FromSeconds(5))
+            yield return new($"Rollup:OrphanAfter must be at least 5 seconds (got {OrphanAfter}); a live instance's fresh marks are its own work.", [nameof(OrphanAfter)]);
     }
 }
 

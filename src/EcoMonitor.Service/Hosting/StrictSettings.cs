@@ -21,6 +21,7 @@ public static class StrictSettings
         (IngestionSettings.Section, typeof(IngestionSettings)),
         (InfluxSettings.Section, typeof(InfluxSettings)),
         (HealthSettings.Section, typeof(HealthSettings)),
+        (RollupSettings.Section, typeof(RollupSettings)),
         (StationsSettings.Section, typeof(StationsSettings)),
         (Ingestion.Hj212.Hj212Settings.Section, typeof(Ingestion.Hj212.Hj212Settings)),
         (Query.ApiSettings.Section, typeof(Query.ApiSettings)),

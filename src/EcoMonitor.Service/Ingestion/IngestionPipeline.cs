@@ -22,7 +22,9 @@ public interface IAcknowledgement
 
 /// <summary>Stores received messages in batches and only then acknowledges them: accepted readings are written to
 /// InfluxDB (retried until they are in), rejections are published to the dead-letter topic, and each message is
-/// acknowledged, in arrival order, once all of its readings are stored or dead-lettered. A message whose connection
+/// acknowledged, in arrival order, once all of its readings are stored or dead-lettered. The hourly rollups follow
+/// in their own stage (<see cref="RollupStage"/>): the batch's dirty marks go into the same write as its readings,
+/// and its hours are handed to the stage after the write, never awaited. A message whose connection
 /// dropped meanwhile is not acknowledged: the broker redelivers it and the rewrite overwrites the same points.</summary>
 public sealed class IngestionPipeline
 {
@@ -35,14 +37,14 @@ public sealed class IngestionPipeline
     readonly TimeProvider _time;
     readonly ILogger<IngestionPipeline> _log;
     readonly Query.ReadingBroadcast _broadcast;
-    readonly HourlyRollup _rollup;
+    readonly RollupStage _rollups;
 
     public IngestionPipeline(InfluxWriter writer, MqttConnection mqtt, MessageProcessor processor, IngestionMetrics metrics,
         IOptions<InfluxSettings> influx, IOptions<MqttSettings> mqttSettings, TimeProvider time, ILogger<IngestionPipeline> log,
-        Query.ReadingBroadcast broadcast, HourlyRollup rollup)
+        Query.ReadingBroadcast broadcast, RollupStage rollups)
     {
         _broadcast = broadcast;
-        _rollup = rollup;
+        _rollups = rollups;
         _writer = writer;
         _mqtt = mqtt;
         _processor = processor;
@@ -138,17 +140,29 @@ public sealed class IngestionPipeline
             }
             foreach (var note in m.Result.Notes) _log.LogDebug("{Source}: {Note}", m.Result.Topic, note);
         }
+        // The rollup's durable dirty marks, after the readings in the same request: stored together (RollupStage).
+        var owned = lines.Count;
+        var touched = HourlyRollup.HoursOf(readingLines.Select(r => r.Reading), statisticLines.Select(s => s.Statistic));
+        var span = touched.Count > 0 ? RollupMarkSchema.Span(touched) : 0;
+        var sequence = touched.Count > 0 ? _rollups.NextSequence(span) : 0;
+        if (touched.Count > 0) lines.AddRange(RollupMarkSchema.ToLineProtocol(_rollups.WriterId, sequence, touched));
         var refused = await _writer.WriteAsync(lines, ct);
         foreach (var (index, error) in refused)
         {
+            if (index >= owned)
+            {
+                // Cannot happen with valid tags; the stage still has the hours in memory.
+                _log.LogError("InfluxDB refused a rollup dirty mark: {Error}", error);
+                continue;
+            }
             var (m, readingIndex, parameter) = owners[index];
             m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
         }
         var refusedLines = refused.Select(r => r.Index).ToHashSet();
         var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
         var storedStatistics = statisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
-        // The hourly and daily rollups are brought up to date before anything is acknowledged (see HourlyRollup).
-        await UpdateRollupAsync(stored, storedStatistics, ct);
+        // Handed over, not awaited: the rollups are brought up to date by their own stage.
+        if (touched.Count > 0) _rollups.Stored(sequence + span - 1, HourlyRollup.HoursOf(stored, storedStatistics));
         if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
         // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
@@ -161,29 +175,6 @@ public sealed class IngestionPipeline
         }
     }
 
-    async Task UpdateRollupAsync(List<Domain.Reading> stored, List<Domain.Statistic> statistics, CancellationToken ct)
-    {
-        var delay = _influx.RetryInitialDelay;
-        while (true)
-        {
-            try
-            {
-                await _rollup.UpdateAsync(stored, statistics, ct);
-                return;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                _metrics.WriteRetried();
-                _log.LogWarning("Hourly rollup of {Count} readings and statistics failed ({Reason}); retrying in {Delay}", stored.Count + statistics.Count, e.Message, delay);
-                await _writer.WaitBeforeRetryAsync(delay, unreachable: e is not InfluxException { Status: not (502 or 503 or 504) }, ct);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
-                // The database may have been dropped between the write and the rollup: the writer puts it back.
-                if (e is InfluxException { Message: var m } && m.Contains("database not found", StringComparison.OrdinalIgnoreCase))
-                    await _writer.EnsureDatabaseAsync(ct);
-            }
-        }
-    }
-
     async Task<bool> PublishDeadLetterAsync(InboundMessage m, CancellationToken ct)
     {
         if (m.Ack.IsStale) return false; // delivered again on the new connection; dead-lettered then
@@ -193,7 +184,7 @@ public sealed class IngestionPipeline
         _log.LogWarning("Rejected {Count} item(s) of {Topic} (station {Station}, {Stored} value(s) stored): {Reason} {Detail}{More}",
             rejections.Count, r.Topic, r.StationId, r.StoredCount,
             rejections[0].Reason, rejections[0].Detail, rejections.Count > 1 ? $" (+{rejections.Count - 1} more)" : "");
-        var deadLetter = DeadLetter.Build(r, m.Payload, m.ReceivedAt);
+        var deadLetter = DeadLetter.Build(r, m.Payload, m.ReceivedAt, _processor.MaxPayloadBytes);
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(_processor.DeadLetterTopic(r.StationId))
             .WithPayload(deadLetter)

@@ -50,6 +50,9 @@ public sealed class MessageProcessor
 
     public IReadOnlyList<string> TopicFilters => [$"{_settings.TopicPrefix}/+{JsonSuffix}", $"{_settings.TopicPrefix}/+{Hj212Suffix}"];
 
+    /// <summary>Ingestion:MaxPayloadBytes: also the largest dead letter published whole (DeadLetter.Build).</summary>
+    public int MaxPayloadBytes => _settings.MaxPayloadBytes;
+
     public string DeadLetterTopic(string? stationId) => $"{_settings.TopicPrefix}/deadletter/{stationId ?? "_"}";
 
     public ProcessedMessage Process(string topic, ReadOnlyMemory<byte> payload, DateTimeOffset now)

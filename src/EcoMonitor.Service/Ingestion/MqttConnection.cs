@@ -9,7 +9,10 @@ namespace EcoMonitor.Service.Ingestion;
 /// <summary>Keeps one MQTT 5 connection to the broker: persistent session (clean start off, session expiry from
 /// settings, stable client id), reconnect with exponential backoff, subscriptions renewed on every connect.
 /// Each connection gets a new <see cref="Generation"/>: an acknowledgement is only sent on the connection that
-/// delivered the message (after a reconnect the broker redelivers whatever was not acknowledged).</summary>
+/// delivered the message (after a reconnect the broker redelivers whatever was not acknowledged).
+/// With Mqtt:SharedGroup the readings topics are shared subscriptions: the broker (mosquitto) hands each message to the
+/// next member of the group in turn, connected or not; what it gave to a member stays in that member's session (in
+/// flight or queued) until the member comes back with its client id, and is never handed to another member.</summary>
 public sealed class MqttConnection : IDisposable
 {
     readonly MqttSettings _settings;
@@ -64,17 +67,23 @@ public sealed class MqttConnection : IDisposable
     /// just over Ingestion:MaxPayloadBytes still arrives and is dead-lettered as payload_too_large.</summary>
     public static uint MaximumPacketSize(int maxPayloadBytes) => (uint)maxPayloadBytes + PacketHeadroomBytes;
 
-    internal static MqttClientOptions BuildOptions(MqttSettings s, uint maximumPacketSize)
-    {
-        var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(s.Host, s.Port) // MQTTnet sets TCP_NODELAY on its socket by default
+    internal static MqttClientOptions BuildOptions(MqttSettings s, uint maximumPacketSize) =>
+        BaseOptions(s)
             .WithClientId(s.ClientId)
-            .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithCleanStart(false)
             .WithSessionExpiryInterval((uint)s.SessionExpiry.TotalSeconds)
             .WithKeepAlivePeriod(s.KeepAlive)
             .WithReceiveMaximum((ushort)s.ReceiveMaximum)
             .WithMaximumPacketSize(maximumPacketSize)
+            .Build();
+
+    /// <summary>Broker address, MQTT 5, credentials and TLS of the settings: what every connection of the service
+    /// shares (the ingestion connection, the alerting lease's).</summary>
+    internal static MqttClientOptionsBuilder BaseOptions(MqttSettings s)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(s.Host, s.Port) // MQTTnet sets TCP_NODELAY on its socket by default
+            .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithTimeout(TimeSpan.FromSeconds(10));
         if (!string.IsNullOrEmpty(s.Username)) builder.WithCredentials(s.Username, s.Password);
         if (s.Tls.Enabled)
@@ -82,7 +91,7 @@ public sealed class MqttConnection : IDisposable
                 .WithTargetHost(s.Tls.TargetHost ?? s.Host)
                 .WithAllowUntrustedCertificates(s.Tls.AllowUntrustedCertificates)
                 .WithIgnoreCertificateChainErrors(s.Tls.AllowUntrustedCertificates));
-        return builder.Build();
+        return builder;
     }
 
     /// <summary>Connects, subscribes, and reconnects whenever the connection drops, until <paramref name="ct"/> ends.</summary>
@@ -104,12 +113,13 @@ public sealed class MqttConnection : IDisposable
                             (result.ResultCode is MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized
                                 ? " (check Mqtt:Username and Mqtt:Password)" : ""));
                     var subscribe = new MqttClientSubscribeOptionsBuilder();
-                    foreach (var filter in topicFilters)
+                    var filters = topicFilters.Select(_settings.SubscriptionFilter).ToList();
+                    foreach (var filter in filters)
                         subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
                     await _client.SubscribeAsync(subscribe.Build(), ct);
                     Volatile.Write(ref _subscribedGeneration, Generation);
                     _log.LogInformation("MQTT connected to {Host}:{Port} as {ClientId} (session present: {SessionPresent}); subscribed to {Filters}",
-                        _settings.Host, _settings.Port, _settings.ClientId, result.IsSessionPresent, topicFilters);
+                        _settings.Host, _settings.Port, _settings.ClientId, result.IsSessionPresent, filters);
                     delay = _settings.ReconnectInitialDelay;
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -28,17 +28,8 @@ public sealed class ReadingValidator(IngestionSettings settings)
                 rejections.Add(new(timeProblem.Reason, timeProblem.Detail, reading.Index));
                 continue;
             }
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var value in reading.Values)
-            {
-                var rejection = Check(station, value, out var parameter, out var canonical, out var flag);
-                if (rejection is null && !seen.Add(parameter!.Code))
-                    rejection = (RejectReason.DuplicateParameter, $"'{value.Name}' repeats {parameter.Code} in the same reading");
-                if (rejection is { } r)
-                    rejections.Add(new(r.Reason, r.Detail, reading.Index, value.Name));
-                else
-                    accepted.Add(new AcceptedReading(reading.Index, new Reading(stationId, parameter!.Code, reading.Timestamp, canonical, flag)));
-            }
+            ValidateValues(station, reading, rejections, (parameter, canonical, flag) =>
+                accepted.Add(new AcceptedReading(reading.Index, new Reading(stationId, parameter, reading.Timestamp, canonical, flag))));
         }
     }
 
@@ -50,6 +41,13 @@ public sealed class ReadingValidator(IngestionSettings settings)
             rejections.Add(new(timeProblem.Reason, timeProblem.Detail, reading.Index));
             return;
         }
+        ValidateValues(station, reading, rejections, (parameter, canonical, flag) =>
+            statistics.Add(new AcceptedStatistic(reading.Index, new Statistic(stationId, parameter, period, reading.Timestamp, canonical, null, null, null, flag))));
+    }
+
+    /// <summary>Checks each value of one reading (a parameter at most once); hands on the good ones.</summary>
+    void ValidateValues(Station? station, RawReading reading, List<Rejection> rejections, Action<string, double, string> accept)
+    {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var value in reading.Values)
         {
@@ -59,7 +57,7 @@ public sealed class ReadingValidator(IngestionSettings settings)
             if (rejection is { } r)
                 rejections.Add(new(r.Reason, r.Detail, reading.Index, value.Name));
             else
-                statistics.Add(new AcceptedStatistic(reading.Index, new Statistic(stationId, parameter!.Code, period, reading.Timestamp, canonical, null, null, null, flag)));
+                accept(parameter!.Code, canonical, flag);
         }
     }
 

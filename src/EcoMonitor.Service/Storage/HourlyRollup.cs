@@ -30,10 +30,10 @@ namespace EcoMonitor.Service.Storage;
 /// counts once, as for every other parameter). Directions that cancel out exactly have no mean: such an hour is
 /// written without one and does not count.
 ///
-/// The ingestion pipeline recomputes the hours a batch touched (its readings and its minute and hourly statistics)
-/// before it acknowledges the batch, so a crash in between leads to a redelivery and a recomputation; a late or
-/// repeated statistic overwrites its own point in <c>stat</c> and the hour is computed again from what is stored:
-/// nothing counts twice. Hours whose valid data disappeared get minutes = 0.
+/// The rollup stage (<see cref="RollupStage"/>) recomputes the hours a batch touched (its readings and its minute and
+/// hourly statistics) after the batch is stored and acknowledged; the batch's durable dirty marks (written with its
+/// readings) repair a crash in between. A late or repeated statistic overwrites its own point in <c>stat</c> and the
+/// hour is computed again from what is stored: nothing counts twice. Hours whose valid data disappeared get minutes = 0.
 /// A daily rollup follows from it: measurement <c>reading_1d</c>, fields <c>hours</c> (integer: hours with at least
 /// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means; wdir: the vector mean only);
 /// time = local midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
@@ -72,13 +72,23 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// the rollup; the hours just computed are taken from memory, not read back).</summary>
     public Task UpdateAsync(IReadOnlyCollection<Reading> readings, CancellationToken ct) => UpdateAsync(readings, [], ct);
 
-    /// <summary>Recomputes the hours of these readings and of these minute and hourly statistics (daily statistics
-    /// touch no hour), then their local days.</summary>
-    public async Task UpdateAsync(IReadOnlyCollection<Reading> readings, IReadOnlyCollection<Statistic> statistics, CancellationToken ct)
-    {
-        var dirty = readings.Select(r => (r.StationId, r.Parameter, Hour: HourOf(r.Timestamp)))
+    /// <summary>The hours (station, parameter, hour start) these readings and minute and hourly statistics touch
+    /// (daily statistics touch no hour): what <see cref="UpdateHoursAsync"/> recomputes for them.</summary>
+    public static HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> HoursOf(IEnumerable<Reading> readings, IEnumerable<Statistic> statistics) =>
+        readings.Select(r => (r.StationId, r.Parameter, Hour: HourOf(r.Timestamp)))
             .Concat(statistics.Where(s => s.Period != StatisticPeriod.Day).Select(s => (s.StationId, s.Parameter, Hour: HourOf(s.Start))))
             .ToHashSet();
+
+    /// <summary>Recomputes the hours of these readings and of these minute and hourly statistics (daily statistics
+    /// touch no hour), then their local days.</summary>
+    public Task UpdateAsync(IReadOnlyCollection<Reading> readings, IReadOnlyCollection<Statistic> statistics, CancellationToken ct) =>
+        UpdateHoursAsync(HoursOf(readings, statistics), ct);
+
+    /// <summary>Recomputes these hours from what is stored (idempotent: a repeated or concurrent recompute writes
+    /// the same figures), then their local days. The queries span the given stations and parameters over
+    /// [earliest hour, latest hour + 1): callers keep a call to a bounded set (see <see cref="RollupStage"/>).</summary>
+    public async Task UpdateHoursAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, CancellationToken ct)
+    {
         if (dirty.Count == 0) return;
         var stations = dirty.Select(d => d.StationId).Distinct().ToList();
         var parameters = dirty.Select(d => d.Parameter).Distinct().ToList();

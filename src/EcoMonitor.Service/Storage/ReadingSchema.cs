@@ -59,3 +59,55 @@ public static class StatisticSchema
         return point.ToLineProtocol();
     }
 }
+
+/// <summary>Durable dirty marks of the rollup stage (README, "Schema in InfluxDB"): measurement <c>rollup_dirty</c>;
+/// tags <c>station</c>, <c>writer</c> (the instance that wrote the batch, new at every start); field <c>keys</c>
+/// (string: the batch's touched hours of that station, "parameter@hourStartMs" separated by spaces); time = the
+/// batch's sequence (milliseconds, strictly increasing per writer). A batch's marks go in the same /write request as
+/// its readings, after them: a batch that is stored has its marks stored. They are deleted once the hours are
+/// rolled up (see <see cref="RollupStage"/>).</summary>
+public static class RollupMarkSchema
+{
+    public const string Measurement = "rollup_dirty";
+    public const string WriterTag = "writer";
+    public const string KeysField = "keys";
+
+    /// <summary>Keys per line: InfluxDB 1.x limits a string field to 64 KB; a longer list (a station's backlog of
+    /// many hours in one batch) takes several lines, one millisecond apart.</summary>
+    public const int KeysPerLine = 1000;
+
+    /// <summary>How many milliseconds of sequence a batch with these hours takes (its lines' times).</summary>
+    public static int Span(IEnumerable<(string StationId, string Parameter, DateTimeOffset Hour)> hours) =>
+        Math.Max(1, hours.GroupBy(h => h.StationId).Select(g => (g.Count() + KeysPerLine - 1) / KeysPerLine).DefaultIfEmpty(1).Max());
+
+    /// <summary>The mark lines of one batch: per station, its hours, at <paramref name="sequence"/> (+1 ms per
+    /// further line of a station).</summary>
+    public static IEnumerable<string> ToLineProtocol(string writer, long sequence, IEnumerable<(string StationId, string Parameter, DateTimeOffset Hour)> hours)
+    {
+        foreach (var station in hours.GroupBy(h => h.StationId, StringComparer.Ordinal))
+        {
+            var part = 0;
+            foreach (var chunk in station.Chunk(KeysPerLine))
+            {
+                var keys = string.Join(' ', chunk.Select(h => $"{h.Parameter}@{h.Hour.ToUnixTimeMilliseconds()}"));
+                yield return PointData.Measurement(Measurement)
+                    .Tag(ReadingSchema.StationTag, station.Key)
+                    .Tag(WriterTag, writer)
+                    .Field(KeysField, keys)
+                    .Timestamp(DateTimeOffset.FromUnixTimeMilliseconds(sequence + part++), ReadingSchema.Precision)
+                    .ToLineProtocol();
+            }
+        }
+    }
+
+    /// <summary>The hours of one mark; entries that do not parse are skipped.</summary>
+    public static IEnumerable<(string StationId, string Parameter, DateTimeOffset Hour)> Parse(string station, string keys)
+    {
+        foreach (var entry in keys.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var at = entry.LastIndexOf('@');
+            if (at > 0 && long.TryParse(entry.AsSpan(at + 1), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var ms))
+                yield return (station, entry[..at], DateTimeOffset.FromUnixTimeMilliseconds(ms));
+        }
+    }
+}

@@ -1,23 +1,24 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace EcoMonitor.Service.Tests.Support;
 
 /// <summary>An influxd of the test's own (the real database, from the project's config template, on free loopback
-/// ports, in a temporary folder), for tests that need authentication or must stop the database.</summary>
+/// ports, in a temporary folder), for tests that need authentication or must stop and start the database under a
+/// running service without disturbing the others. The process is killed when the test host exits, whatever
+/// happened in the test.</summary>
 public sealed class PrivateInflux : IAsyncDisposable
 {
     readonly string _dir = Path.Combine("/tmp", TestInfrastructure.UniqueName("ecomon-influx"));
     readonly string _config;
+    readonly OutputTail _output = new(100);
     Process? _process;
 
     public PrivateInflux(bool authEnabled = false)
     {
-        Port = FreePort();
-        var rpc = FreePort();
+        Port = ChildProcesses.FreePort();
+        var rpc = ChildProcesses.FreePort();
         Directory.CreateDirectory(_dir);
-        var template = File.ReadAllText(Path.Combine(RepoRoot(), "deploy", "influxdb", "influxdb.conf.template"));
+        var template = File.ReadAllText(Path.Combine(ChildProcesses.RepoRoot(), "deploy", "influxdb", "influxdb.conf.template"));
         _config = Path.Combine(_dir, "influxdb.conf");
         File.WriteAllText(_config, template.Replace("@HTTP@", $"127.0.0.1:{Port}").Replace("@RPC@", $"127.0.0.1:{rpc}")
             .Replace("@DIR@", _dir).Replace("auth-enabled = false", $"auth-enabled = {(authEnabled ? "true" : "false")}"));
@@ -27,16 +28,27 @@ public sealed class PrivateInflux : IAsyncDisposable
 
     public Uri Url => new($"http://127.0.0.1:{Port}/");
 
+    /// <summary>The last lines influxd wrote, for failure messages.</summary>
+    public string Output => _output.ToString();
+
+    /// <summary>Starts influxd (again, after <see cref="StopAsync"/>, on the same data) and waits until /ping answers.</summary>
     public async Task StartAsync()
     {
-        _process = Process.Start(new ProcessStartInfo("influxd", $"run -config {_config}") { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.OutputDataReceived += (_, _) => { };
-        _process.BeginErrorReadLine();
-        _process.BeginOutputReadLine();
+        var process = Process.Start(new ProcessStartInfo("influxd", ["run", "-config", _config])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        ChildProcesses.Track(process);
+        process.ErrorDataReceived += (_, e) => _output.Add(e.Data);
+        process.OutputDataReceived += (_, e) => _output.Add(e.Data);
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        _process = process;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
         await TestInfrastructure.EventuallyAsync(async () =>
         {
+            if (process.HasExited) throw new InvalidOperationException($"influxd exited with {process.ExitCode}:\n{Output}");
             try
             {
                 return (await http.GetAsync(new Uri(Url, "ping"))).IsSuccessStatusCode;
@@ -45,7 +57,26 @@ public sealed class PrivateInflux : IAsyncDisposable
             {
                 return false;
             }
-        }, TimeSpan.FromSeconds(15), $"influxd on port {Port}");
+        }, TimeSpan.FromSeconds(30), $"influxd on port {Port}");
+    }
+
+    /// <summary>Stops influxd as an operator would (SIGTERM: it closes its shards and exits); its data stays.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is null) return;
+        ChildProcesses.Signal(_process.Id, "TERM");
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (TimeoutException)
+        {
+            ChildProcesses.KillQuietly(_process);
+            await _process.WaitForExitAsync();
+        }
+        ChildProcesses.Untrack(_process);
+        _process.Dispose();
+        _process = null;
     }
 
     /// <summary>Runs InfluxQL over HTTP (as <paramref name="user"/> when given) and fails the test on an error.</summary>
@@ -62,12 +93,14 @@ public sealed class PrivateInflux : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (_process is { HasExited: false })
+        if (_process is not null)
         {
-            _process.Kill();
-            await _process.WaitForExitAsync();
+            ChildProcesses.KillQuietly(_process);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+            ChildProcesses.Untrack(_process);
+            _process.Dispose();
+            _process = null;
         }
-        _process?.Dispose();
         try
         {
             Directory.Delete(_dir, true);
@@ -75,21 +108,5 @@ public sealed class PrivateInflux : IAsyncDisposable
         catch (IOException)
         {
         }
-    }
-
-    static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
-    static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "EcoMonitor.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("EcoMonitor.sln not found above the test binaries");
     }
 }

@@ -86,6 +86,12 @@ public sealed class ServiceUnderTest : IAsyncDisposable
 
     public IngestionMetrics Metrics => Services.GetRequiredService<IngestionMetrics>();
 
+    public Storage.RollupStage Rollups => Services.GetRequiredService<Storage.RollupStage>();
+
+    /// <summary>Waits until every batch stored so far is rolled up: the rollup stage follows acknowledgements, so
+    /// a test that reads hourly or daily figures right after its messages are acknowledged waits for this first.</summary>
+    public Task RollupsCurrentAsync() => Rollups.WhenIdleAsync(TimeSpan.FromSeconds(30));
+
     public async Task<System.Net.IPEndPoint> Hj212EndpointAsync() =>
         await Services.GetRequiredService<Ingestion.Hj212.Hj212TcpListener>().Listening.WaitAsync(TimeSpan.FromSeconds(10));
 

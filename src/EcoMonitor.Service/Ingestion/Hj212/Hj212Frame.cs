@@ -42,8 +42,9 @@ public readonly record struct FrameResult(string? Segment, string? Error, byte[]
 }
 
 /// <summary>Finds frames in a byte stream that may split frames across reads, carry several frames per read, or
-/// carry garbage. A bad candidate (length, CRC, ending) gives up only its "##" and the search goes on from there, so a
-/// truncated frame followed by a good one loses nothing of the good one.</summary>
+/// carry garbage. A bad candidate (length, ending, CRC) gives up only its first '#' and the search goes on from the next
+/// "##", so a truncated frame followed by a good one loses nothing of the good one (not even when a stray '#' comes
+/// right before it).</summary>
 public sealed class Hj212FrameReader(int maxSegmentLength)
 {
     byte[] _buffer = new byte[2048];
@@ -51,6 +52,14 @@ public sealed class Hj212FrameReader(int maxSegmentLength)
 
     /// <summary>Bytes received but not yet part of a complete frame.</summary>
     public int Pending => _end - _start;
+
+    /// <summary>Bytes taken out of the buffer so far: frames, reported bad frames and dropped bytes.</summary>
+    public long Consumed { get; private set; }
+
+    /// <summary>Bytes dropped without a report of their own because they are the rest of a bad frame reported in
+    /// an earlier <see cref="Read"/> (an oversized frame arriving in pieces). The TCP listener counts them against
+    /// the connection's bad-input limit.</summary>
+    public long RestOfBadFrameBytes { get; private set; }
 
     public void Append(ReadOnlySpan<byte> data)
     {
@@ -116,7 +125,9 @@ public sealed class Hj212FrameReader(int maxSegmentLength)
             var expected = Hj212Frame.Crc(segment);
             if (crc != expected)
             {
-                Discard(total, $"CRC mismatch: frame says {crcText}, data segment gives {expected:X4}", results);
+                // Up to the next "##", not the declared length: a truncated frame whose declared length happens to
+                // end on the CR LF of the good frame after it must not take that frame with it.
+                DiscardCandidate(span, $"CRC mismatch: frame says {crcText}, data segment gives {expected:X4}", results);
                 continue;
             }
             var text = Encoding.ASCII.GetString(segment);
@@ -124,25 +135,34 @@ public sealed class Hj212FrameReader(int maxSegmentLength)
                 text = Encoding.UTF8.GetString(segment);
             results.Add(new FrameResult(text, null, span[..total].ToArray()));
             _start += total;
+            Consumed += total;
         }
         _start = _end = 0;
     }
 
-    /// <summary>At the end of the input (a closed or idle connection, the end of an MQTT payload): whatever is left is
-    /// an incomplete frame.</summary>
+    /// <summary>At the end of the input (a closed or timed-out connection, the end of an MQTT payload): the frame
+    /// still waiting for its bytes is truncated. It gives up its bytes up to the next "##", and whole frames after
+    /// that (the declared length of the truncated one covered them) are still taken.</summary>
     public void Finish(List<FrameResult> results)
     {
-        if (_end - _start > 0) Discard(_end - _start, "truncated frame: the input ended before the frame did", results);
+        while (_end - _start > 0)
+        {
+            var span = _buffer.AsSpan(_start, _end - _start);
+            var next = span.Length > 1 ? span[1..].IndexOf("##"u8) : -1;
+            Discard(next < 0 ? span.Length : next + 1, "truncated frame: the input ended before the frame did", results);
+            _restOfBadFrame = false;
+            Read(results);
+        }
     }
 
     bool _restOfBadFrame;
 
-    /// <summary>Gives up a bad frame: its bytes up to the next "##" (the rest, if it goes on in later reads, is
-    /// dropped without a second report).</summary>
+    /// <summary>Gives up a bad frame: its bytes up to the next "##", which may begin at its own second '#' (the
+    /// rest, if it goes on in later reads, is dropped without a second report).</summary>
     void DiscardCandidate(ReadOnlySpan<byte> span, string why, List<FrameResult> results)
     {
-        var next = span[2..].IndexOf("##"u8);
-        Discard(next < 0 ? span.Length : next + 2, why, results);
+        var next = span[1..].IndexOf("##"u8);
+        Discard(next < 0 ? span.Length : next + 1, why, results);
         _restOfBadFrame = next < 0;
     }
 
@@ -150,6 +170,8 @@ public sealed class Hj212FrameReader(int maxSegmentLength)
     {
         var raw = _buffer.AsSpan(_start, count).ToArray();
         _start += count;
+        Consumed += count;
+        if (silently) RestOfBadFrameBytes += count;
         // Line ends and blanks between frames are not worth a dead letter.
         if (!silently && raw.AsSpan().ContainsAnyExcept("\r\n \t"u8)) results.Add(new FrameResult(null, why, raw));
     }

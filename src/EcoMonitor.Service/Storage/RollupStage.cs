@@ -1,0 +1,385 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using EcoMonitor.Domain;
+using EcoMonitor.Service.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace EcoMonitor.Service.Storage;
+
+/// <summary>Brings the hourly and daily rollups (<see cref="HourlyRollup"/>) up to date after readings are stored,
+/// off the acknowledgement path: a batch is acknowledged once its readings (and its dirty marks) are in InfluxDB;
+/// the hours it touched are recomputed here, later, from what is stored.
+///
+/// Two sources of work:
+/// - in memory: the pipeline hands over each stored batch's hours (<see cref="Stored"/>); they are coalesced (an hour
+///   touched by many batches is recomputed once per round) and bounded by Rollup:MaxPendingHours;
+/// - durable: every batch writes, in the same /write request as its readings and after them, one
+///   <c>rollup_dirty</c> mark per station (<see cref="RollupMarkSchema"/>), timed by the batch's sequence, which is
+///   strictly increasing per writer (a new writer id at every start). After a round, this writer's marks up to the
+///   round's last sequence are deleted: every hour they name has been recomputed after they were stored. At start,
+///   every Rollup:RepairInterval, and whenever the in-memory bound overflowed, marks are read back oldest first and
+///   recomputed: at start all marks of other writers (a crashed predecessor's), periodically those of other writers
+///   older than Rollup:OrphanAfter (an instance that is gone), after an overflow all of them. Such a mark is deleted
+///   only up to the newest time read from its writer: a writer's later marks are always later, so nothing written
+///   meanwhile is deleted unread (no clock comparison between instances is involved).
+///
+/// A recompute reads the stored data and writes the hour's figures (idempotent): a repeated recompute, by this
+/// instance or another, writes the same figures. Work per round is grouped by local day and chunked by
+/// Rollup:StationsPerQuery stations, so no query spans more than one day of that many stations, however many
+/// stations a batch touched and however much history is stored. A failed recompute is retried with the writer's
+/// backoff and recovery probe; acknowledgements never wait for it.
+///
+/// Freshness: the query API and the alert evaluator read the rollups, so they see a batch's hours once the round that
+/// took them ends (ecomonitor_rollup_lag_seconds; at steady load well under a second, see the README). The
+/// <c>silent</c> rule and raw-reading queries read readings and see a batch at its acknowledgement.</summary>
+public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, InfluxWriter writer, IOptions<RollupSettings> options,
+    TimeProvider time, ILogger<RollupStage> log) : BackgroundService
+{
+    readonly RollupSettings _settings = options.Value;
+    readonly InfluxSettings _influx = influx.Settings;
+    readonly Lock _lock = new();
+    HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> _pending = [];
+    List<(long Sequence, long StoredTicks)> _batches = [];
+    bool _overflow, _busy, _repairing;
+    long _lastSequence;
+    readonly SemaphoreSlim _signal = new(0, 1);
+
+    // Lag samples: the last LagWindow batches, seconds from their storage to the end of the round that took them.
+    const int LagWindow = 1024;
+    readonly double[] _lags = new double[LagWindow];
+    long _lagCount;
+    double _lagSum;
+    long _recomputed, _failures, _repaired;
+
+    /// <summary>This instance's writer id in the dirty marks: new at every start, so a restarted instance treats
+    /// its predecessor's marks as another writer's.</summary>
+    public string WriterId { get; } = Guid.NewGuid().ToString("N")[..16];
+
+    /// <summary>Reserves the sequence of a batch about to be written: its marks' time, in epoch milliseconds. Strictly
+    /// increasing (at least the clock's milliseconds); <paramref name="span"/> milliseconds are taken.</summary>
+    public long NextSequence(int span)
+    {
+        lock (_lock)
+        {
+            var sequence = Math.Max(time.GetUtcNow().ToUnixTimeMilliseconds(), _lastSequence + 1);
+            _lastSequence = sequence + span - 1;
+            return sequence;
+        }
+    }
+
+    /// <summary>A batch whose marks end at <paramref name="sequence"/> is stored (readings and marks): its hours are
+    /// queued for the next round. Never blocks; beyond Rollup:MaxPendingHours the hours are left to the durable
+    /// marks.</summary>
+    public void Stored(long sequence, IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> hours)
+    {
+        if (!_settings.Enabled || hours.Count == 0) return;
+        lock (_lock)
+        {
+            if (_overflow || _pending.Count + hours.Count > _settings.MaxPendingHours)
+            {
+                if (!_overflow) log.LogWarning("More than {Max} dirty hours wait for the rollup (Rollup:MaxPendingHours); further hours are taken from the durable marks", _settings.MaxPendingHours);
+                _overflow = true;
+            }
+            else
+            {
+                _pending.UnionWith(hours);
+                _batches.Add((sequence, time.GetUtcNow().UtcTicks));
+            }
+        }
+        if (_signal.CurrentCount == 0)
+        {
+            try { _signal.Release(); }
+            catch (SemaphoreFullException) { }
+        }
+    }
+
+    /// <summary>Dirty hours waiting (in memory; hours only in durable marks are not counted).</summary>
+    public int PendingHours
+    {
+        get { lock (_lock) return _pending.Count; }
+    }
+
+    /// <summary>True when nothing waits and no round or repair runs.</summary>
+    public bool IsIdle
+    {
+        get { lock (_lock) return _pending.Count == 0 && !_busy && !_repairing && !_overflow; }
+    }
+
+    /// <summary>Completes once the stage is idle: every batch stored so far is rolled up (tests and tools that
+    /// read aggregates right after an acknowledgement).</summary>
+    public async Task WhenIdleAsync(TimeSpan timeout)
+    {
+        var until = time.GetUtcNow() + timeout;
+        while (!IsIdle)
+        {
+            if (time.GetUtcNow() > until) throw new TimeoutException($"the rollup stage still had {PendingHours} dirty hours after {timeout}");
+            await Task.Delay(TimeSpan.FromMilliseconds(10), time);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken ct)
+    {
+        if (!_settings.Enabled)
+        {
+            log.LogWarning("Rollup:Enabled is false: readings are stored with dirty marks but not rolled up by this instance");
+            return;
+        }
+        lock (_lock) _repairing = true;
+        await RepairAsync(othersOnly: true, olderThan: null, ct); // a crashed predecessor's marks
+        var nextRepair = time.GetUtcNow() + _settings.RepairInterval;
+        while (!ct.IsCancellationRequested)
+        {
+            var wait = nextRepair - time.GetUtcNow();
+            if (wait > TimeSpan.Zero)
+            {
+                try
+                {
+                    await _signal.WaitAsync(wait, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+            if (time.GetUtcNow() >= nextRepair)
+            {
+                lock (_lock) _repairing = true;
+                await RepairAsync(othersOnly: true, olderThan: _settings.OrphanAfter, ct);
+                nextRepair = time.GetUtcNow() + _settings.RepairInterval;
+            }
+            await RoundAsync(ct);
+        }
+        // Stopping (after the ingestion worker drained: the stage is registered before it, so it stops after it):
+        // one last round for what the last batches touched, bounded; whatever is left stays in the marks.
+        using var drain = new CancellationTokenSource(DrainTimeout);
+        await RoundAsync(drain.Token);
+    }
+
+    /// <summary>How long a stopping service gives the last round.</summary>
+    static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>One round: takes every pending hour, recomputes them, records the lag, deletes this writer's marks
+    /// up to the round's last sequence.</summary>
+    async Task RoundAsync(CancellationToken ct)
+    {
+        HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> hours;
+        List<(long Sequence, long StoredTicks)> batches;
+        bool overflow;
+        lock (_lock)
+        {
+            if (_pending.Count == 0 && !_overflow) return;
+            (hours, _pending) = (_pending, []);
+            (batches, _batches) = (_batches, []);
+            overflow = _overflow;
+            _overflow = false;
+            _busy = true;
+        }
+        try
+        {
+            // Hours dropped from memory are only in the marks: read them all before this writer's marks are deleted.
+            if (overflow) await RepairAsync(othersOnly: false, olderThan: null, ct);
+            await RecomputeAsync(hours, ct);
+            var now = time.GetUtcNow().UtcTicks;
+            lock (_lock)
+                foreach (var (_, stored) in batches)
+                {
+                    var lag = TimeSpan.FromTicks(now - stored).TotalSeconds;
+                    _lags[_lagCount++ % LagWindow] = lag;
+                    _lagSum += lag;
+                }
+            if (batches.Count > 0) await DeleteMarksAsync(WriterId, DateTimeOffset.FromUnixTimeMilliseconds(batches[^1].Sequence), inclusive: true, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping: the marks stay and the next start recomputes these hours.
+        }
+        finally
+        {
+            lock (_lock) _busy = false;
+        }
+    }
+
+    /// <summary>Recomputes the hours by local day and station chunk, each chunk retried until it is done.</summary>
+    async Task RecomputeAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> hours, CancellationToken ct)
+    {
+        foreach (var day in hours.GroupBy(h => ChinaTime.DayStartOf(h.Hour)).OrderBy(g => g.Key))
+        {
+            var stations = day.GroupBy(h => h.StationId, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
+            foreach (var chunk in stations.Chunk(_settings.StationsPerQuery))
+            {
+                var keys = chunk.SelectMany(g => g).ToList();
+                var delay = _influx.RetryInitialDelay;
+                while (true)
+                {
+                    try
+                    {
+                        await rollup.UpdateHoursAsync(keys, ct);
+                        Interlocked.Add(ref _recomputed, keys.Count);
+                        break;
+                    }
+                    catch (Exception e) when (!ct.IsCancellationRequested)
+                    {
+                        Interlocked.Increment(ref _failures);
+                        log.LogWarning("Rollup of {Count} hours of {Stations} station(s) failed ({Reason}); retrying in {Delay}", keys.Count, chunk.Length, e.Message, delay);
+                        await writer.WaitBeforeRetryAsync(delay, unreachable: e is not InfluxException { Status: not (502 or 503 or 504) }, ct);
+                        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
+                        // The database may have been dropped meanwhile: the writer puts it back.
+                        if (e is InfluxException { Message: var m } && m.Contains("database not found", StringComparison.OrdinalIgnoreCase))
+                            await writer.EnsureDatabaseAsync(ct);
+                    }
+                }
+            }
+        }
+    }
+
+    const int MarksPerRead = 20_000;
+
+    /// <summary>Reads marks oldest first (<paramref name="othersOnly"/>: of other writers; <paramref name="olderThan"/>:
+    /// written at least that long ago), recomputes their hours and deletes them, a page at a time. Failures are logged
+    /// and left for the next repair; the marks stay until their hours are done.</summary>
+    async Task RepairAsync(bool othersOnly, TimeSpan? olderThan, CancellationToken ct)
+    {
+        var limit = MarksPerRead;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var cutoff = olderThan is { } age ? time.GetUtcNow() - age : time.GetUtcNow().AddYears(100);
+                var bind = new Dictionary<string, object> { ["cutoff"] = ChinaTime.Utc(cutoff), ["me"] = WriterId };
+                var q = $"SELECT \"{RollupMarkSchema.KeysField}\", \"{RollupMarkSchema.WriterTag}\", \"{ReadingSchema.StationTag}\" FROM \"{RollupMarkSchema.Measurement}\" " +
+                        $"WHERE time <= $cutoff{(othersOnly ? $" AND \"{RollupMarkSchema.WriterTag}\" != $me" : "")} ORDER BY time ASC LIMIT {limit}";
+                var hours = new HashSet<(string StationId, string Parameter, DateTimeOffset Hour)>();
+                var newest = new Dictionary<string, long>(StringComparer.Ordinal);
+                long first = long.MaxValue, last = long.MinValue;
+                var rows = 0;
+                foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+                    foreach (var row in series.Rows())
+                    {
+                        rows++;
+                        var t = row["time"].GetInt64();
+                        (first, last) = (Math.Min(first, t), Math.Max(last, t));
+                        var w = Text(row, RollupMarkSchema.WriterTag);
+                        newest[w] = Math.Max(newest.GetValueOrDefault(w, long.MinValue), t);
+                        hours.UnionWith(RollupMarkSchema.Parse(Text(row, ReadingSchema.StationTag), Text(row, RollupMarkSchema.KeysField)));
+                    }
+                if (rows == 0) return;
+                var full = rows >= limit;
+                if (full && first == last)
+                {
+                    limit *= 2; // one millisecond holds more marks than a page: read a larger page
+                    continue;
+                }
+                await RecomputeAsync(hours, ct);
+                Interlocked.Add(ref _repaired, hours.Count);
+                log.LogInformation("Rolled up {Hours} hour(s) from {Marks} durable mark(s) of {Writers}", hours.Count, rows, string.Join(", ", newest.Keys));
+                // Every mark older than the page's last time was read; at that time itself only if the page was not full.
+                var deleted = true;
+                foreach (var (w, t) in newest)
+                    deleted &= await DeleteMarksAsync(w, DateTimeOffset.FromUnixTimeMilliseconds(t), inclusive: !full || t < last, ct);
+                if (!full || !deleted) return; // marks that cannot be deleted would be read again: next repair
+            }
+        }
+        catch (InfluxException e) when (e.Message.Contains("database not found", StringComparison.OrdinalIgnoreCase))
+        {
+            // Nothing stored yet: no marks either.
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _failures);
+            log.LogWarning("Reading the rollup's dirty marks failed ({Reason}); trying again in {Interval} (Rollup:RepairInterval)", e.Message, _settings.RepairInterval);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            lock (_lock) _repairing = false;
+        }
+    }
+
+    static string Text(IReadOnlyDictionary<string, JsonElement> row, string column) =>
+        row.TryGetValue(column, out var e) && e.ValueKind == JsonValueKind.String ? e.GetString()! : "";
+
+    /// <summary>Deletes the writer's marks up to <paramref name="upTo"/>. A failure only leaves marks behind: their
+    /// hours are recomputed once more by a later repair (harmless), so it is logged, not retried.</summary>
+    async Task<bool> DeleteMarksAsync(string markWriter, DateTimeOffset upTo, bool inclusive, CancellationToken ct)
+    {
+        try
+        {
+            var bind = new Dictionary<string, object> { ["w"] = markWriter, ["t"] = ChinaTime.Utc(upTo) };
+            await influx.QueryAsync($"DELETE FROM \"{RollupMarkSchema.Measurement}\" WHERE \"{RollupMarkSchema.WriterTag}\" = $w AND time {(inclusive ? "<=" : "<")} $t",
+                bind, ct, post: true);
+            return true;
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _failures);
+            log.LogWarning("Deleting rolled-up dirty marks failed ({Reason}); their hours are recomputed again later", e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>The lag quantile over the last batches (seconds); NaN before the first.</summary>
+    public double LagQuantile(double q)
+    {
+        double[] window;
+        lock (_lock)
+        {
+            var n = (int)Math.Min(_lagCount, LagWindow);
+            if (n == 0) return double.NaN;
+            window = _lags[..n];
+        }
+        Array.Sort(window);
+        return window[Math.Clamp((int)Math.Ceiling(q * window.Length) - 1, 0, window.Length - 1)];
+    }
+
+    /// <summary>Seconds since the oldest batch still waiting in memory was stored (0 when none waits).</summary>
+    public double OldestPendingSeconds
+    {
+        get
+        {
+            lock (_lock)
+                return _batches.Count == 0 ? 0 : TimeSpan.FromTicks(time.GetUtcNow().UtcTicks - _batches[0].StoredTicks).TotalSeconds;
+        }
+    }
+
+    public long HoursRecomputed => Interlocked.Read(ref _recomputed);
+    public long HoursRepaired => Interlocked.Read(ref _repaired);
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>The stage's metrics in Prometheus text (appended to /metrics).</summary>
+    public string ToPrometheusText()
+    {
+        var sb = new StringBuilder();
+        void Metric(string name, string type, string help, double value)
+        {
+            sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            sb.Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+        long count;
+        double sum;
+        lock (_lock) (count, sum) = (_lagCount, _lagSum);
+        sb.Append("# HELP ecomonitor_rollup_lag_seconds time from a batch's storage (just before its acknowledgement) to its hours being rolled up; quantiles over the last ")
+            .Append(LagWindow).Append(" batches\n");
+        sb.Append("# TYPE ecomonitor_rollup_lag_seconds summary\n");
+        foreach (var q in (double[])[0.5, 0.99])
+            sb.Append("ecomonitor_rollup_lag_seconds{quantile=\"").Append(q.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
+                .Append(LagQuantile(q).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("ecomonitor_rollup_lag_seconds_sum ").Append(sum.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("ecomonitor_rollup_lag_seconds_count ").Append(count).Append('\n');
+        Metric("ecomonitor_rollup_pending_hours", "gauge", "dirty hours waiting in memory for the rollup", PendingHours);
+        Metric("ecomonitor_rollup_oldest_pending_seconds", "gauge", "age of the oldest stored batch not yet rolled up", OldestPendingSeconds);
+        Metric("ecomonitor_rollup_hours_recomputed_total", "counter", "hours recomputed by the rollup stage", HoursRecomputed);
+        Metric("ecomonitor_rollup_hours_repaired_total", "counter", "hours recomputed from durable dirty marks (other or crashed instances, overflow)", HoursRepaired);
+        Metric("ecomonitor_rollup_failures_total", "counter", "failed rollup recomputes, mark reads and mark deletions (retried)", Failures);
+        return sb.ToString();
+    }
+
+    public override void Dispose()
+    {
+        _signal.Dispose();
+        base.Dispose();
+    }
+}
