@@ -19,25 +19,39 @@ using MQTTnet.Protocol;
 // so a shared, noisy machine changes both sides alike.
 //   1. decode + validate vs. parsing the same JSON alone (the floor for any JSON consumer);
 //   2. end to end (MQTT -> validation -> InfluxDB -> acknowledgement) vs. a bare MQTTnet subscriber that only
-//      acknowledges, on a tuned broker and on a stock one (TCP_NODELAY off);
+//      acknowledges, on a tuned broker and on a stock one (TCP_NODELAY off), for each data set (DataSets.cs): the
+//      dense one (20 stations, PM only) and the realistic ones (2,000 and 10,000 stations, a minute of all parameters
+//      per message). The service runs as its own process: its CPU seconds and peak resident set are its own;
 //   3. the service's points/s vs. writing the same points straight to InfluxDB;
 //   4. reading aggregates from the rollups vs. a plain hourly GROUP BY over the raw minutes;
 //   5. one evaluation of the shipped alert rules for a zone vs. one plain query over the same day of raw minutes.
 //   6. the rollup stage: rollup lag p50/p99 at steady load and after a burst, 2,000 air stations (RollupLag.cs).
+// --soak SECONDS adds a long realistic run (2,000 stations) that samples the service's memory every 30 s.
 var options = BenchOptions.Parse(args);
 Console.WriteLine($"EcoMonitor benchmark: {options.Messages} messages, InfluxDB {options.InfluxUrl}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
 
-var payloads = Payloads.Build(1000);
-Micro(payloads);
-await EndToEndAsync(options, tcpNoDelay: true);
-await EndToEndAsync(options, tcpNoDelay: false);
-await QueryAsync(options);
-await AlertsAsync(options);
-await RollupLag.RunAsync(options.InfluxUrl);
-
-static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads)
+if (options.Sections.Contains(1)) Micro(new DenseDataSet());
+var results = new List<EndToEndResult>();
+if (options.Sections.Contains(2))
 {
-    var stations = new StationRegistry(Payloads.Stations);
+    var dll = ServiceProcess.LocateDll(options.ServiceDll);
+    foreach (var set in options.DataSets)
+    {
+        Func<DataSet> make = set == 0 ? () => new DenseDataSet() : () => new RealisticDataSet(set, RealisticDataSet.StartFor(set, options.Messages));
+        results.Add(await EndToEndAsync(options, dll, make, tcpNoDelay: true, direct: options.Sections.Contains(3)));
+        results.Add(await EndToEndAsync(options, dll, make, tcpNoDelay: false, direct: false));
+    }
+    if (results.Count > 0) Summary(results);
+    if (options.SoakSeconds > 0) await SoakAsync(options, dll);
+}
+if (options.Sections.Contains(4)) await QueryAsync(options);
+if (options.Sections.Contains(5)) await AlertsAsync(options);
+if (options.Sections.Contains(6)) await RollupLag.RunAsync(options.InfluxUrl);
+
+static void Micro(DataSet data)
+{
+    var payloads = data.Messages(1000).ToList();
+    var stations = new StationRegistry(data.Stations);
     var processor = new MessageProcessor(Options.Create(new IngestionSettings()), Options.Create(new EcoMonitor.Service.Ingestion.Hj212.Hj212Settings()), stations);
     var now = DateTimeOffset.UtcNow;
     const int n = 200_000; // per round, whatever --messages says: long enough for tiered JIT to settle
@@ -61,87 +75,211 @@ static void Micro(IReadOnlyList<(string Station, byte[] Payload)> payloads)
     var reference = Run(p => { using var d = JsonDocument.Parse(p.Payload); }, out var refAlloc);
     var service = Run(p => processor.Process($"eco/{p.Station}/readings", p.Payload, now), out var alloc);
     Console.WriteLine();
-    Console.WriteLine("1. decode + validate (one core)");
+    Console.WriteLine($"1. decode + validate (one core), {data.Name}");
     Console.WriteLine($"   reference JsonDocument.Parse      {reference,12:N0} msg/s  {refAlloc,6:N0} B/msg");
     Console.WriteLine($"   EcoMonitor MessageProcessor      {service,12:N0} msg/s  {alloc,6:N0} B/msg");
     Console.WriteLine($"   ratio                             {service / reference,12:P0} of the parse-only speed, {(double)alloc / refAlloc:N1}x its allocations");
 }
 
-static async Task EndToEndAsync(BenchOptions options, bool tcpNoDelay)
+static Dictionary<string, string> ServiceSettings(int brokerPort, string prefix, string influxUrl, string database, string stationsFile) => new()
+{
+    ["Stations:File"] = stationsFile,
+    ["Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
+    ["Mqtt:ClientId"] = prefix + "-svc",
+    ["Ingestion:TopicPrefix"] = prefix,
+    ["Influx:Url"] = influxUrl,
+    ["Influx:Database"] = database,
+};
+
+static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll, Func<DataSet> make, bool tcpNoDelay, bool direct)
 {
     await using var broker = await Broker.StartAsync(tcpNoDelay);
     var prefix = $"bench{Guid.NewGuid():N}"[..14];
-    var payloads = Payloads.Build(options.Messages);
+    var data = make();
+    var count = options.Messages;
+    var values = data.ValuesOf(0, count);
+    var brokerName = tcpNoDelay ? "tuned broker (set_tcp_nodelay true)" : "stock broker (set_tcp_nodelay false)";
+    Console.WriteLine();
+    Console.WriteLine($"2. end to end, {data.Name}, {brokerName}, {count:N0} messages, {values:N0} values");
 
     // Reference: a bare subscriber on a persistent session that acknowledges on receipt.
-    var bare = await BareSubscriberAsync(broker.Port, prefix, payloads, options);
+    var bare = await BareSubscriberAsync(broker.Port, prefix, data.Messages(count), count);
+    Console.WriteLine($"   reference bare subscriber         {bare,12:N0} msg/s  {bare * values / count,12:N0} values/s");
 
-    // EcoMonitor, in-process, as Program.cs builds it.
     var database = $"bench_{Guid.NewGuid():N}"[..20];
-    var stationsFile = Path.GetTempFileName();
-    await File.WriteAllTextAsync(stationsFile, JsonSerializer.Serialize(new
+    var stationsFile = data.WriteStationsFile();
+    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(2) }));
+    double ackSeconds;
+    double? rollupSeconds = null;
+    var checkSeconds = 0.0;
+    long rollupMinutes = 0;
+    TimeSpan cpuAck, cpuAll;
+    long peak;
+    Dictionary<string, long> metrics;
+    await using (var service = await ServiceProcess.StartAsync(dll, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
     {
-        stations = Payloads.Stations.Select(s => new
+        var cpu0 = service.CpuTime;
+        var sw = Stopwatch.StartNew();
+        var publishing = PublishAsync(broker.Port, prefix, data.Messages(count), CancellationToken.None);
+        while (await service.AcknowledgedAsync() < count)
         {
-            id = s.Id, name = s.Name, kind = s.Kind.ToString().ToLowerInvariant(), region = s.Region, latitude = s.Latitude, longitude = s.Longitude,
-            waterBody = s.WaterBody?.ToString().ToLowerInvariant(), targetClass = s.TargetClass?.ToString(),
-        }),
-    }, new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull }));
-    var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(new Dictionary<string, string?>
-    {
-        ["Http:Url"] = "http://127.0.0.1:0",
-        ["Grpc:Url"] = "http://127.0.0.1:0",
-        ["Serilog:MinimumLevel:Default"] = "Warning",
-        ["Stations:File"] = stationsFile,
-        ["Mqtt:Port"] = broker.Port.ToString(CultureInfo.InvariantCulture),
-        ["Mqtt:ClientId"] = prefix + "-svc",
-        ["Ingestion:TopicPrefix"] = prefix,
-        ["Influx:Url"] = options.InfluxUrl,
-        ["Influx:Database"] = database,
-    }));
-    await app.StartAsync();
-    var mqtt = app.Services.GetRequiredService<MqttConnection>();
-    while (!mqtt.IsSubscribed) await Task.Delay(20);
-    var metrics = app.Services.GetRequiredService<IngestionMetrics>();
-    var gcBefore = GC.CollectionCount(0);
-    var allocBefore = GC.GetTotalAllocatedBytes();
-    var sw = Stopwatch.StartNew();
-    await PublishAsync(broker.Port, prefix, payloads);
-    while (metrics.Acknowledgements < payloads.Count)
-    {
-        if (sw.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"only {metrics.Acknowledgements} of {payloads.Count} acknowledged");
-        await Task.Delay(5);
+            if (sw.Elapsed > options.Timeout) throw new TimeoutException($"only {await service.AcknowledgedAsync()} of {count} acknowledged in {options.Timeout}: {service.Log}");
+            await Task.Delay(50);
+        }
+        ackSeconds = sw.Elapsed.TotalSeconds;
+        cpuAck = service.CpuTime - cpu0;
+        await publishing;
+
+        // "Rollups current": the hourly rollup holds every minute of every value of the run.
+        var expected = data.MinutesOf(count);
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(data.Start), ["to"] = ChinaTime.Utc(data.EndOf(count)) };
+        long minutes = 0;
+        while (sw.Elapsed < ackSeconds * TimeSpan.FromSeconds(1) + options.RollupWait)
+        {
+            var issued = sw.Elapsed.TotalSeconds;
+            var series = await influx.QueryAsync($"SELECT sum(\"minutes\") FROM \"{HourlyRollup.Measurement}\" WHERE time >= $from AND time < $to", bind);
+            minutes = series.SelectMany(s => s.Rows()).Select(r => r["sum"].ValueKind == JsonValueKind.Number ? r["sum"].GetInt64() : 0).Sum();
+            checkSeconds = sw.Elapsed.TotalSeconds - issued;
+            if (minutes >= expected)
+            {
+                rollupSeconds = sw.Elapsed.TotalSeconds;
+                break;
+            }
+            // Idle at least as long as the check took: the checker must not become a load of its own on InfluxDB.
+            await Task.Delay(TimeSpan.FromSeconds(Math.Max(0.2, checkSeconds)));
+        }
+        rollupMinutes = minutes;
+        if (rollupSeconds is null) Console.WriteLine($"   (the hourly rollup holds {minutes:N0} of {expected:N0} value-minutes {options.RollupWait.TotalSeconds:N0} s after the last acknowledgement)");
+        cpuAll = service.CpuTime - cpu0;
+        metrics = await service.MetricsAsync();
+        peak = service.Memory().Peak;
     }
-    var serviceSeconds = sw.Elapsed.TotalSeconds;
-    var allocPerMessage = (GC.GetTotalAllocatedBytes() - allocBefore) / payloads.Count;
-    var points = metrics.Written;
-    var peak = Process.GetCurrentProcess().PeakWorkingSet64;
-    await app.StopAsync();
-    await app.DisposeAsync();
     File.Delete(stationsFile);
-
-    // Reference for the database side: the same number of points written straight to InfluxDB in batches of 5000.
-    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database + "d" }));
-    using var http = influx.Http;
-    await influx.QueryAsync($"CREATE DATABASE \"{database}d\"", post: true);
-    var lines = Enumerable.Range(0, (int)points).Select(i => ReadingSchemaLine(i)).ToList();
-    var dsw = Stopwatch.StartNew();
-    for (var i = 0; i < lines.Count; i += 5000)
-    {
-        var body = string.Join('\n', lines.Skip(i).Take(5000));
-        (await http.PostAsync($"write?db={database}d&precision=ms", new StringContent(body, Encoding.UTF8))).EnsureSuccessStatusCode();
-    }
-    var directSeconds = dsw.Elapsed.TotalSeconds;
+    var points = metrics.GetValueOrDefault("ecomonitor_points_written_total");
+    var accepted = metrics.GetValueOrDefault("ecomonitor_readings_accepted_total");
+    var rejected = metrics.Where(m => m.Key.StartsWith("ecomonitor_rejections_total", StringComparison.Ordinal)).Sum(m => m.Value);
     await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
-    await influx.QueryAsync($"DROP DATABASE \"{database}d\"", post: true);
 
-    var serviceRate = payloads.Count / serviceSeconds;
+    var rate = count / ackSeconds;
+    Console.WriteLine($"   EcoMonitor stored + acknowledged  {rate,12:N0} msg/s  {values / ackSeconds,12:N0} values/s  ({points:N0} points written, {accepted:N0} values accepted, {rejected} rejected)");
+    Console.WriteLine($"   ratio                             {rate / bare,12:P1} of the bare subscriber");
+    Console.WriteLine($"   rollups current                   {(rollupSeconds is { } r ? $"{r,10:N1} s after the first publish (last acknowledgement at {ackSeconds:N1} s; the check itself takes {checkSeconds:N1} s)" : $"not within {options.RollupWait.TotalSeconds:N0} s of the last acknowledgement")}");
+    Console.WriteLine($"   service process                   {cpuAck.TotalSeconds * 100_000 / count,10:N1} CPU s per 100k messages to the last acknowledgement, {cpuAll.TotalSeconds * 100_000 / count:N1} to rollups current; peak RSS {peak / 1048576.0:N0} MiB");
+
+    double? directRate = null;
+    if (direct)
+    {
+        // Reference for the database side: the same number of points over the data set's stations and parameters,
+        // written straight to InfluxDB in batches of 5000.
+        var directDb = database + "d";
+        await influx.QueryAsync($"CREATE DATABASE \"{directDb}\"", post: true);
+        var dsw = Stopwatch.StartNew();
+        var batch = new StringBuilder();
+        for (var i = 0; i < points; i++)
+        {
+            batch.Append(DirectLine(data, i)).Append('\n');
+            if ((i + 1) % 5000 == 0 || i + 1 == points)
+            {
+                (await influx.Http.PostAsync($"write?db={directDb}&precision=ms", new StringContent(batch.ToString(), Encoding.UTF8))).EnsureSuccessStatusCode();
+                batch.Clear();
+            }
+        }
+        directRate = points / dsw.Elapsed.TotalSeconds;
+        await influx.QueryAsync($"DROP DATABASE \"{directDb}\"", post: true);
+        Console.WriteLine($"3. InfluxDB: direct batched writes {directRate,12:N0} points/s; EcoMonitor reaches {points / ackSeconds / directRate:P0} of it");
+    }
+    return new EndToEndResult(data.Name, tcpNoDelay, count, values, bare, rate, rollupSeconds, (double)rollupMinutes / data.MinutesOf(count), ackSeconds, cpuAck.TotalSeconds * 100_000 / count, cpuAll.TotalSeconds * 100_000 / count, peak, directRate, points);
+}
+
+static string DirectLine(DataSet data, long i)
+{
+    var station = data.Stations[i % data.Stations.Length];
+    var j = i / data.Stations.Length;
+    string[] parameters = station.Kind switch
+    {
+        StationKind.Air => ["so2", "no2", "co", "o3", "pm10", "pm25", "temp", "rh", "pressure", "wspd", "wdir"],
+        StationKind.Voc => ["nmhc", "tvoc", "temp", "rh", "pressure", "wspd", "wdir"],
+        _ => ["ph", "do", "codmn", "cod", "nh3n", "tp", "tn", "wtemp", "cond", "turb"],
+    };
+    return ReadingSchema.ToLineProtocol(new Reading(station.Id, parameters[j % parameters.Length], data.Start.AddMinutes(j / parameters.Length), 30 + i % 50, "N"));
+}
+
+static void Summary(List<EndToEndResult> results)
+{
     Console.WriteLine();
-    Console.WriteLine($"2. end to end, {(tcpNoDelay ? "tuned broker (set_tcp_nodelay true)" : "stock broker (set_tcp_nodelay false)")}, {payloads.Count} messages, {points} points");
-    Console.WriteLine($"   reference bare subscriber         {bare,12:N0} msg/s");
-    Console.WriteLine($"   EcoMonitor stored + acknowledged  {serviceRate,12:N0} msg/s  ({points / serviceSeconds:N0} points/s, {allocPerMessage:N0} B allocated/msg, peak working set {peak / 1048576} MiB, {GC.CollectionCount(0) - gcBefore} gen0 GCs)");
-    Console.WriteLine($"   ratio                             {serviceRate / bare,12:P0} of the bare subscriber");
-    Console.WriteLine($"3. InfluxDB: direct batched writes {points / directSeconds,12:N0} points/s; EcoMonitor reaches {points / serviceSeconds / (points / directSeconds):P0} of it");
+    Console.WriteLine("2. summary (end to end = published -> stored -> acknowledged; the reference is the bare subscriber of the same broker and run)");
+    Console.WriteLine($"   {"data set",-30} {"broker",-6} {"bare msg/s",11} {"msg/s",9} {"values/s",10} {"ratio",7} {"rollups",8} {"CPU s/100k",11} {"peak RSS",9}");
+    foreach (var r in results)
+        Console.WriteLine($"   {r.DataSet,-30} {(r.Tuned ? "tuned" : "stock"),-6} {r.Bare,11:N0} {r.Rate,9:N0} {r.Rate * r.Values / r.Messages,10:N0} {r.Rate / r.Bare,7:P1} {(r.RollupSeconds is { } s ? $"{s:N1} s" : $"{r.RollupShare:P0} late"),8} {r.CpuPer100k,11:N1} {r.PeakRss / 1048576.0,5:N0} MiB");
+    Console.WriteLine("   (rollups: seconds from the first publish until reading_1h holds every value-minute of the run, or the share it held --rollup-wait after the");
+    Console.WriteLine("   last acknowledgement; CPU: the service process until the last acknowledgement)");
+}
+
+/// <summary>A long realistic run (2,000 stations, tuned broker): the service's resident set and throughput every 30 s.</summary>
+static async Task SoakAsync(BenchOptions options, string dll)
+{
+    const int SoakBacklog = 10_000;
+    await using var broker = await Broker.StartAsync(tcpNoDelay: true);
+    var prefix = $"bench{Guid.NewGuid():N}"[..14];
+    const int stations = 2000;
+    // Three days of minutes: room for 8.6 M messages, more than 10 minutes at any rate seen on this machine.
+    var data = new RealisticDataSet(stations, DataSet.HourOf(DateTimeOffset.UtcNow.AddDays(-3)));
+    var capacity = (long)(DateTimeOffset.UtcNow.AddMinutes(-10) - data.Start).TotalMinutes * stations;
+    var database = $"bench_{Guid.NewGuid():N}"[..20];
+    var stationsFile = data.WriteStationsFile();
+    using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(2) }));
+    Console.WriteLine();
+    Console.WriteLine($"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the service acknowledges (at most {SoakBacklog:N0} unacknowledged)");
+    Console.WriteLine($"   {"t s",5} {"acknowledged",13} {"msg/s",8} {"RSS MiB",8} {"peak MiB",9} {"CPU s",7}");
+    await using (var service = await ServiceProcess.StartAsync(dll, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.SoakSeconds));
+        var cpu0 = service.CpuTime;
+        var sw = Stopwatch.StartNew();
+        // Paced by the service: at most SoakBacklog messages published and not yet acknowledged, so the run measures
+        // the service at its sustained rate, not a broker queue growing without bound.
+        var publishing = PublishAsync(broker.Port, prefix, data.Messages(capacity), stop.Token, async published =>
+        {
+            while (published - await service.AcknowledgedAsync() > SoakBacklog && !stop.IsCancellationRequested) await Task.Delay(100);
+        });
+        long last = 0;
+        var lastT = 0.0;
+        var samples = new List<(double T, long Rss)>();
+        while (true)
+        {
+            await Task.WhenAny(publishing, Task.Delay(TimeSpan.FromSeconds(30)));
+            var acked = await service.AcknowledgedAsync();
+            var (rss, peak) = service.Memory();
+            var t = sw.Elapsed.TotalSeconds;
+            samples.Add((t, rss));
+            Console.WriteLine($"   {t,5:N0} {acked,13:N0} {(acked - last) / (t - lastT),8:N0} {rss / 1048576.0,8:N0} {peak / 1048576.0,9:N0} {(service.CpuTime - cpu0).TotalSeconds,7:N0}");
+            (last, lastT) = (acked, t);
+            if (publishing.IsCompleted) break;
+        }
+        var published = await publishing;
+        while (await service.AcknowledgedAsync() < published && sw.Elapsed < TimeSpan.FromSeconds(options.SoakSeconds) + options.Timeout) await Task.Delay(200);
+        var acknowledged = await service.AcknowledgedAsync();
+        var late = samples.Where(s => s.T >= 120).ToList();
+        Console.WriteLine($"   published {published:N0}, acknowledged {acknowledged:N0} in {sw.Elapsed.TotalSeconds:N0} s; " +
+            (late.Count >= 2 ? $"RSS from 2 minutes on: min {late.Min(s => s.Rss) / 1048576.0:N0} MiB, max {late.Max(s => s.Rss) / 1048576.0:N0} MiB, last - first {(late[^1].Rss - late[0].Rss) / 1048576.0:N0} MiB" : "too short for a trend"));
+
+        // Where the rollups stand: the share of the run's value-minutes in reading_1h, now and after --rollup-wait.
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(data.Start), ["to"] = ChinaTime.Utc(data.EndOf(published)) };
+        var expected = data.MinutesOf(published);
+        async Task<long> RolledUpAsync() => (await influx.QueryAsync($"SELECT sum(\"minutes\") FROM \"{HourlyRollup.Measurement}\" WHERE time >= $from AND time < $to", bind))
+            .SelectMany(s => s.Rows()).Select(r => r["sum"].ValueKind == JsonValueKind.Number ? r["sum"].GetInt64() : 0).Sum();
+        var atEnd = await RolledUpAsync();
+        var waited = Stopwatch.StartNew();
+        var rolled = atEnd;
+        while (rolled < expected && waited.Elapsed < options.RollupWait)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            rolled = await RolledUpAsync();
+        }
+        Console.WriteLine($"   rollups: {(double)atEnd / expected:P1} of the value-minutes at the last acknowledgement, {(double)rolled / expected:P1} {waited.Elapsed.TotalSeconds:N0} s later");
+    }
+    File.Delete(stationsFile);
+    await influx.QueryAsync($"DROP DATABASE \"{database}\"", post: true);
 }
 
 // 4. The data the aggregates and the target rest on: hourly statistics of minute means of valid readings.
@@ -272,10 +410,7 @@ static async Task AlertsAsync(BenchOptions options)
     Console.WriteLine($"   EcoMonitor daily target rule        {daily,12:N3} s  (21 scopes over 2 years of daily means; {daily / reference:N1}x the reference)");
 }
 
-static string ReadingSchemaLine(int i) =>
-    ReadingSchema.ToLineProtocol(new Reading($"s{i % 20}", i % 2 == 0 ? "pm25" : "pm10", DateTimeOffset.UtcNow.AddHours(-1).AddMilliseconds(i), 30 + i % 50, "N"));
-
-static async Task<double> BareSubscriberAsync(int port, string prefix, IReadOnlyList<(string Station, byte[] Payload)> payloads, BenchOptions options)
+static async Task<double> BareSubscriberAsync(int port, string prefix, IEnumerable<(string Station, byte[] Payload)> payloads, long count)
 {
     using var client = new MqttClientFactory().CreateMqttClient();
     long received = 0;
@@ -286,92 +421,104 @@ static async Task<double> BareSubscriberAsync(int port, string prefix, IReadOnly
     await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder()
         .WithTopicFilter(f => f.WithTopic($"{prefix}/+/readings").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
     var sw = Stopwatch.StartNew();
-    await PublishAsync(port, prefix, payloads);
-    while (Interlocked.Read(ref received) < payloads.Count)
+    await PublishAsync(port, prefix, payloads, CancellationToken.None);
+    while (Interlocked.Read(ref received) < count)
     {
-        if (sw.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"bare subscriber got {received} of {payloads.Count}");
+        if (sw.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"bare subscriber got {received} of {count}");
         await Task.Delay(5);
     }
-    var rate = payloads.Count / sw.Elapsed.TotalSeconds;
+    var rate = count / sw.Elapsed.TotalSeconds;
     await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithSessionExpiryInterval(0).Build());
     return rate;
 }
 
-static async Task PublishAsync(int port, string prefix, IReadOnlyList<(string Station, byte[] Payload)> payloads)
+/// <summary>Publishes until the messages run out or <paramref name="stop"/> fires; returns how many were published.
+/// <paramref name="pace"/>, when given, is awaited every 1,000 messages with the count so far (it may hold the
+/// publisher back).</summary>
+static async Task<long> PublishAsync(int port, string prefix, IEnumerable<(string Station, byte[] Payload)> payloads, CancellationToken stop,
+    Func<long, Task>? pace = null)
 {
     using var client = new MqttClientFactory().CreateMqttClient();
     await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithProtocolVersion(MqttProtocolVersion.V500)
         .WithClientId($"{prefix}-pub-{Guid.NewGuid():N}"[..30]).Build());
     // A window of outstanding QoS 1 publishes, as a busy gateway concentrator would have.
-    using var window = new SemaphoreSlim(200);
-    var tasks = new List<Task>(payloads.Count);
+    const int window = 200;
+    using var slots = new SemaphoreSlim(window);
+    long published = 0;
+    Exception? failure = null;
     foreach (var (station, payload) in payloads)
     {
-        await window.WaitAsync();
-        tasks.Add(Task.Run(async () =>
+        if (stop.IsCancellationRequested || failure is not null) break;
+        if (pace is not null && published % 1000 == 0) await pace(published);
+        await slots.WaitAsync();
+        published++;
+        _ = Task.Run(async () =>
         {
             try
             {
                 await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"{prefix}/{station}/readings").WithPayload(payload)
                     .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
             }
+            catch (Exception e)
+            {
+                failure = e;
+            }
             finally
             {
-                window.Release();
+                slots.Release();
             }
-        }));
+        });
     }
-    await Task.WhenAll(tasks);
+    for (var i = 0; i < window; i++) await slots.WaitAsync();
+    if (failure is not null) throw new InvalidOperationException("publishing failed", failure);
     await client.DisconnectAsync();
+    return published;
 }
 
-sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays)
+sealed record EndToEndResult(string DataSet, bool Tuned, long Messages, long Values, double Bare, double Rate, double? RollupSeconds, double RollupShare, double AckSeconds,
+    double CpuPer100k, double CpuAllPer100k, long PeakRss, double? DirectRate, long Points);
+
+sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays, int[] DataSets, int[] Sections, int SoakSeconds,
+    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait)
 {
+    /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
+    /// set of that many stations; none: only the soak), --sections 1,2,3,4,5,6, --soak SECONDS (0: none; part of
+    /// section 2), --influx URL, --service-dll PATH,
+    /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
+    /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days.</summary>
     public static BenchOptions Parse(string[] args)
     {
         var messages = 20000;
         var queryStations = 2;
         var queryDays = 365;
+        int[] dataSets = [0, 2000, 10000];
+        int[] sections = [1, 2, 3, 4, 5, 6];
+        var soak = 0;
+        string? dll = null;
+        var timeout = TimeSpan.FromMinutes(10);
+        var rollupWait = TimeSpan.FromSeconds(60);
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
+        static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
+        if (args.Length % 2 != 0) throw new ArgumentException($"argument {args[^1]} has no value");
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
-            if (args[i] == "--messages") messages = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
-            else if (args[i] == "--influx") influx = args[i + 1];
-            else if (args[i] == "--query-stations") queryStations = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
-            else if (args[i] == "--query-days") queryDays = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
-            else throw new ArgumentException($"unknown argument {args[i]}");
-        }
-        return new BenchOptions(messages, influx, queryStations, queryDays);
-    }
-}
-
-static class Payloads
-{
-    public static readonly Station[] Stations =
-    [
-        .. Enumerable.Range(0, 16).Select(i => new Station($"air-{i}", $"air {i}", StationKind.Air, "zone", 37.7, 115.7)),
-        .. Enumerable.Range(0, 2).Select(i => new Station($"voc-{i}", $"voc {i}", StationKind.Voc, "zone", 37.7, 115.7)),
-        .. Enumerable.Range(0, 2).Select(i => new Station($"w-{i}", $"water {i}", StationKind.Water, "zone", 37.7, 115.7, WaterBody.River, WaterClass.IV)),
-    ];
-
-    /// <summary>Realistic messages: mostly air stations with PM2.5/PM10, some VOCs and water sections with many values.</summary>
-    public static List<(string Station, byte[] Payload)> Build(int count)
-    {
-        var start = DateTimeOffset.UtcNow.AddHours(-2).ToUnixTimeMilliseconds();
-        var list = new List<(string, byte[])>(count);
-        for (var i = 0; i < count; i++)
-        {
-            var s = Stations[i % Stations.Length];
-            var ts = start + i;
-            var json = s.Kind switch
+            var value = args[i + 1];
+            switch (args[i])
             {
-                StationKind.Air => $"{{\"ts\": {ts}, \"values\": {{\"pm25\": {30 + i % 40}.5, \"pm10\": {60 + i % 70}.2}}}}",
-                StationKind.Voc => $"{{\"ts\": {ts}, \"values\": {{\"nmhc\": 1.{i % 9}, \"tvoc\": {1200 + i % 300}}}, \"units\": {{\"tvoc\": \"ug/m3\"}}}}",
-                _ => $"{{\"ts\": {ts}, \"values\": {{\"ph\": 7.{i % 9}, \"do\": 6.1, \"codmn\": 5.2, \"cod\": 21, \"nh3n\": 0.8, \"tp\": 0.15, \"tn\": 2.2, \"wtemp\": 14.5, \"cond\": 810, \"turb\": 12}}, \"flags\": {{\"do\": \"N\"}}}}",
-            };
-            list.Add((s.Id, Encoding.UTF8.GetBytes(json)));
+                case "--messages": messages = Int(value); break;
+                case "--influx": influx = value; break;
+                case "--query-stations": queryStations = Int(value); break;
+                case "--query-days": queryDays = Int(value); break;
+                case "--datasets": dataSets = value == "none" ? [] : [.. value.Split(',').Select(v => v == "dense" ? 0 : Int(v))]; break;
+                case "--sections": sections = [.. value.Split(',').Select(Int)]; break;
+                case "--soak": soak = Int(value); break;
+                case "--service-dll": dll = value; break;
+                case "--timeout": timeout = TimeSpan.FromSeconds(Int(value)); break;
+                case "--rollup-wait": rollupWait = TimeSpan.FromSeconds(Int(value)); break;
+                default: throw new ArgumentException($"unknown argument {args[i]}");
+            }
         }
-        return list;
+        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait);
     }
 }
 
