@@ -246,12 +246,15 @@ public sealed class AlertEvaluator : BackgroundService
                 $"this instance ({_leadership.InstanceId}) does not lead alerting; {(_leadership.Leader is { } l ? $"the leader is {l}" : "no leader is known yet")}: ask it"));
     }
 
-    /// <summary>Sends the state saved under <paramref name="sequence"/> to the broker for the next leader.</summary>
-    async Task HandOverAsync(long sequence, byte[]? state)
+    /// <summary>Sends the state saved under <paramref name="sequence"/> to the broker for the next leader. False when
+    /// this instance no longer leads: then it must not notify (the new leader does, from its own state).</summary>
+    async Task<bool> HandOverAsync(long sequence, byte[]? state)
     {
-        if (state is null) return;
-        if (!await _leadership.PublishStateAsync(sequence, state, _stopping))
+        if (state is not null && !await _leadership.PublishStateAsync(sequence, state, _stopping))
             _log.LogWarning("The alert state could not be published on {Topic}; a leader taking over now may notify these events again", _leadership.StateTopic);
+        if (_leadership.IsLeader) return true;
+        _log.LogWarning("Alerting lease lost before notifying; the leader notifies from its own state");
+        return false;
     }
 
     /// <summary>One evaluation, now by the alert clock. With <paramref name="onDemand"/>, only those rules (empty: all)
@@ -298,6 +301,9 @@ public sealed class AlertEvaluator : BackgroundService
             try
             {
                 events = [];
+                // The data was read without the state; the lease may have been lost meanwhile (a slow read): then the
+                // new leader judges these observations, not this instance.
+                if (!_leadership.IsLeader) return [];
                 foreach (var (rule, observations) in observed)
                 {
                     // A daily rule's reminder is due at the daily run once RepeatInterval less an hour has passed, so
@@ -326,7 +332,7 @@ public sealed class AlertEvaluator : BackgroundService
         // Delivered after the state is saved (and handed to the broker for the next leader) and the next evaluation is
         // free to run, on the service's lifetime (not the caller's: an impatient API client must not cancel
         // notifications of a state already saved).
-        await HandOverAsync(saved.Sequence, saved.Bytes);
+        if (!await HandOverAsync(saved.Sequence, saved.Bytes)) return [.. events.Select(x => x.Event)];
         await NotifyAllAsync([.. events.Where(x => x.Event.Kind != AlertEventKind.Pending).Select(x => ((AlertRuleSettings?)x.Rule, x.Event))], rules);
         return [.. events.Select(x => x.Event)];
     }
@@ -378,6 +384,7 @@ public sealed class AlertEvaluator : BackgroundService
         (long Sequence, byte[]? Bytes) saved = default;
         var acknowledged = await LockedAsync<(AlertEvent Event, AlertRuleSettings? Settings, AlertRuleSet Rules)?>(() =>
         {
+            RequireLeader();
             var now = _clock.Now;
             if (_tracker.Acknowledge(rule, subject, user, comment, now) is not { } e) return null;
             var settings = _rules.Rules.FirstOrDefault(r => r.Name == rule);
@@ -386,8 +393,7 @@ public sealed class AlertEvaluator : BackgroundService
             return (Event: e, Settings: settings, Rules: _rules);
         }, ct);
         if (acknowledged is not { } a) return null;
-        await HandOverAsync(saved.Sequence, saved.Bytes);
-        await NotifyAllAsync([(a.Settings, a.Event)], a.Rules);
+        if (await HandOverAsync(saved.Sequence, saved.Bytes)) await NotifyAllAsync([(a.Settings, a.Event)], a.Rules);
         return a.Event;
     }
 
@@ -397,6 +403,7 @@ public sealed class AlertEvaluator : BackgroundService
         (long Sequence, byte[]? Bytes) saved = default;
         var result = await LockedAsync(() =>
         {
+            RequireLeader();
             var silence = new Silence(Guid.NewGuid().ToString("N")[..12], rule, subject, starts, ends, user, comment);
             _silences.Add(silence);
             _silences.RemoveAll(s => s.Ends < _clock.Now - TimeSpan.FromDays(_settings.HistoryDays));
@@ -415,6 +422,7 @@ public sealed class AlertEvaluator : BackgroundService
         (long Sequence, byte[]? Bytes) saved = default;
         var result = await LockedAsync(() =>
         {
+            RequireLeader();
             var i = _silences.FindIndex(s => s.Id == id);
             if (i < 0) return null;
             var now = _clock.Now;

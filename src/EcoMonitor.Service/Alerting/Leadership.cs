@@ -102,8 +102,11 @@ public sealed class AlertLeadership : BackgroundService
 
     public string StateTopic { get; }
 
-    /// <summary>This instance evaluates and notifies now.</summary>
-    public bool IsLeader => !Enabled || _role == Role.Leader && _client!.IsConnected;
+    /// <summary>This instance evaluates and notifies now: it holds the lease, is connected, and its last renewal was
+    /// confirmed within LeaseDuration - LeaseRenewInterval (checked here too, so leadership lapses on its own clock
+    /// even while the lease loop is busy with a slow claim).</summary>
+    public bool IsLeader => !Enabled || _role == Role.Leader && _client!.IsConnected
+        && Since(Interlocked.Read(ref _lastConfirmed)) <= _settings.LeaseDuration - _settings.LeaseRenewInterval;
 
     /// <summary>The instance believed to lead (null: none known).</summary>
     public string? Leader => !Enabled || _role == Role.Leader ? InstanceId : _holder;
@@ -349,6 +352,7 @@ public sealed class AlertLeadership : BackgroundService
     public async Task<bool> PublishStateAsync(long sequence, byte[] state, CancellationToken ct)
     {
         if (!Enabled) return true;
+        if (!IsLeader) return false; // an instance that lost the lease never overwrites the new leader's state
         await _publishing.WaitAsync(ct);
         try
         {
