@@ -178,7 +178,13 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
         try
         {
             // Hours dropped from memory are only in the marks: read them all before this writer's marks are deleted.
-            if (overflow) await RepairAsync(othersOnly: false, olderThan: null, ct);
+            // A repair that could not read and delete them all leaves this writer's marks in place for the next round.
+            var keepOwnMarks = false;
+            if (overflow && !await RepairAsync(othersOnly: false, olderThan: null, ct))
+            {
+                lock (_lock) _overflow = true;
+                keepOwnMarks = true;
+            }
             await RecomputeAsync(hours, ct);
             var now = time.GetUtcNow().UtcTicks;
             lock (_lock)
@@ -188,7 +194,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                     _lags[_lagCount++ % LagWindow] = lag;
                     _lagSum += lag;
                 }
-            if (batches.Count > 0) await DeleteMarksAsync(WriterId, DateTimeOffset.FromUnixTimeMilliseconds(batches[^1].Sequence), inclusive: true, ct);
+            if (batches.Count > 0 && !keepOwnMarks) await DeleteMarksAsync(WriterId, DateTimeOffset.FromUnixTimeMilliseconds(batches[^1].Sequence), inclusive: true, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -218,6 +224,14 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                         Interlocked.Add(ref _recomputed, keys.Count);
                         break;
                     }
+                    catch (InfluxException e) when (e.Status == 400 && !ct.IsCancellationRequested)
+                    {
+                        // Refused for good (e.g. a day line beyond the retention policy): retrying would hold every
+                        // later rollup. InfluxDB 1.x keeps the points of a partial write that it could take.
+                        Interlocked.Increment(ref _failures);
+                        log.LogError("Rollup of {Count} hours of {Stations} station(s) refused by InfluxDB ({Reason}); skipped", keys.Count, chunk.Length, e.Message);
+                        break;
+                    }
                     catch (Exception e) when (!ct.IsCancellationRequested)
                     {
                         Interlocked.Increment(ref _failures);
@@ -237,8 +251,9 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
 
     /// <summary>Reads marks oldest first (<paramref name="othersOnly"/>: of other writers; <paramref name="olderThan"/>:
     /// written at least that long ago), recomputes their hours and deletes them, a page at a time. Failures are logged
-    /// and left for the next repair; the marks stay until their hours are done.</summary>
-    async Task RepairAsync(bool othersOnly, TimeSpan? olderThan, CancellationToken ct)
+    /// and left for the next repair; the marks stay until their hours are done. True when every mark was read,
+    /// rolled up and deleted.</summary>
+    async Task<bool> RepairAsync(bool othersOnly, TimeSpan? olderThan, CancellationToken ct)
     {
         var limit = MarksPerRead;
         try
@@ -263,7 +278,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                         newest[w] = Math.Max(newest.GetValueOrDefault(w, long.MinValue), t);
                         hours.UnionWith(RollupMarkSchema.Parse(Text(row, ReadingSchema.StationTag), Text(row, RollupMarkSchema.KeysField)));
                     }
-                if (rows == 0) return;
+                if (rows == 0) return true;
                 var full = rows >= limit;
                 if (full && first == last)
                 {
@@ -277,20 +292,24 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 var deleted = true;
                 foreach (var (w, t) in newest)
                     deleted &= await DeleteMarksAsync(w, DateTimeOffset.FromUnixTimeMilliseconds(t), inclusive: !full || t < last, ct);
-                if (!full || !deleted) return; // marks that cannot be deleted would be read again: next repair
+                if (!deleted) return false; // marks that cannot be deleted would be read again: next repair
+                if (!full) return true;
             }
+            return false;
         }
         catch (InfluxException e) when (e.Message.Contains("database not found", StringComparison.OrdinalIgnoreCase))
         {
-            // Nothing stored yet: no marks either.
+            return true; // nothing stored yet: no marks either
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
             Interlocked.Increment(ref _failures);
             log.LogWarning("Reading the rollup's dirty marks failed ({Reason}); trying again in {Interval} (Rollup:RepairInterval)", e.Message, _settings.RepairInterval);
+            return false;
         }
         catch (OperationCanceledException)
         {
+            return false;
         }
         finally
         {
