@@ -365,6 +365,26 @@ public sealed class Hj212FaultTests
         Assert.Equal(new string('x', count), run.GetProperty("payload").GetString());
     }
 
+    /// <summary>Line ends between frames are not bad input, but a peer that sends nothing else, without pause, must
+    /// still meet the idle deadline: reads that complete at once are checked against the deadlines too.</summary>
+    [Fact]
+    public async Task A_nonstop_stream_of_line_ends_is_closed_at_the_idle_timeout()
+    {
+        var sink = new CapturingSink();
+        await using var service = await StartAsync(new() { ["Hj212:Tcp:IdleTimeout"] = "00:00:02" }, sink);
+        var endpoint = await service.Hj212EndpointAsync();
+        await using var d = await TestDatalogger.ConnectAsync(endpoint);
+        var clock = Stopwatch.StartNew();
+        var closed = d.ClosedByServerAsync(TimeSpan.FromSeconds(15));
+        var chunk = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("\r\n", 2048)));
+        while (!closed.IsCompleted && clock.Elapsed < TimeSpan.FromSeconds(15))
+            if (!await d.TrySendAsync(chunk)) break;
+        Assert.True(await closed);
+        output.WriteLine($"line-end flood closed after {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.InRange(clock.Elapsed.TotalSeconds, 1.9, 6.0);
+        Assert.Equal(1, service.Metrics.TcpClosed("idle"));
+    }
+
     [Fact]
     public async Task Connections_over_the_per_address_and_global_caps_are_refused_logged_once_and_the_others_keep_working()
     {

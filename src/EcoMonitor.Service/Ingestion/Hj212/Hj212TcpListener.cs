@@ -257,6 +257,12 @@ public sealed class Hj212TcpListener(
         Connection c, Hj212FrameReader reader, Input input, List<FrameResult> results, CancellationToken stopping)
     {
         var buffer = new byte[ReadBufferBytes];
+        (string, LogLevel, string, bool)? Expired(DateTimeOffset now) =>
+            input.FrameStartedAt is { } started && now >= started + Tcp.FrameTimeout
+                ? (FrameTimeout, LogLevel.Warning, $"a frame begun {Tcp.FrameTimeout} ago is still incomplete ({reader.Pending} bytes so far; Hj212:Tcp:FrameTimeout)", true)
+                : now >= input.LastFrameAt + Tcp.IdleTimeout
+                    ? (Idle, LogLevel.Information, $"no complete frame for {Tcp.IdleTimeout} (Hj212:Tcp:IdleTimeout)", true)
+                    : null;
         try
         {
             while (true)
@@ -286,12 +292,15 @@ public sealed class Hj212TcpListener(
                             await FlushRunAsync(c, input, c.Closing);
                             continue;
                         }
-                        if (input.FrameStartedAt is { } started && now >= started + Tcp.FrameTimeout)
-                            return (FrameTimeout, LogLevel.Warning, $"a frame begun {Tcp.FrameTimeout} ago is still incomplete ({reader.Pending} bytes so far; Hj212:Tcp:FrameTimeout)", true);
-                        if (now >= input.LastFrameAt + Tcp.IdleTimeout)
-                            return (Idle, LogLevel.Information, $"no complete frame for {Tcp.IdleTimeout} (Hj212:Tcp:IdleTimeout)", true);
+                        if (Expired(now) is { } expired) return expired;
                         continue;
                     }
+                }
+                else if (time.GetUtcNow() is var t && t >= input.NextDeadline(Tcp))
+                {
+                    // Bytes keep coming (a flood of line ends, say): the deadlines hold all the same.
+                    if (input.Run is { } run && t >= run.StartedAt + BadRunSpan) await FlushRunAsync(c, input, c.Closing);
+                    if (Expired(t) is { } expired) return expired;
                 }
                 var n = await receiving;
                 input.Receiving = null;
