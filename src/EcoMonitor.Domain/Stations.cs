@@ -28,8 +28,11 @@ public sealed record Station(
     public static bool IsValidId(string id) => IdPattern.IsMatch(id);
 
     /// <summary>Parameters of the station's own kind; air and VOCs stations also send meteorology.</summary>
-    public bool Measures(ParameterInfo parameter) =>
-        parameter.Kind == Kind || parameter.Kind == StationKind.Met && Kind is StationKind.Air or StationKind.Voc;
+    public bool Measures(ParameterInfo parameter) => Measures(parameter.Kind);
+
+    /// <summary>Whether the station reports parameters of this kind.</summary>
+    public bool Measures(StationKind parameterKind) =>
+        parameterKind == Kind || parameterKind == StationKind.Met && Kind is StationKind.Air or StationKind.Voc;
 
     // The HJ 212 password is a secret: a station printed in a log shows whether it has one, not what it is.
     bool PrintMembers(System.Text.StringBuilder builder)

@@ -431,10 +431,6 @@ public sealed class QueryApi(
         return s;
     }
 
-    /// <summary>A station answers for parameters of its kind; air and VOCs stations also for meteorology.</summary>
-    static bool Takes(DomainStation s, DomainKind kind) =>
-        s.Kind == kind || kind == DomainKind.Met && s.Kind is DomainKind.Air or DomainKind.Voc;
-
     (List<DomainStation> Stations, string? Region) Select(Selection? selection, DomainKind kind)
     {
         if (IsEmpty(selection))
@@ -443,7 +439,7 @@ public sealed class QueryApi(
             throw Invalid("selection", "name station_ids or a region, not both");
         if (selection.Region.Length > 0)
         {
-            var inRegion = stations.All.Where(s => s.Region == selection.Region && Takes(s, kind)).OrderBy(s => s.Id, StringComparer.Ordinal).ToList();
+            var inRegion = stations.All.Where(s => s.Region == selection.Region && s.Measures(kind)).OrderBy(s => s.Id, StringComparer.Ordinal).ToList();
             if (inRegion.Count == 0) throw Invalid("selection.region", $"no {kind.ToString().ToLowerInvariant()} station in region '{Printable(selection.Region)}'");
             return (inRegion, selection.Region);
         }
@@ -452,7 +448,7 @@ public sealed class QueryApi(
         for (var i = 0; i < selection.StationIds.Count; i++)
         {
             var s = Known(selection.StationIds[i], $"selection.station_ids[{i}]");
-            if (!Takes(s, kind)) throw Invalid($"selection.station_ids[{i}]", $"{s.Id} is a {s.Kind.ToString().ToLowerInvariant()} station, not {kind.ToString().ToLowerInvariant()}");
+            if (!s.Measures(kind)) throw Invalid($"selection.station_ids[{i}]", $"{s.Id} is a {s.Kind.ToString().ToLowerInvariant()} station, not {kind.ToString().ToLowerInvariant()}");
             if (!list.Contains(s)) list.Add(s);
         }
         return (list, null);

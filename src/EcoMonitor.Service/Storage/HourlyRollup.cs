@@ -68,10 +68,6 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
 
     bool IsValid(HourFigures f) => f.Minutes >= minMinutesPerHour && f.HasMean;
 
-    /// <summary>Recomputes the hours of these readings, then their local days (the day's other hours are read from
-    /// the rollup; the hours just computed are taken from memory, not read back).</summary>
-    public Task UpdateAsync(IReadOnlyCollection<Reading> readings, CancellationToken ct) => UpdateAsync(readings, [], ct);
-
     /// <summary>The hours (station, parameter, hour start) these readings and minute and hourly statistics touch
     /// (daily statistics touch no hour): what <see cref="UpdateHoursAsync"/> recomputes for them.</summary>
     public static HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> HoursOf(IEnumerable<Reading> readings, IEnumerable<Statistic> statistics) =>
@@ -79,13 +75,9 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             .Concat(statistics.Where(s => s.Period != StatisticPeriod.Day).Select(s => (s.StationId, s.Parameter, Hour: HourOf(s.Start))))
             .ToHashSet();
 
-    /// <summary>Recomputes the hours of these readings and of these minute and hourly statistics (daily statistics
-    /// touch no hour), then their local days.</summary>
-    public Task UpdateAsync(IReadOnlyCollection<Reading> readings, IReadOnlyCollection<Statistic> statistics, CancellationToken ct) =>
-        UpdateHoursAsync(HoursOf(readings, statistics), ct);
-
     /// <summary>Recomputes these hours from what is stored (idempotent: a repeated or concurrent recompute writes
-    /// the same figures), then their local days. The queries span the given stations and parameters over
+    /// the same figures), then their local days (the day's other hours are read from the rollup; the hours just
+    /// computed are taken from memory, not read back). The queries span the given stations and parameters over
     /// [earliest hour, latest hour + 1): callers keep a call to a bounded set (see <see cref="RollupStage"/>).</summary>
     public async Task UpdateHoursAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, CancellationToken ct)
     {
