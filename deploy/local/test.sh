@@ -8,6 +8,13 @@ cd "$(dirname "$0")/../.."
 
 export ECOMON_INSTANCE=test ECOMON_MQTT_PORT=${ECOMON_TEST_MQTT_PORT:-18830} ECOMON_INFLUX_PORT=${ECOMON_TEST_INFLUX_PORT:-18086} ECOMON_INFLUX_RPC_PORT=${ECOMON_TEST_INFLUX_RPC_PORT:-18088}
 deploy/local/infra.sh up
+# The console's tests drive a real headless browser: Debian's chromium and its chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "[test] installing chromium and chromium-driver"
+  sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 export ECOMON_TEST_MQTT_PORT=$ECOMON_MQTT_PORT ECOMON_TEST_INFLUX_URL=http://127.0.0.1:$ECOMON_INFLUX_PORT
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
