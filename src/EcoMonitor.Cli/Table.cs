@@ -14,6 +14,10 @@ sealed class Table(params string[] headers)
         return this;
     }
 
+    /// <summary>A verdict the API may withhold (an absent optional bool): yes, no, or unknown when it cannot decide
+    /// (no valid data), never "no" for "no data".</summary>
+    public static string Verdict(bool present, bool value) => !present ? "unknown" : value ? "yes" : "no";
+
     static string Format(object? v) => v switch
     {
         null => "",

@@ -283,8 +283,9 @@ public sealed class QueryApi(
                 StationId = section.Id,
                 WaterClass = e.SectionClass?.Roman() ?? "",
                 TargetClass = section.TargetClass.Value.Roman(),
-                MeetsTarget = e.MeetsTarget,
             };
+            // No evaluable parameter: no class and so no verdict (absent, not false; JSON omits meetsTarget).
+            if (e.SectionClass is not null) quality.MeetsTarget = e.MeetsTarget;
             quality.Parameters.AddRange(e.ParameterClasses.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => new ParameterClass
             {
                 Parameter = kv.Key,

@@ -1,0 +1,48 @@
+using Grpc.Core;
+
+namespace EcoMonitor.Cli;
+
+/// <summary>How a failed command reads: one line `error: &lt;StatusCode&gt;: &lt;detail&gt;` and at most one `hint:` line,
+/// never a stack trace. Errors found before any call (a bad --server, --period, ...) use the status the service
+/// would give (InvalidArgument); anything unforeseen is Unknown with its message.</summary>
+static class Failure
+{
+    public const string HttpPortHint = "hint: 8480 is the HTTP port; gRPC listens on Grpc:Url (default 8481)";
+
+    public static (string Error, string? Hint) Describe(Exception e, string? server)
+    {
+        if (e is RpcException r)
+        {
+            var all = Chain(r.Status.DebugException);
+            var detail = OneLine(r.Status.Detail.Length > 0 ? r.Status.Detail : r.Message);
+            // Kestrel answers HTTP/2 on an HTTP/1.1-only endpoint with HTTP_1_1_REQUIRED: the HTTP port was given.
+            if (all.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal) || detail.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal))
+                return ($"error: {r.StatusCode}: {server} speaks HTTP/1.1 only, not gRPC ({detail})", HttpPortHint);
+            // The debug exception names what the detail leaves out (connection refused, name not resolved).
+            if (r.StatusCode == StatusCode.Unavailable && r.Status.DebugException is { } debug && !detail.Contains(Inner(debug).Message, StringComparison.Ordinal))
+                detail = $"{detail} {OneLine(Inner(debug).Message)}";
+            var hint = r.StatusCode switch
+            {
+                StatusCode.Unavailable => $"hint: is the service running and listening for gRPC at {server}? (--server or ECOMON_SERVER)",
+                StatusCode.Unauthenticated => "hint: give an API key with --key KEY or the environment variable ECOMON_API_KEY",
+                StatusCode.PermissionDenied => "hint: this needs a key with a higher role (Duty: ack, silence; Operator: evaluate, rebuild)",
+                _ => null,
+            };
+            return ($"error: {r.StatusCode}: {detail}", hint);
+        }
+        if (e is OperationCanceledException) return ($"error: {StatusCode.Cancelled}: interrupted", null);
+        if (e is IOException or UnauthorizedAccessException) return ($"error: {StatusCode.Unknown}: {OneLine(e.Message)}", null);
+        return ($"error: {StatusCode.Unknown}: {e.GetType().Name}: {OneLine(e.Message)}", null);
+    }
+
+    static Exception Inner(Exception e) => e.InnerException is { } i ? Inner(i) : e;
+
+    static string Chain(Exception? e)
+    {
+        var parts = new List<string>();
+        for (; e is not null; e = e.InnerException) parts.Add($"{e.GetType().Name}: {e.Message}");
+        return string.Join(" ", parts);
+    }
+
+    static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}
