@@ -11,7 +11,8 @@ static class Chart
     /// <summary>What a trend picture shows. X values are China wall-clock times (the axis is labelled in China time).
     /// A series is drawn as runs of consecutive valid buckets: an invalid bucket is a gap, never a zero, and never
     /// bridged by a line.</summary>
-    public sealed record Trend(string Title, string? Message, DateTime XMin, DateTime XMax, IReadOnlyList<TrendSeries> Series, (double Value, string Label)? Limit);
+    public sealed record Trend(string Title, string? Message, DateTime XMin, DateTime XMax, IReadOnlyList<TrendSeries> Series, (double Value, string Label)? Limit,
+        Period Period);
 
     public sealed record TrendSeries(string Label, IReadOnlyList<IReadOnlyList<(DateTime Start, double Mean)>> Runs);
 
@@ -56,7 +57,7 @@ static class Chart
         var span = $"{from:yyyy-MM-dd} to {to:yyyy-MM-dd}";
         var title = $"{r.Parameter} ({r.Unit}), {r.Period.ToString().ToLowerInvariant()} means, {span} (China time)";
         var message = series.Count == 0 ? $"no valid data from {span}" : null;
-        return new Trend(title, message, xMin, xMax, series, LimitFor(r.Parameter, r.Period));
+        return new Trend(title, message, xMin, xMax, series, LimitFor(r.Parameter, r.Period), r.Period);
     }
 
     /// <summary>Draws <paramref name="trend"/> into a PNG: date ticks yyyy-MM-dd (with HH:mm inside a day), the
@@ -75,7 +76,7 @@ static class Chart
             var first = true;
             foreach (var run in s.Runs)
             {
-                var scatter = plot.Add.Scatter(run.Select(x => x.Start.ToOADate()).ToArray(), run.Select(x => x.Mean).ToArray(), color);
+                var scatter = plot.Add.Scatter(run.Select(x => Centre(x.Start, trend.Period).ToOADate()).ToArray(), run.Select(x => x.Mean).ToArray(), color);
                 scatter.MarkerSize = 5;
                 if (first) scatter.LegendText = font is null ? s.Label.Split(' ')[0] : s.Label;
                 first = false;
@@ -114,6 +115,16 @@ static class Chart
         }
         plot.SavePng(path, 1000, 450);
     }
+
+    /// <summary>Where a bucket's mean is drawn: the middle of its hour, day, month or year, so that a day's point sits
+    /// within that day on the axis.</summary>
+    static DateTime Centre(DateTime start, Period period) => period switch
+    {
+        Period.Day => start.AddHours(12),
+        Period.Month => start + (start.AddMonths(1) - start) / 2,
+        Period.Year => start + (start.AddYears(1) - start) / 2,
+        _ => start.AddMinutes(30),
+    };
 
     /// <summary>A font with Chinese glyphs for the legend: ECOMON_CHART_FONT, else the first of the usual Debian
     /// packages' files (fonts-noto-cjk, fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming) that exists.</summary>

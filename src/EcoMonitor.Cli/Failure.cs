@@ -17,7 +17,7 @@ static class Failure
             var detail = OneLine(r.Status.Detail.Length > 0 ? r.Status.Detail : r.Message);
             // Kestrel answers HTTP/2 on an HTTP/1.1-only endpoint with HTTP_1_1_REQUIRED: the HTTP port was given.
             if (all.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal) || detail.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal))
-                return ($"error: {r.StatusCode}: {server} speaks HTTP/1.1 only, not gRPC ({detail})", HttpPortHint);
+                return ($"error: {r.StatusCode}: {server} answers HTTP/1.1 only, not gRPC (HTTP/2 error HTTP_1_1_REQUIRED)", HttpPortHint);
             // The debug exception names what the detail leaves out (connection refused, name not resolved).
             if (r.StatusCode == StatusCode.Unavailable && r.Status.DebugException is { } debug && !detail.Contains(Inner(debug).Message, StringComparison.Ordinal))
                 detail = $"{detail} {OneLine(Inner(debug).Message)}";
