@@ -62,6 +62,11 @@ public static class Ecomon
         {
             return await parse.InvokeAsync(configuration);
         }
+        catch (Exception e) when (e is OperationCanceledException || e is RpcException { StatusCode: StatusCode.Cancelled })
+        {
+            // Ctrl-C (System.CommandLine cancels the actions' token): `watch` ends quietly, as a shell expects (130).
+            return 130;
+        }
         catch (Exception e)
         {
             var (line, hint) = Failure.Describe(e, connection.ServerText);

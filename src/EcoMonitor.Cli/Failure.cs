@@ -30,7 +30,6 @@ static class Failure
             };
             return ($"error: {r.StatusCode}: {detail}", hint);
         }
-        if (e is OperationCanceledException) return ($"error: {StatusCode.Cancelled}: interrupted", null);
         if (e is IOException or UnauthorizedAccessException) return ($"error: {StatusCode.Unknown}: {OneLine(e.Message)}", null);
         return ($"error: {StatusCode.Unknown}: {e.GetType().Name}: {OneLine(e.Message)}", null);
     }
