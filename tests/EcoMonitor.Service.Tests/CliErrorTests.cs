@@ -21,9 +21,11 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
     public Task DisposeAsync() => _service.DisposeAsync().AsTask();
 
     /// <summary>Runs ecomon with only the given ECOMON_* variables (none inherited), at most a minute.</summary>
-    async Task<(int Code, string Out, string Err)> Ecomon(Dictionary<string, string>? environment, params string[] args)
+    Task<(int Code, string Out, string Err)> Ecomon(Dictionary<string, string>? environment, params string[] args) => Run("dotnet", [CliDll(), .. args], environment);
+
+    async Task<(int Code, string Out, string Err)> Run(string program, string[] args, Dictionary<string, string>? environment)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -31,7 +33,6 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
             StandardErrorEncoding = Encoding.UTF8,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(CliDll());
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Remove("ECOMON_API_KEY");
         start.Environment.Remove("ECOMON_SERVER");
@@ -143,6 +144,20 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
         Assert.True(code == 0, err);
         Assert.Equal(5, JsonDocument.Parse(output).RootElement.GetProperty("stations").GetArrayLength());
         Assert.Equal("", err);
+
+        // deploy/bin/ecomon through a link elsewhere (as on the PATH) finds the repository's build.
+        var link = Path.Combine(Path.GetTempPath(), $"{_service.Prefix}-ecomon");
+        File.CreateSymbolicLink(link, Path.Combine(ChildProcesses.RepoRoot(), "deploy", "bin", "ecomon"));
+        try
+        {
+            (code, output, err) = await Run(link, ["latest", "--station", "air-1"], new() { ["ECOMON_API_KEY"] = ServiceUnderTest.ReaderKey, ["ECOMON_SERVER"] = HostPort });
+            Assert.True(code == 0, err);
+            Assert.StartsWith("station  name  parameter  time (China)", output);
+        }
+        finally
+        {
+            File.Delete(link);
+        }
     }
 
     [Fact]
