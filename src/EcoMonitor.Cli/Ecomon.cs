@@ -281,6 +281,14 @@ public static class Ecomon
         return path;
     }
 
+    /// <summary>For a command that makes its own client: the key as <see cref="Connection.Headers"/> resolves it
+    /// (--key, else ECOMON_API_KEY).</summary>
+    internal static Metadata Headers(ParseResult p) => new Connection(TextWriter.Null, TimeProvider.System, Environment.GetEnvironmentVariable).Headers(p);
+
+    /// <summary>For a command that makes its own channel: the server as <see cref="Connection.Server"/> resolves it
+    /// (--server, else ECOMON_SERVER, else the default; host:port accepted).</summary>
+    internal static Uri ServerUri(ParseResult p) => new Connection(TextWriter.Null, TimeProvider.System, Environment.GetEnvironmentVariable).Server(p);
+
     internal static bool Print(ParseResult p, TextWriter output, IMessage message)
     {
         if (!p.GetValue(Json)) return false;
