@@ -38,6 +38,7 @@ if (options.BackfillDays > 0 || options.BackfillPreviousYear)
     var (from, to) = Backfill.Span(DateTimeOffset.UtcNow, options.BackfillDays, options.BackfillPreviousYear);
     var china = TimeSpan.FromHours(8);
     Console.WriteLine($"backfill: hourly means of {stations.Count} stations from {from.ToOffset(china):yyyy-MM-dd HH:mm} to {to.ToOffset(china):yyyy-MM-dd HH:mm} (China time), {(int)(to - from).TotalHours} hours each");
+    Console.WriteLine($"backfill span: {from.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ} {to.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}");
     var clock = Stopwatch.StartNew();
     while (true)
     {
@@ -171,6 +172,7 @@ namespace EcoMonitor.DemoGateway
                     "wdir" => ((v + Noise(12)) % 360 + 360) % 360,
                     "temp" or "wtemp" => v + Noise(0.3),
                     "ph" => v + Noise(0.05),
+                    "pressure" => v + Noise(0.03),
                     "rh" => Math.Clamp(v + Noise(2), 0, 100),
                     "no2" => v * (1 + Noise(0.08)) * 24.465 / 46.006, // µg/m³ -> ppb at GB 3095's reference state
                     _ => v * (1 + Noise(0.08)),
