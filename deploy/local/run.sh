@@ -160,7 +160,7 @@ ${path_hint:+  $path_hint
   ecomon aggregate --station air-gxq-gwh --parameter o3 --period day --statistic o3-max-8h --from \$last-07-01 --to \$last-07-31
   ecomon aggregate --station voc-gxq-hgy --parameter wdir --period day --from \$month_ago --to \$today
   ecomon aqi --station air-gxq-gwh --period hour --from \$today --to \$today
-  ecomon target
+  ecomon target --past-years 1
   ecomon evaluate --year \$last
   ecomon evaluate --year \$year --region 高新区
   ecomon water --from \$month_ago --to \$today

@@ -19,7 +19,7 @@ public sealed record BackfillMessage(string Station, string Topic, string Payloa
 /// year of seven stations is a few hundred messages.</summary>
 public static class Backfill
 {
-    public const int HoursPerMessage = 480;
+    public const int HoursPerMessage = 72;
 
     /// <summary>The hours to backfill at <paramref name="now"/>: the <paramref name="days"/> × 24 whole hours
     /// that ended before the current one; with <paramref name="wholePreviousYear"/>, from 1 January of the previous
