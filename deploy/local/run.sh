@@ -88,7 +88,10 @@ backfill=()
 dotnet "$repo/src/EcoMonitor.DemoGateway/bin/Release/net10.0/EcoMonitor.DemoGateway.dll" \
   --stations "$out/stations.json" --port "$ECOMON_MQTT_PORT" --interval 5 "${backfill[@]}" >"$state/gateway.log" 2>&1 &
 echo $! >"$state/gateway.pid"
-gateway_alive() { kill -0 "$(cat "$state/gateway.pid")" 2>/dev/null || { echo "[run] the demo gateway stopped:" >&2; tail -20 "$state/gateway.log" >&2; exit 1; }; }
+gateway_alive() {
+  kill -0 "$(cat "$state/gateway.pid")" 2>/dev/null || { echo "[run] the demo gateway stopped:" >&2; tail -20 "$state/gateway.log" >&2; exit 1; }
+  kill -0 "$(cat "$state/service.pid")" 2>/dev/null || { echo "[run] the service stopped:" >&2; tail -20 "$state/service.log" >&2; exit 1; }
+}
 
 if ((backfill_days > 0)); then
   # 1. The gateway publishes the history (progress from its log), 2. the service stores it and 3. rolls it up.
