@@ -115,6 +115,10 @@ if ((backfill_days > 0)); then
     [[ ${rolled:-0} != "$last" ]] && echo "[run]   rolled up: ${rolled:-0} of $expected hourly values, ${marks:-0} rollup marks left ($((SECONDS - started)) s)"
     last=${rolled:-0}
     ((${rolled:-0} >= expected && ${marks:-0} == 0)) && break
+    if ((SECONDS - started > 1200)); then
+      echo "[run] the history is not rolled up after 20 minutes; see $state/service.log (ecomonitor_rollup_* on /metrics)" >&2
+      exit 1
+    fi
     sleep 3
   done
   echo "[run] history stored and rolled up in $((SECONDS - started)) s since the gateway started"
