@@ -15,12 +15,22 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
+# deploy/local/install-test.sh checks the systemd units with systemd-analyze.
+if ! command -v systemd-analyze >/dev/null; then
+  echo "[test] installing systemd (for systemd-analyze verify)"
+  sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq systemd >/dev/null
+fi
 export ECOMON_TEST_MQTT_PORT=$ECOMON_MQTT_PORT ECOMON_TEST_INFLUX_URL=http://127.0.0.1:$ECOMON_INFLUX_PORT
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 results=$(mktemp -d /tmp/ecomonitor-test-results.XXXXXX)
 dotnet build EcoMonitor.sln -c Release
 rc=0
+# deploy/install.sh into a temporary root, and the installed systemd units through systemd-analyze verify.
+install_rc=0
+deploy/local/install-test.sh || install_rc=$?
 for project in tests/*/*.Tests.csproj; do
   name=$(basename "$project" .csproj)
   dotnet test "$project" -c Release --no-build --logger "trx;LogFileName=$name.trx" --results-directory "$results" "$@" || rc=$?
@@ -41,4 +51,4 @@ if ((found == 0)); then
   exit 1
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
-if ((rc != 0 || failed > 0 || passed == 0)); then exit 1; fi
+if ((rc != 0 || failed > 0 || passed == 0 || install_rc != 0)); then exit 1; fi
