@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
@@ -169,4 +170,54 @@ public sealed partial class MetricsTests : IAsyncLifetime
         Assert.Equal(t2.ToUnixTimeSeconds(), s["ecomonitor_station_last_reading_timestamp_seconds{station=\"air-1\"}"]);
         Assert.Equal(6, s["ecomonitor_reading_age_seconds_count"]);
     }
+
+    /// <summary>Families exported only with alerting on (AlertApiIntegrationTests scrapes them) or with the
+    /// alerting lease of several instances (AlertLeaderIntegrationTests).</summary>
+    static readonly string[] AlertingFamilies =
+        ["ecomonitor_alert_notification_failures_total", "ecomonitor_alert_rules_reload_failures_total", "ecomonitor_alerting_leader"];
+
+    [Fact]
+    public async Task Example_alert_rules_use_only_exported_metrics_and_pass_promtool()
+    {
+        // One stored and rolled-up reading and one rejection: every histogram, the last-reading gauge and the
+        // rejections have a series.
+        await _gateway.PublishAsync(_service.ReadingsTopic("air-1"), $$$"""{"ts": {{{DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds()}}}, "values": {"pm25": 35}}""");
+        await _gateway.PublishAsync(_service.ReadingsTopic("air-1"), "not json");
+        await TestInfrastructure.EventuallyAsync(() => _service.Metrics.Acknowledgements == 2, Wait, "both messages acknowledged");
+        await _service.RollupsCurrentAsync();
+        var families = (await ScrapeAsync()).Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal))
+            .Select(l => l.Split(' ')[2]).Concat(AlertingFamilies).ToHashSet(StringComparer.Ordinal);
+
+        var directory = Path.Combine(ChildProcesses.RepoRoot(), "deploy", "prometheus");
+        var rules = File.ReadAllText(Path.Combine(directory, "ecomonitor-alerts.yml"));
+        var used = MetricName().Matches(rules).Select(m => Regex.Replace(m.Value, "_(bucket|sum|count)$", "")).ToHashSet(StringComparer.Ordinal);
+        Assert.True(used.Count >= 15, $"only {used.Count} metrics named in the rules");
+        Assert.All(used, name => Assert.Contains(name, families));
+        foreach (var alert in (string[])["EcoMonitorDown", "EcoMonitorNotReady", "EcoMonitorDeadLettersRising", "EcoMonitorInfluxWriteFailures",
+                     "EcoMonitorRollupLag", "EcoMonitorPipelineBacklog", "EcoMonitorStationSilent", "EcoMonitorNotificationFailures"])
+            Assert.Contains($"- alert: {alert}\n", rules, StringComparison.Ordinal);
+
+        // promtool (Debian's prometheus package) checks the syntax and runs the rules' unit tests, where installed.
+        if (Promtool() is not { } promtool) return;
+        foreach (var arguments in (string[])["check rules ecomonitor-alerts.yml", "check config prometheus.yml", "test rules ecomonitor-alerts.test.yml"])
+        {
+            using var process = Process.Start(new ProcessStartInfo(promtool, arguments)
+            {
+                WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true,
+            })!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var errors = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(Wait);
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.True(process.ExitCode == 0, $"promtool {arguments}: {await output}{await errors}");
+        }
+    }
+
+    /// <summary>ECOMON_PROMTOOL, or promtool on the PATH; null when neither.</summary>
+    static string? Promtool() =>
+        Environment.GetEnvironmentVariable("ECOMON_PROMTOOL") is { Length: > 0 } set ? set
+        : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "promtool")).FirstOrDefault(File.Exists);
+
+    [GeneratedRegex(@"\becomonitor_[a-z_]+")]
+    private static partial Regex MetricName();
 }
