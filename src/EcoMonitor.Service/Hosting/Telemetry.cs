@@ -114,10 +114,17 @@ public static partial class Telemetry
     /// endpoint, as <see cref="EcoMonitorApp"/> listens on Http:Url first).</summary>
     static int HttpPort(WebApplication app)
     {
-        var configured = new Uri(app.Configuration["Http:Url"] ?? "http://127.0.0.1:8480").Port;
+        var configured = Port(app.Configuration["Http:Url"] ?? "http://127.0.0.1:8480");
         if (configured != 0) return configured;
         var first = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
-        return first is null ? -1 : new Uri(first.Replace("://+", "://localhost", StringComparison.Ordinal).Replace("://*", "://localhost", StringComparison.Ordinal)).Port;
+        return first is null ? -1 : Port(first);
+    }
+
+    /// <summary>The port of http(s)://host:port[/] (host may be *, +, an IPv6 address in brackets); -1 if none.</summary>
+    static int Port(string url)
+    {
+        var trimmed = url.TrimEnd('/');
+        return int.TryParse(trimmed.AsSpan(trimmed.LastIndexOf(':') + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) ? port : -1;
     }
 }
 
