@@ -66,7 +66,7 @@ public sealed class RollupStageIntegrationTests
         Assert.Equal("1", Metric(metrics, "ecomonitor_rollup_lag_seconds_count")); // one batch
         Assert.Equal("0", Metric(metrics, "ecomonitor_rollup_pending_hours"));
         Assert.Equal("0", Metric(metrics, "ecomonitor_rollup_failures_total"));
-        var p99 = double.Parse(Metric(metrics, "ecomonitor_rollup_lag_seconds{quantile=\"0.99\"}")!, CultureInfo.InvariantCulture);
+        var p99 = double.Parse(Metric(metrics, "ecomonitor_rollup_lag_recent_seconds{quantile=\"0.99\"}")!, CultureInfo.InvariantCulture);
         Assert.InRange(p99, 0, Wait.TotalSeconds);
     }
 

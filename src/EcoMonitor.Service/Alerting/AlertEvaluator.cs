@@ -115,22 +115,17 @@ public sealed class AlertEvaluator : BackgroundService
     /// <summary>Silences set through the API and the maintenance windows of the rule set, current and future.</summary>
     public IReadOnlyList<Silence> Silences => Locked(() => (IReadOnlyList<Silence>)[.. AllSilences().Where(s => s.Ends > _clock.Now)]);
 
-    /// <summary>Prometheus text for GET /metrics.</summary>
-    public string ToPrometheusText()
-    {
-        var active = Active;
-        var sb = new System.Text.StringBuilder();
-        sb.Append("# HELP ecomonitor_alerts active alerts by state\n# TYPE ecomonitor_alerts gauge\n");
-        foreach (var state in new[] { Domain.Alerting.AlertState.Pending, Domain.Alerting.AlertState.Firing })
-            sb.Append("ecomonitor_alerts{state=\"").Append(state.ToString().ToLowerInvariant()).Append("\"} ").Append(active.Count(a => a.State == state)).Append('\n');
-        void Counter(string name, string help, long value) =>
-            sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(" counter\n").Append(name).Append(' ').Append(value).Append('\n');
-        Counter("ecomonitor_alert_evaluations_total", "alert evaluations completed", Interlocked.Read(ref _evaluations));
-        Counter("ecomonitor_alert_rule_errors_total", "rule evaluations that failed (database unreachable, ...)", Interlocked.Read(ref _ruleErrors));
-        Counter("ecomonitor_alert_rules_reload_failures_total", "edits of the rules file that were refused", Interlocked.Read(ref _reloadFailures));
-        Counter("ecomonitor_alert_notification_failures_total", "notifications that failed after every retry", _dispatcher.FailureCount);
-        return sb.Append(_leadership.ToPrometheusText()).ToString();
-    }
+    /// <summary>Evaluations completed (exported on /metrics, see ServiceInstruments).</summary>
+    public long Evaluations => Interlocked.Read(ref _evaluations);
+
+    /// <summary>Rule evaluations that failed (database unreachable, ...).</summary>
+    public long RuleErrors => Interlocked.Read(ref _ruleErrors);
+
+    /// <summary>Edits of the rules file that were refused.</summary>
+    public long ReloadFailures => Interlocked.Read(ref _reloadFailures);
+
+    /// <summary>Notifications that failed after every retry.</summary>
+    public long NotificationFailures => _dispatcher.FailureCount;
 
     T Locked<T>(Func<T> read)
     {

@@ -370,13 +370,8 @@ public sealed class AlertLeadership : BackgroundService
         }
     }
 
-    public string ToPrometheusText() => !Enabled ? "" :
-        "# HELP ecomonitor_alerting_leader 1 while this instance leads alerting (evaluates and notifies)\n# TYPE ecomonitor_alerting_leader gauge\n" +
-        $"ecomonitor_alerting_leader {(IsLeader ? 1 : 0)}\n" +
-        "# HELP ecomonitor_alerting_takeovers_total times this instance took the alerting lease\n# TYPE ecomonitor_alerting_takeovers_total counter\n" +
-        $"ecomonitor_alerting_takeovers_total {Takeovers}\n" +
-        "# HELP ecomonitor_alerting_stand_downs_total times this instance stopped leading (lost connection, unconfirmed renewals, a preceding claim)\n# TYPE ecomonitor_alerting_stand_downs_total counter\n" +
-        $"ecomonitor_alerting_stand_downs_total {Interlocked.Read(ref _standDowns)}\n";
+    /// <summary>Times this instance stopped leading (lost connection, unconfirmed renewals, a preceding claim).</summary>
+    public long StandDowns => Interlocked.Read(ref _standDowns);
 
     /// <summary>A leader that stops releases the lease itself (an empty retained claim), so a follower takes over after
     /// LeaseSettle; then a normal disconnect, which sends no will.</summary>

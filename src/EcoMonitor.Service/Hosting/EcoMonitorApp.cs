@@ -42,6 +42,7 @@ public static class EcoMonitorApp
         builder.Services.AddQueryApi();
         builder.Services.AddAlerting();
         builder.Services.AddReadiness();
+        builder.Services.AddTelemetry();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -211,9 +212,6 @@ public static class EcoMonitorApp
             };
             return Results.Json(body, statusCode: failing.Length == 0 ? 200 : 503);
         });
-        app.MapGet("/metrics", (IngestionMetrics metrics, Alerting.AlertEvaluator alerts, Readiness readiness, WatchLimiter watches,
-                ReadingBroadcast readings, AlertBroadcast alertEvents, RollupStage rollups) =>
-            Results.Text(metrics.ToPrometheusText() + readiness.ToPrometheusText() + rollups.ToPrometheusText() + watches.ToPrometheusText(readings, alertEvents)
-                + (alerts.Enabled ? alerts.ToPrometheusText() : ""), "text/plain; version=0.0.4"));
+        app.MapMetrics();
     }
 }

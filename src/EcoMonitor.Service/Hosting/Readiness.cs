@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using System.Text;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -15,10 +14,10 @@ public sealed record ReadinessCheck(string Name, bool Ready, string Detail);
 /// subscribed to the broker; (2) influx: InfluxDB accepted a write or answered a probe within
 /// Health:InfluxStaleAfter, and did not refuse the credentials since; (3) pipeline: no messages waiting while no batch
 /// started or completed for Health:StallAfter. /readyz and the gRPC health service answer from these checks, and
-/// /metrics exports them as gauges (meter "EcoMonitor.Readiness" too).</summary>
-public sealed class Readiness : IDisposable
+/// /metrics exports them as gauges (meter "EcoMonitor.Readiness", see <see cref="Telemetry"/>).</summary>
+public sealed class Readiness
 {
-    public const string MeterName = "EcoMonitor.Readiness";
+    public const string MeterName = Telemetry.ReadinessMeter;
     public static readonly string[] CheckNames = ["mqtt", "influx", "pipeline"];
 
     readonly MqttConnection _mqtt;
@@ -27,9 +26,9 @@ public sealed class Readiness : IDisposable
     readonly HealthSettings _settings;
     readonly TimeProvider _time;
     readonly DateTimeOffset _started;
-    readonly Meter _meter = new(MeterName);
 
-    public Readiness(MqttConnection mqtt, InfluxWriter influx, IngestionPipeline pipeline, IOptions<HealthSettings> settings, TimeProvider time)
+    public Readiness(MqttConnection mqtt, InfluxWriter influx, IngestionPipeline pipeline, IOptions<HealthSettings> settings, TimeProvider time,
+        IMeterFactory meters)
     {
         _mqtt = mqtt;
         _influx = influx;
@@ -37,12 +36,13 @@ public sealed class Readiness : IDisposable
         _settings = settings.Value;
         _time = time;
         _started = time.GetUtcNow();
-        _meter.CreateObservableGauge("ecomonitor.ready", () => Evaluate().Select(c =>
+        var meter = meters.Create(MeterName);
+        meter.CreateObservableGauge("ecomonitor.ready", () => Evaluate().Select(c =>
             new Measurement<int>(c.Ready ? 1 : 0, new KeyValuePair<string, object?>("check", c.Name))), description: "1 when the check passes");
-        _meter.CreateObservableGauge("ecomonitor.influx.last_success_age", () => InfluxAge.TotalSeconds, unit: "s",
+        meter.CreateObservableGauge("ecomonitor.influx.last_success_age", () => InfluxAge.TotalSeconds, unit: "s",
             description: "seconds since InfluxDB last accepted a write or answered a probe (since start when never)");
-        _meter.CreateObservableGauge("ecomonitor.pipeline.queue_depth", () => _pipeline.Pending, description: "messages received and not yet stored and acknowledged");
-        _meter.CreateObservableGauge("ecomonitor.pipeline.progress_age", () => ProgressAge.TotalSeconds, unit: "s",
+        meter.CreateObservableGauge("ecomonitor.pipeline.queue_depth", () => _pipeline.Pending, description: "messages received and not yet stored and acknowledged");
+        meter.CreateObservableGauge("ecomonitor.pipeline.progress_age", () => ProgressAge.TotalSeconds, unit: "s",
             description: "seconds since a batch last started or completed (since start when never)");
     }
 
@@ -86,27 +86,6 @@ public sealed class Readiness : IDisposable
     }
 
     static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture);
-
-    /// <summary>The gauges in Prometheus text (appended to /metrics).</summary>
-    public string ToPrometheusText()
-    {
-        var sb = new StringBuilder();
-        void Gauge(string name, string help, double value)
-        {
-            sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-            sb.Append("# TYPE ").Append(name).Append(" gauge\n");
-            sb.Append(name).Append(' ').Append(value.ToString("0.###", CultureInfo.InvariantCulture)).Append('\n');
-        }
-        sb.Append("# HELP ecomonitor_ready 1 when the readiness check passes (see /readyz)\n# TYPE ecomonitor_ready gauge\n");
-        foreach (var c in Evaluate())
-            sb.Append("ecomonitor_ready{check=\"").Append(c.Name).Append("\"} ").Append(c.Ready ? 1 : 0).Append('\n');
-        Gauge("ecomonitor_influx_last_success_age_seconds", "seconds since InfluxDB last accepted a write or answered a probe (since start when never)", InfluxAge.TotalSeconds);
-        Gauge("ecomonitor_pipeline_queue_depth", "messages received and not yet stored and acknowledged", _pipeline.Pending);
-        Gauge("ecomonitor_pipeline_progress_age_seconds", "seconds since a batch last started or completed (since start when never)", ProgressAge.TotalSeconds);
-        return sb.ToString();
-    }
-
-    public void Dispose() => _meter.Dispose();
 
     /// <summary>One check as a health check of Microsoft.Extensions.Diagnostics.HealthChecks (the gRPC health
     /// service reports "" as serving only when all three pass).</summary>

@@ -161,6 +161,7 @@ public sealed class IngestionPipeline
         var refusedLines = refused.Select(r => r.Index).ToHashSet();
         var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
         var storedStatistics = statisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
+        _metrics.Stored(stored, storedStatistics, _time.GetUtcNow());
         // Handed over, not awaited: the rollups are brought up to date by their own stage.
         if (touched.Count > 0) _rollups.Stored(sequence + span - 1, HourlyRollup.HoursOf(stored, storedStatistics));
         if (_broadcast.Watchers > 0) _broadcast.Publish(stored);

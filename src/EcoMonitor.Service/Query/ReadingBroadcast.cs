@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Threading.Channels;
 using EcoMonitor.Domain;
 using Grpc.Core;
@@ -152,19 +150,5 @@ public sealed class WatchLimiter(IOptions<ApiSettings> options)
         {
             if (Interlocked.Exchange(ref _released, 1) == 0) owner.Release(caller);
         }
-    }
-
-    /// <summary>Live streams, refusals and items dropped for slow watchers, as Prometheus text (part of /metrics).</summary>
-    public string ToPrometheusText(ReadingBroadcast readings, AlertBroadcast alerts)
-    {
-        var sb = new StringBuilder();
-        sb.Append("# HELP ecomonitor_watch_streams live Watch and WatchAlerts streams open\n# TYPE ecomonitor_watch_streams gauge\n")
-            .Append("ecomonitor_watch_streams ").Append(Open.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP ecomonitor_watch_refused_total live streams refused by Api:MaxWatchStreams or Api:MaxWatchStreamsPerKey\n# TYPE ecomonitor_watch_refused_total counter\n")
-            .Append("ecomonitor_watch_refused_total ").Append(Refused.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("# HELP ecomonitor_watch_dropped_total items dropped for watchers more than Api:WatchBufferSize behind\n# TYPE ecomonitor_watch_dropped_total counter\n")
-            .Append("ecomonitor_watch_dropped_total{stream=\"readings\"} ").Append(readings.DroppedTotal.ToString(CultureInfo.InvariantCulture)).Append('\n')
-            .Append("ecomonitor_watch_dropped_total{stream=\"alerts\"} ").Append(alerts.DroppedTotal.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        return sb.ToString();
     }
 }

@@ -61,12 +61,14 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
         while (true)
         {
             if (!_databaseReady) await EnsureDatabaseAsync(ct);
+            var started = time.GetTimestamp();
             var (outcome, detail) = await TryWriteAsync(lines, start, count, ct);
             switch (outcome)
             {
                 case Outcome.Written:
                     Succeeded();
                     metrics.PointsWritten(count);
+                    metrics.WriteAccepted(count, time.GetElapsedTime(started));
                     return;
                 case Outcome.Refused or Outcome.TooLarge when count == 1:
                     refused.Add((start, detail));

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using EcoMonitor.Domain;
 using EcoMonitor.Service.Hosting;
@@ -34,7 +32,7 @@ namespace EcoMonitor.Service.Storage;
 /// took them ends (ecomonitor_rollup_lag_seconds; at steady load well under a second, see the README). The
 /// <c>silent</c> rule and raw-reading queries read readings and see a batch at its acknowledgement.</summary>
 public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, InfluxWriter writer, IOptions<RollupSettings> options,
-    TimeProvider time, ILogger<RollupStage> log) : BackgroundService
+    TimeProvider time, ILogger<RollupStage> log, System.Diagnostics.Metrics.IMeterFactory meters) : BackgroundService
 {
     readonly RollupSettings _settings = options.Value;
     readonly InfluxSettings _influx = influx.Settings;
@@ -45,11 +43,14 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
     long _lastSequence;
     readonly SemaphoreSlim _signal = new(0, 1);
 
-    // Lag samples: the last LagWindow batches, seconds from their storage to the end of the round that took them.
-    const int LagWindow = 1024;
+    // Lag samples: the last LagWindow batches, seconds from their storage to the end of the round that took them; and
+    // every sample in a histogram (/metrics; the window's quantiles are there too, see ServiceInstruments).
+    public const int LagWindow = 1024;
+    readonly System.Diagnostics.Metrics.Histogram<double> _lagHistogram = meters.Create(new System.Diagnostics.Metrics.MeterOptions(Telemetry.StorageMeter)).CreateHistogram<double>("ecomonitor.rollup.lag",
+        unit: "s", description: "time from a batch's storage (just before its acknowledgement) to the end of the rollup round that took its hours",
+        advice: new() { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
     readonly double[] _lags = new double[LagWindow];
     long _lagCount;
-    double _lagSum;
     long _recomputed, _failures, _repaired;
 
     /// <summary>This instance's writer id in the dirty marks: new at every start, so a restarted instance treats
@@ -192,7 +193,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 {
                     var lag = TimeSpan.FromTicks(now - stored).TotalSeconds;
                     _lags[_lagCount++ % LagWindow] = lag;
-                    _lagSum += lag;
+                    _lagHistogram.Record(lag);
                 }
             if (batches.Count > 0 && !keepOwnMarks) await DeleteMarksAsync(WriterId, DateTimeOffset.FromUnixTimeMilliseconds(batches[^1].Sequence), inclusive: true, ct);
         }
@@ -366,35 +367,6 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
     public long HoursRecomputed => Interlocked.Read(ref _recomputed);
     public long HoursRepaired => Interlocked.Read(ref _repaired);
     public long Failures => Interlocked.Read(ref _failures);
-
-    /// <summary>The stage's metrics in Prometheus text (appended to /metrics).</summary>
-    public string ToPrometheusText()
-    {
-        var sb = new StringBuilder();
-        void Metric(string name, string type, string help, double value)
-        {
-            sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-            sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-            sb.Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        }
-        long count;
-        double sum;
-        lock (_lock) (count, sum) = (_lagCount, _lagSum);
-        sb.Append("# HELP ecomonitor_rollup_lag_seconds time from a batch's storage (just before its acknowledgement) to its hours being rolled up; quantiles over the last ")
-            .Append(LagWindow).Append(" batches\n");
-        sb.Append("# TYPE ecomonitor_rollup_lag_seconds summary\n");
-        foreach (var q in (double[])[0.5, 0.99])
-            sb.Append("ecomonitor_rollup_lag_seconds{quantile=\"").Append(q.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
-                .Append(LagQuantile(q).ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("ecomonitor_rollup_lag_seconds_sum ").Append(sum.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append("ecomonitor_rollup_lag_seconds_count ").Append(count).Append('\n');
-        Metric("ecomonitor_rollup_pending_hours", "gauge", "dirty hours waiting in memory for the rollup", PendingHours);
-        Metric("ecomonitor_rollup_oldest_pending_seconds", "gauge", "age of the oldest stored batch not yet rolled up", OldestPendingSeconds);
-        Metric("ecomonitor_rollup_hours_recomputed_total", "counter", "hours recomputed by the rollup stage", HoursRecomputed);
-        Metric("ecomonitor_rollup_hours_repaired_total", "counter", "hours recomputed from durable dirty marks (other or crashed instances, overflow)", HoursRepaired);
-        Metric("ecomonitor_rollup_failures_total", "counter", "failed rollup recomputes, mark reads and mark deletions (retried)", Failures);
-        return sb.ToString();
-    }
 
     public override void Dispose()
     {

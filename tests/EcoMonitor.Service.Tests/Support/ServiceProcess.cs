@@ -167,9 +167,12 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var text = await http.GetStringAsync($"http://127.0.0.1:{HttpPort}/metrics");
-        return text.Split('\n').Where(l => l.Length > 0 && l[0] != '#')
-            .Select(l => (Name: l[..l.LastIndexOf(' ')], Value: l[(l.LastIndexOf(' ') + 1)..]))
-            .ToDictionary(x => x.Name, x => long.Parse(x.Value, CultureInfo.InvariantCulture));
+        // Counters only: gauges and histogram sums (seconds, NaN) are not whole numbers.
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var l in text.Split('\n').Where(l => l.Length > 0 && l[0] != '#'))
+            if (long.TryParse(l[(l.LastIndexOf(' ') + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                counters[l[..l.LastIndexOf(' ')]] = value;
+        return counters;
     }
 
     /// <summary>The process's resident set now and its peak (VmRSS, VmHWM from /proc), in bytes.</summary>
