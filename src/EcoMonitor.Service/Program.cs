@@ -13,6 +13,7 @@ Log.Logger = new LoggerConfiguration()
     .WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}",
         standardErrorFromLevel: Serilog.Events.LogEventLevel.Verbose, formatProvider: System.Globalization.CultureInfo.InvariantCulture)
     .CreateBootstrapLogger();
+WebApplication? app = null;
 try
 {
     var report = ConfigCheck.Run(args);
@@ -32,7 +33,7 @@ try
         Log.Fatal("{Problem}", busy);
         return 2;
     }
-    var app = EcoMonitorApp.Build(args);
+    app = EcoMonitorApp.Build(args);
     await app.RunAsync();
     return 0;
 }
@@ -51,6 +52,12 @@ catch (InvalidOperationException e)
 {
     Log.Fatal("{Problem}", e.Message);
     return 2;
+}
+catch (OperationCanceledException) when (app?.Lifetime.ApplicationStopping.IsCancellationRequested == true)
+{
+    // Stopped (SIGTERM, Ctrl+C) while still starting, e.g. while InfluxDB did not answer yet: a normal stop.
+    Log.Information("Stopped before the start completed");
+    return 0;
 }
 catch (Exception e)
 {
