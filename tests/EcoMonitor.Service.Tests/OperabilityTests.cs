@@ -8,6 +8,7 @@ using EcoMonitor.Api.V1;
 using EcoMonitor.Service.Tests.Support;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.Configuration;
 
 namespace EcoMonitor.Service.Tests;
 
@@ -294,6 +295,45 @@ public sealed class OperabilityTests
         Assert.DoesNotContain(ServiceRun.ReaderKey, text);
         Assert.DoesNotContain(run.Stdout, l => l.Contains("StartupReport", StringComparison.Ordinal)); // Logging:Console false
         Directory.Delete(folder, true);
+    }
+
+    [Fact]
+    public void A_certificate_with_a_wrong_password_or_for_an_http_url_is_refused_naming_the_setting_and_not_the_password()
+    {
+        using var certificate = new SelfSignedCertificate("right-pass-0001");
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Http:Url"] = "https://127.0.0.1:8480",
+            ["Http:Tls:CertificatePath"] = certificate.Path,
+            ["Http:Tls:CertificatePassword"] = "wrong-pass-0002",
+            ["Grpc:Url"] = "http://127.0.0.1:8481",
+            ["Grpc:Tls:CertificatePath"] = certificate.Path,
+        }).Build();
+        var (http, grpc, problems) = Hosting.Endpoints.Read(config, Path.GetTempPath());
+        Assert.Null(http!.Certificate);
+        Assert.Equal(2, problems.Count);
+        Assert.StartsWith($"Http:Tls:CertificatePath: '{certificate.Path}' cannot be opened as PKCS#12 with Http:Tls:CertificatePassword", problems[0]);
+        Assert.Equal("Grpc:Tls:CertificatePath is set but Grpc:Url is http: write https:// to serve TLS, or remove the certificate.", problems[1]);
+        Assert.DoesNotContain("wrong-pass-0002", string.Join(" ", problems));
+        Assert.Equal(8481, grpc!.Port);
+    }
+
+    [Fact]
+    public void A_rule_reaches_a_channel_through_its_own_channels_or_a_route_matching_its_name_and_severity()
+    {
+        static Alerting.AlertRuleSettings Rule(string name, string severity = "warning", params string[] channels) =>
+            new() { Name = name, Kind = "daily-mean", Parameter = "pm10", Severity = severity, Channels = [.. channels] };
+        var rules = new Alerting.AlertRuleSet
+        {
+            Rules = [Rule("own", "warning", "broker"), Rule("named"), Rule("critical", "critical"), Rule("lonely"), Rule("unnamed", "info")],
+            Routes =
+            [
+                new() { Rules = ["named", "unnamed"], Severities = ["warning"], Channels = ["mail"] }, // "unnamed" is info: not matched
+                new() { Severities = ["critical"], Channels = ["ding"] },
+            ],
+        };
+        Assert.Equal(["lonely", "unnamed"], Alerting.RuleRouting.Unrouted(rules).Select(x => x.Rule.Name));
+        Assert.Equal([3, 4], Alerting.RuleRouting.Unrouted(rules).Select(x => x.Index));
     }
 
     static string Text(JsonElement e, string name) => e.TryGetProperty(name, out var p) ? p.ToString() : "";

@@ -33,7 +33,8 @@ public sealed class ConfigReport
             return;
         }
         output.WriteLine($"{AllProblems.Count} problem(s):");
-        foreach (var problem in AllProblems) output.WriteLine($"  - {problem}");
+        // A problem of several lines (the stations file lists each station's) stays together, indented.
+        foreach (var problem in AllProblems) output.WriteLine($"  - {problem.ReplaceLineEndings("\n    ")}");
         output.WriteLine(Problems.Count > 0 ? "The service would not start."
             : "The service would start, but alerts of the rules above would reach nobody (it warns of them at start).");
     }
