@@ -34,8 +34,15 @@ try
         return 2;
     }
     app = EcoMonitorApp.Build(args);
+    // A background service that fails stops the host (BackgroundServiceExceptionBehavior.StopHost; the host logs
+    // "BackgroundService failed" with the exception), and RunAsync returns as after a normal stop: not a 0 then.
+    // The services are taken before the run, as RunAsync disposes the container.
+    var background = app.Services.GetServices<IHostedService>().OfType<BackgroundService>().ToList();
     await app.RunAsync();
-    return 0;
+    var failed = background.Select(s => s.ExecuteTask?.Exception?.InnerException).FirstOrDefault(e => e is not null);
+    if (failed is null) return 0;
+    Log.Fatal("{Problem}", failed.Message);
+    return failed is InvalidOperationException or OptionsValidationException ? 2 : 1;
 }
 catch (OptionsValidationException e)
 {

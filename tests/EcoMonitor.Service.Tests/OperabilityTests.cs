@@ -54,6 +54,18 @@ public sealed class OperabilityTests
     }
 
     [Fact]
+    public async Task A_failure_found_after_the_start_exits_2_with_its_message_not_0()
+    {
+        // The alert state file is read when alerting runs; a broken one stops the service (as documented), which
+        // then exited 0 as after a normal stop, and systemd saw a clean exit.
+        var state = TempFile("{not json");
+        await using var run = new ServiceRun(new() { ["Alerting:Enabled"] = "true", ["Alerting:StateFile"] = state });
+        Assert.Equal(2, await run.ExitCodeAsync());
+        Assert.Contains($"FTL Alerting:StateFile: '{state}' cannot be read", run.Output);
+        File.Delete(state);
+    }
+
+    [Fact]
     public async Task An_https_Http_Url_without_a_certificate_is_refused_at_start()
     {
         await using var run = new ServiceRun(new() { ["Http:Url"] = $"https://127.0.0.1:{ChildProcesses.FreePort()}" });

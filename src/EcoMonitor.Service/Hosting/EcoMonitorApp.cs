@@ -28,6 +28,7 @@ public static class EcoMonitorApp
             .ReadFrom.Configuration(context.Configuration)
             .ReadFrom.Services(services)
             .WriteTo(logging, context.HostingEnvironment.ContentRootPath)
+            .Filter.ByExcluding(ServiceLogging.ReportedAtExit)
             // The health check service logs every failing check as an error, at every probe of /readyz's gRPC twin;
             // ReadinessMonitor logs each change of a check once instead.
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", Serilog.Events.LogEventLevel.Fatal)

@@ -122,6 +122,15 @@ public static class ServiceLogging
         return logger;
     }
 
+    /// <summary>The host logs a failed start with the exception's stack trace before it rethrows it; for a wrong
+    /// setting, file or port that line is left out, as the service's exit reports the message alone (exit 2).</summary>
+    public static bool ReportedAtExit(Serilog.Events.LogEvent e) =>
+        e.Exception is Microsoft.Extensions.Options.OptionsValidationException or InvalidOperationException
+            or IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException }
+        && e.MessageTemplate.Text == "Hosting failed to start"
+        && e.Properties.TryGetValue("SourceContext", out var source)
+        && source is Serilog.Events.ScalarValue { Value: "Microsoft.Extensions.Hosting.Internal.Host" };
+
     /// <summary>For the start-up report.</summary>
     public static string Describe(LoggingSettings settings, string contentRoot) =>
         $"{settings.Format} to {(settings.Console ? "the console" : "no console")}" + (FullPath(settings, contentRoot) is { } path
