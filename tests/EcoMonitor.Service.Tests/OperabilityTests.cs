@@ -16,6 +16,7 @@ namespace EcoMonitor.Service.Tests;
 /// start (a port in use, a wrong setting, https without a certificate), https on the HTTP endpoint, --check-config,
 /// the log formats and the file sink, a log line per gRPC call, and no secret in any log line.</summary>
 [Trait("Category", "Integration")]
+[Collection(ProcessFaultTests.Collection)] // one service process at a time with the other process tests: each loads the machine
 public sealed class OperabilityTests
 {
     [Theory]
