@@ -511,6 +511,8 @@ public sealed class AlertEvaluator : BackgroundService
         }
         _log.LogInformation("Alert rules reloaded from {File}: {Rules} rule(s), {Routes} route(s), {Maintenance} maintenance window(s)",
             _rulesFile, _rules.Rules.Count, _rules.Routes.Count, _rules.Maintenance.Count);
+        foreach (var problem in RuleRouting.Describe(_rules, $"Alerting:RulesFile ({Path.GetFileName(_rulesFile)}) "))
+            _log.LogWarning("{Problem}", problem);
         foreach (var e in _tracker.Retire(_rules.Rules.Select(r => r.Name).ToHashSet(), now, "rule removed"))
             Publish(e, "warning");
     }

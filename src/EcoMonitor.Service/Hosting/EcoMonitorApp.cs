@@ -1,4 +1,3 @@
-using System.Net;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Query;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -23,9 +22,13 @@ public static class EcoMonitorApp
         configure?.Invoke(builder.Configuration);
         // Before anything binds: a value that does not fit its setting stops the start, named (see StrictSettings).
         StrictSettings.Check(builder.Configuration);
+        var logging = ServiceLogging.Read(builder.Configuration, builder.Environment.ContentRootPath);
+        builder.Services.AddSingleton(logging);
         builder.Host.UseSerilog((context, services, logger) => logger
             .ReadFrom.Configuration(context.Configuration)
             .ReadFrom.Services(services)
+            .WriteTo(logging, context.HostingEnvironment.ContentRootPath)
+            .Filter.ByExcluding(ServiceLogging.ReportedAtExit)
             // The health check service logs every failing check as an error, at every probe of /readyz's gRPC twin;
             // ReadinessMonitor logs each change of a check once instead.
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", Serilog.Events.LogEventLevel.Fatal)
@@ -51,41 +54,27 @@ public static class EcoMonitorApp
         return app;
     }
 
-    /// <summary>Two endpoints: Http:Url (HTTP/1.1: /healthz, /readyz, /metrics) and Grpc:Url (HTTP/2 only, as gRPC needs
-    /// without TLS). An https URL takes its certificate from Grpc:Tls:CertificatePath / CertificatePassword.</summary>
+    /// <summary>Two endpoints: Http:Url (HTTP/1.1: /healthz, /readyz, /metrics, the JSON API) and Grpc:Url (HTTP/2
+    /// only, as gRPC needs without TLS). An https URL is served with the certificate of Http:Tls or Grpc:Tls, and
+    /// refused without one (see <see cref="Endpoints"/>).</summary>
     static void ConfigureEndpoints(WebApplicationBuilder builder)
     {
-        var config = builder.Configuration;
-        var http = ParseUrl(config["Http:Url"] ?? "http://127.0.0.1:8480", "Http:Url");
-        var grpc = ParseUrl(config["Grpc:Url"] ?? "http://127.0.0.1:8481", "Grpc:Url");
-        var certificate = config["Grpc:Tls:CertificatePath"];
-        var password = config["Grpc:Tls:CertificatePassword"];
-        if (grpc.Scheme == "https" && string.IsNullOrEmpty(certificate))
-            throw new InvalidOperationException("Grpc:Url is https but Grpc:Tls:CertificatePath is not set.");
-        if (!string.IsNullOrEmpty(certificate) && !File.Exists(certificate))
-            throw new InvalidOperationException($"Grpc:Tls:CertificatePath: '{certificate}' does not exist.");
+        var (http, grpc, problems) = Endpoints.Read(builder.Configuration, builder.Environment.ContentRootPath);
+        if (problems.Count > 0) throw new InvalidOperationException(string.Join(" ", problems));
+        builder.Services.AddSingleton(new ServiceEndpoints(http!, grpc!));
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(http.Address, http.Port, o => o.Protocols = HttpProtocols.Http1);
-            kestrel.Listen(grpc.Address, grpc.Port, o =>
+            kestrel.Listen(http!.Address, http.Port, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                if (http.Certificate is { } certificate) o.UseHttps(certificate);
+            });
+            kestrel.Listen(grpc!.Address, grpc.Port, o =>
             {
                 o.Protocols = HttpProtocols.Http2;
-                if (grpc.Scheme == "https") o.UseHttps(certificate!, password);
+                if (grpc.Certificate is { } certificate) o.UseHttps(certificate);
             });
         });
-    }
-
-    static (string Scheme, IPAddress Address, int Port) ParseUrl(string url, string setting)
-    {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.AbsolutePath != "/")
-            throw new InvalidOperationException($"{setting} must be http(s)://address:port (got '{url}').");
-        var address = uri.Host switch
-        {
-            "localhost" => IPAddress.Loopback,
-            "*" or "+" => IPAddress.Any,
-            _ => IPAddress.TryParse(uri.Host.Trim('[', ']'), out var a) ? a : throw new InvalidOperationException($"{setting}: '{uri.Host}' is not an IP address."),
-        };
-        return (uri.Scheme, address, uri.Port);
     }
 
     static IServiceCollection AddQueryApi(this IServiceCollection services)
@@ -97,7 +86,14 @@ public static class EcoMonitorApp
         services.AddSingleton<TargetCalculator>();
         services.AddSingleton<ApiKeyInterceptor>();
         services.AddSingleton<WatchLimiter>();
-        services.AddGrpc(o => o.EnableDetailedErrors = false).AddJsonTranscoding()
+        services.AddSingleton<CallLogging>();
+        // Registered for every service (health and reflection too), so it runs before the API key check and logs
+        // refused calls as well.
+        services.AddGrpc(o =>
+        {
+            o.EnableDetailedErrors = false;
+            o.Interceptors.Add<CallLogging>();
+        }).AddJsonTranscoding()
             .AddServiceOptions<QueryApi>(o => o.Interceptors.Add<ApiKeyInterceptor>())
             .AddServiceOptions<Alerting.AlertApi>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         services.AddGrpcReflection();

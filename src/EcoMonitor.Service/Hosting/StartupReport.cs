@@ -4,8 +4,9 @@ using Microsoft.Extensions.Options;
 
 namespace EcoMonitor.Service.Hosting;
 
-/// <summary>Logs the effective settings once at start-up (secrets only as "set"/"not set"), loads the stations file
-/// so a broken one stops start-up, and creates the database when it is reachable.</summary>
+/// <summary>Logs the effective settings once at start-up (secrets only as "set"/"not set": API keys by name and
+/// role, passwords, tokens and webhook URLs never), loads the stations file so a broken one stops start-up, warns of
+/// alert rules that reach no channel, and creates the database when it is reachable.</summary>
 public sealed class StartupReport(
     IOptions<MqttSettings> mqtt,
     IOptions<InfluxSettings> influx,
@@ -15,6 +16,12 @@ public sealed class StartupReport(
     StationRegistry stations,
     InfluxWriter writer,
     Query.StandardsCatalog standards,
+    ServiceEndpoints endpoints,
+    LoggingSettings logging,
+    IOptions<Query.ApiSettings> api,
+    IHostEnvironment environment,
+    Alerting.AlertEvaluator alerts,
+    IOptions<Alerting.AlertingSettings> alerting,
     ILogger<StartupReport> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
@@ -37,8 +44,19 @@ public sealed class StartupReport(
         log.LogInformation("Readiness (/readyz): InfluxDB answered within {InfluxStaleAfter} (probed every {Ping} when idle, every {Recovery} while unreachable), pipeline stalled after {StallAfter}",
             h.InfluxStaleAfter, h.InfluxPingInterval, i.RecoveryProbeInterval, h.StallAfter);
         log.LogInformation("Standards in effect: {Air}, {Aqi}, {Water}", standards.Air.Name, standards.Aqi.Name, standards.Water.Name);
+        log.LogInformation("Endpoints: HTTP {Http}, gRPC {Grpc}; API keys {Keys}",
+            Endpoint(endpoints.Http), Endpoint(endpoints.Grpc),
+            api.Value.Keys.Count == 0 ? "none (every API call is refused)" : string.Join(", ", api.Value.Keys.Select(k => $"{k.Name} ({k.Role.ToString().ToLowerInvariant()})")));
+        log.LogInformation("Logs: {Logs}", ServiceLogging.Describe(logging, environment.ContentRootPath));
+        if (alerts.Enabled)
+            foreach (var problem in Alerting.RuleRouting.Describe(alerts.Rules,
+                alerting.Value.RulesFile is { Length: > 0 } file ? $"Alerting:RulesFile ({Path.GetFileName(file)}) " : "Alerting:"))
+                log.LogWarning("{Problem}", problem);
         await writer.EnsureDatabaseAsync(ct);
     }
+
+    static string Endpoint(ListenEndpoint e) =>
+        $"{e.Scheme}://{e}" + (e.Certificate is { } c ? $" (TLS certificate {c.Subject}, valid until {c.NotAfter:yyyy-MM-dd})" : "");
 
     static string Secret(string? value) => string.IsNullOrEmpty(value) ? "not set" : "set";
 

@@ -46,10 +46,10 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, WatchLimite
             log.LogWarning("Refused {Method} from {Peer}: unknown API key", context.Method, context.Peer);
             throw new RpcException(new Status(StatusCode.Unauthenticated, "unknown API key"));
         }
+        context.UserState[CallerKey] = match.Name; // before the role check: a refused call is logged with its key's name
         if (Required.TryGetValue(context.Method, out var role) && match.Role < role)
             throw new RpcException(new Status(StatusCode.PermissionDenied,
                 $"{context.Method} needs the {role.ToString().ToLowerInvariant()} role; {match.Name} has the {match.Role.ToString().ToLowerInvariant()} role"));
-        context.UserState[CallerKey] = match.Name;
         return match;
     }
 
