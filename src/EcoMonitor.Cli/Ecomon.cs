@@ -236,6 +236,7 @@ public static class Ecomon
         yield return watch;
 
         yield return AlertCommands.Build(output);
+        yield return ImportCommand.Build(output);
     }
 
     static QueryService.QueryServiceClient Client(ParseResult p) =>

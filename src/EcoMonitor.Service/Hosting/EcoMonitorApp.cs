@@ -1,4 +1,5 @@
 using System.Net;
+using EcoMonitor.Service.Import;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Query;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -42,11 +43,13 @@ public static class EcoMonitorApp
         builder.Services.AddQueryApi();
         builder.Services.AddAlerting();
         builder.Services.AddReadiness();
+        builder.Services.AddImport();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapOperationsEndpoints();
         app.MapQueryApi();
+        app.MapImport();
         return app;
     }
 

@@ -28,6 +28,7 @@ public static class StrictSettings
         (Query.VocSettings.Section, typeof(Query.VocSettings)),
         (Query.StandardsSettings.Section, typeof(Query.StandardsSettings)),
         (Alerting.AlertingSettings.Section, typeof(Alerting.AlertingSettings)),
+        (Import.ImportSettings.Section, typeof(Import.ImportSettings)),
     ];
 
     /// <summary>Throws <see cref="OptionsValidationException"/> listing every value that does not fit its setting.</summary>
