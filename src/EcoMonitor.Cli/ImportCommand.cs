@@ -121,6 +121,7 @@ static class ImportCommand
         var client = new ImportService.ImportServiceClient(GrpcChannel.ForAddress(p.GetValue(Ecomon.Server)!));
         var acknowledged = 0;
         ImportDone? done = null;
+        TimeSpan lastAnswer = default, rollupWait = default;
         try
         {
             using var call = client.Import(Ecomon.Headers(p), cancellationToken: interrupt.Token);
@@ -132,6 +133,7 @@ static class ImportCommand
                     var reply = call.ResponseStream.Current;
                     if (reply.ResultCase == ImportReply.ResultOneofCase.Done)
                     {
+                        rollupWait = clock.Elapsed - lastAnswer;
                         done = reply.Done;
                         continue;
                     }
@@ -144,7 +146,7 @@ static class ImportCommand
                     {
                         rejectedFile ??= new FileStream(o.Rejected, FileMode.Append, FileAccess.Write);
                         WriteRejections(rejectedFile, r, sent);
-                        rejectedFile.Flush(flushToDisk: true);
+                        rejectedFile.Flush();
                     }
                     state.NextLine = sent.FirstLine + sent.Lines.Count;
                     state.NextOffset = sent.EndOffset;
@@ -157,6 +159,7 @@ static class ImportCommand
                     state.ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds;
                     state.Save(o.State);
                     sessionValues += r.ValuesStored;
+                    lastAnswer = clock.Elapsed;
                     slots.Release();
                     progress.Report(sent.EndOffset, state.NextLine - 1, sessionValues, clock.Elapsed);
                     if (o.StopAfter > 0 && ++acknowledged >= o.StopAfter) await interrupt.CancelAsync();
@@ -184,7 +187,7 @@ static class ImportCommand
         if (done is null) throw new RpcException(new Status(StatusCode.Unavailable, "the service ended the import without its final answer; run the same command again to resume"));
         File.Delete(o.State);
         state.ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds;
-        PrintSummary(p, output, o, state, done, resuming, File.Exists(o.Rejected));
+        PrintSummary(p, output, o, state, done, rollupWait, resuming, File.Exists(o.Rejected));
         return 0;
     }
 
@@ -249,7 +252,7 @@ static class ImportCommand
 
     static string Clean(string s) => s.Replace('\t', ' ').Replace('\r', ' ').Replace('\n', ' ');
 
-    static void PrintSummary(ParseResult p, TextWriter output, Options o, ImportState s, ImportDone done, bool resumed, bool rejectedFileExists)
+    static void PrintSummary(ParseResult p, TextWriter output, Options o, ImportState s, ImportDone done, TimeSpan rollupWait, bool resumed, bool rejectedFileExists)
     {
         var rate = s.ElapsedSeconds > 0 ? s.ValuesStored / s.ElapsedSeconds : 0;
         if (p.GetValue(Ecomon.Json))
@@ -259,6 +262,7 @@ static class ImportCommand
                 file = o.File, format = s.Format, timeZone = s.TimeZone, lines = s.NextLine - 1, rows = s.Rows, valuesStored = s.ValuesStored,
                 statisticsStored = s.StatisticsStored, linesRejected = s.LinesRejected, rejected = s.Rejected,
                 rejectedFile = rejectedFileExists ? o.Rejected : null, hoursMarked = done.HoursMarked, rollupsCurrent = done.RollupsCurrent,
+                rollupWaitSeconds = Math.Round(rollupWait.TotalSeconds, 3),
                 elapsedSeconds = Math.Round(s.ElapsedSeconds, 3), valuesPerSecond = Math.Round(rate), sessions = s.Sessions, resumed,
             }));
             return;
@@ -269,7 +273,7 @@ static class ImportCommand
         output.WriteLine($"  lines rejected   {s.LinesRejected}{(s.LinesRejected > 0 ? $" (details in {o.Rejected})" : "")}");
         foreach (var (reason, count) in s.Rejected.OrderByDescending(x => x.Value).ThenBy(x => x.Key, StringComparer.Ordinal))
             output.WriteLine($"    {reason,-30} {count}");
-        output.WriteLine($"  rollups          {(done.RollupsCurrent ? "up to date" : "still being brought up to date")} ({done.HoursMarked} station-parameter hours)");
+        output.WriteLine($"  rollups          {(done.RollupsCurrent ? "up to date" : "still being brought up to date")} ({done.HoursMarked} station-parameter hours, {rollupWait.TotalSeconds:0.0} s after the last batch)");
         output.WriteLine($"  elapsed          {s.ElapsedSeconds:0.0} s{(s.Sessions > 1 ? $" in {s.Sessions} runs" : "")}, {rate:0} values/s");
     }
 

@@ -9,7 +9,8 @@ namespace EcoMonitor.Cli;
 /// version by its size and the SHA-256 of its first megabyte, so a state is never applied to a changed file; it
 /// records the next line and its byte offset, how long the rejected-lines file was (a resumed import cuts it back to
 /// that length, so lines of a batch that was sent but not acknowledged are not listed twice), and the counts so far
-/// (the final summary covers the whole file, across interruptions). Deleted when the file is done.</summary>
+/// (the final summary covers the whole file, across interruptions). Deleted when the file is done. Not forced to
+/// disk: a state lost with the machine only makes the import resume earlier, which stores nothing twice.</summary>
 internal sealed class ImportState
 {
     public int Version { get; set; } = 1;
@@ -62,7 +63,7 @@ internal sealed class ImportState
         using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
         {
             JsonSerializer.Serialize(stream, this, Options);
-            stream.Flush(flushToDisk: true);
+            stream.Flush();
         }
         System.IO.File.Move(temp, path, overwrite: true);
     }

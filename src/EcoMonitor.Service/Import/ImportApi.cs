@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using EcoMonitor.Api.V1;
 using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Ingestion;
@@ -17,8 +18,8 @@ namespace EcoMonitor.Service.Import;
 /// of the imported days are rebuilt by the same stage, and an interrupted import leaves no hour unmarked.
 ///
 /// Idempotence comes from the storage: a point is its measurement, tags and time, so importing a line again
-/// overwrites the same point with the same value. Batches of one call are handled one after the other; calls run
-/// side by side.</summary>
+/// overwrites the same point with the same value. Batches of one call are stored and answered one after the other
+/// (the next batch is decoded meanwhile); calls run side by side.</summary>
 public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, RollupStage rollups, IOptions<ImportSettings> options,
     IOptions<RollupSettings> rollupOptions, TimeProvider time, ILogger<ImportApi> log) : ImportService.ImportServiceBase
 {
@@ -33,47 +34,73 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
         var all = new HashSet<(string, string, DateTimeOffset)>();
         long rows = 0, stored = 0, rejected = 0, batches = 0;
         var started = time.GetUtcNow();
-        while (await requestStream.MoveNext(ct))
+        // Two stages, so that decoding the next batch overlaps storing this one: the reader decodes and validates
+        // batches as they arrive (at most two ahead), this loop stores and answers them in order.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var decoded = Channel.CreateBounded<(ImportBatch Batch, ImportedLines Lines)>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+        var reader = Task.Run(async () =>
         {
-            var batch = requestStream.Current;
-            if (first is null)
+            try
             {
-                if (batch.Format == ImportFormat.Unspecified)
-                    throw new RpcException(new Status(StatusCode.InvalidArgument, "format: give csv or hj212"));
-                if (!ImportProcessor.TryFindZone(batch.TimeZone, out zone, out var zoneError))
-                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"time_zone: {zoneError}"));
-                first = (batch.Format, batch.TimeZone);
+                while (await requestStream.MoveNext(stop.Token))
+                {
+                    var batch = requestStream.Current;
+                    if (first is null)
+                    {
+                        if (batch.Format == ImportFormat.Unspecified)
+                            throw new RpcException(new Status(StatusCode.InvalidArgument, "format: give csv or hj212"));
+                        if (!ImportProcessor.TryFindZone(batch.TimeZone, out zone, out var zoneError))
+                            throw new RpcException(new Status(StatusCode.InvalidArgument, $"time_zone: {zoneError}"));
+                        first = (batch.Format, batch.TimeZone);
+                    }
+                    else if (first.Value != (batch.Format, batch.TimeZone))
+                        throw new RpcException(new Status(StatusCode.InvalidArgument, "format and time_zone must be the same in every batch of an import"));
+                    if (batch.FirstLine < 1)
+                        throw new RpcException(new Status(StatusCode.InvalidArgument, $"first_line must be at least 1 (got {batch.FirstLine})"));
+                    if (batch.Lines.Count > _settings.MaxBatchLines)
+                        throw new RpcException(new Status(StatusCode.InvalidArgument, $"{batch.Lines.Count} lines in one batch; at most {_settings.MaxBatchLines} (Import:MaxBatchLines)"));
+                    var lines = new ReadOnlyMemory<byte>[batch.Lines.Count];
+                    for (var i = 0; i < lines.Length; i++) lines[i] = batch.Lines[i].Memory;
+                    var format = first.Value.Format == ImportFormat.Hj212 ? ImportLineFormat.Hj212 : ImportLineFormat.Csv;
+                    await decoded.Writer.WriteAsync((batch, processor.Process(format, zone, lines, time.GetUtcNow())), stop.Token);
+                }
+                decoded.Writer.Complete();
             }
-            else if (first.Value != (batch.Format, batch.TimeZone))
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "format and time_zone must be the same in every batch of an import"));
-            if (batch.FirstLine < 1)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"first_line must be at least 1 (got {batch.FirstLine})"));
-            if (batch.Lines.Count > _settings.MaxBatchLines)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"{batch.Lines.Count} lines in one batch; at most {_settings.MaxBatchLines} (Import:MaxBatchLines)"));
-
-            var lines = new ReadOnlyMemory<byte>[batch.Lines.Count];
-            for (var i = 0; i < lines.Length; i++) lines[i] = batch.Lines[i].Memory;
-            var format = first.Value.Format == ImportFormat.Hj212 ? ImportLineFormat.Hj212 : ImportLineFormat.Csv;
-            var processed = processor.Process(format, zone, lines, time.GetUtcNow());
-            var (hours, refusedStatistics) = await StoreAsync(processed.Result, ct);
-            all.UnionWith(hours);
-
-            var r = processed.Result;
-            var result = new ImportBatchResult
+            catch (Exception e)
             {
-                FirstLine = batch.FirstLine,
-                LineCount = lines.Length,
-                Rows = processed.Rows,
-                ValuesStored = r.StoredCount,
-                StatisticsStored = r.Statistics.Count - refusedStatistics,
-            };
-            foreach (var x in r.Rejections.OrderBy(x => x.Index))
-                result.Rejections.Add(new ImportRejection { Line = batch.FirstLine + (x.Index ?? 0), Reason = x.Reason, Detail = x.Detail, Parameter = x.Parameter ?? "" });
-            rows += result.Rows;
-            stored += result.ValuesStored;
-            rejected += result.Rejections.Count;
-            batches++;
-            await responseStream.WriteAsync(new ImportReply { Batch = result }, ct);
+                decoded.Writer.Complete(e);
+            }
+        }, CancellationToken.None);
+
+        try
+        {
+            await foreach (var (batch, processed) in decoded.Reader.ReadAllAsync(ct))
+            {
+                var (hours, refusedStatistics) = await StoreAsync(processed.Result, ct);
+                all.UnionWith(hours);
+
+                var r = processed.Result;
+                var result = new ImportBatchResult
+                {
+                    FirstLine = batch.FirstLine,
+                    LineCount = batch.Lines.Count,
+                    Rows = processed.Rows,
+                    ValuesStored = r.StoredCount,
+                    StatisticsStored = r.Statistics.Count - refusedStatistics,
+                };
+                foreach (var x in r.Rejections.OrderBy(x => x.Index))
+                    result.Rejections.Add(new ImportRejection { Line = batch.FirstLine + (x.Index ?? 0), Reason = x.Reason, Detail = x.Detail, Parameter = x.Parameter ?? "" });
+                rows += result.Rows;
+                stored += result.ValuesStored;
+                rejected += result.Rejections.Count;
+                batches++;
+                await responseStream.WriteAsync(new ImportReply { Batch = result }, ct);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync(); // a reader still waiting (the store failed) stops
+            await reader;
         }
 
         // The end of the file: bring the imported hours' rollups up to date before saying so.
