@@ -278,7 +278,7 @@ public sealed class ImportIntegrationTests
     }
 
     [Fact]
-    public async Task Only_an_operator_may_import()
+    public async Task Only_an_operator_may_import_and_an_unknown_time_zone_is_refused()
     {
         await using var service = new ServiceUnderTest();
         await service.StartAsync();
@@ -299,6 +299,13 @@ public sealed class ImportIntegrationTests
                 await call.ResponseStream.MoveNext(CancellationToken.None);
             });
             Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+            Assert.Equal(0, await Count(service, "reading", "value"));
+
+            // An operator with a time zone the service does not know: refused before anything is stored.
+            var (zoneCode, _, zoneError) = await Import(service, file, "--time-zone", "Mars/Olympus_Mons");
+            Assert.Equal(1, zoneCode);
+            Assert.Contains("InvalidArgument", zoneError);
+            Assert.Contains("time_zone: time zone 'Mars/Olympus_Mons' is not known", zoneError);
             Assert.Equal(0, await Count(service, "reading", "value"));
         }
         finally

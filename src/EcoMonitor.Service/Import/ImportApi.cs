@@ -31,7 +31,7 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
         var caller = ApiKeyInterceptor.CallerOf(context);
         (ImportFormat Format, string Zone)? first = null;
         TimeZoneInfo zone = TimeZoneInfo.Utc;
-        var all = new HashSet<(string, string, DateTimeOffset)>();
+        long marked = 0; // summed over batches: no set of every hour of a long import is kept
         long rows = 0, stored = 0, rejected = 0, batches = 0;
         var started = time.GetUtcNow();
         // Two stages, so that decoding the next batch overlaps storing this one: the reader decodes and validates
@@ -77,7 +77,7 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
             await foreach (var (batch, processed) in decoded.Reader.ReadAllAsync(ct))
             {
                 var (hours, refusedStatistics) = await StoreAsync(processed.Result, ct);
-                all.UnionWith(hours);
+                marked += hours.Count;
 
                 var r = processed.Result;
                 var result = new ImportBatchResult
@@ -105,7 +105,7 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
 
         // The end of the file: bring the imported hours' rollups up to date before saying so.
         var current = false;
-        if (rollupOptions.Value.Enabled && all.Count > 0)
+        if (rollupOptions.Value.Enabled && marked > 0)
         {
             try
             {
@@ -115,13 +115,13 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
             catch (TimeoutException)
             {
                 log.LogWarning("Import by {Caller}: the rollups of {Hours} imported hours were not current within {Wait} (Import:RollupWait); the rollup stage finishes them from its marks",
-                    caller, all.Count, _settings.RollupWait);
+                    caller, marked, _settings.RollupWait);
             }
         }
         else current = rollupOptions.Value.Enabled;
         log.LogInformation("Import by {Caller}: {Batches} batches, {Rows} rows, {Stored} values stored, {Rejected} rejections, {Hours} hours marked, in {Elapsed}",
-            caller, batches, rows, stored, rejected, all.Count, time.GetUtcNow() - started);
-        await responseStream.WriteAsync(new ImportReply { Done = new ImportDone { HoursMarked = all.Count, RollupsCurrent = current } }, ct);
+            caller, batches, rows, stored, rejected, marked, time.GetUtcNow() - started);
+        await responseStream.WriteAsync(new ImportReply { Done = new ImportDone { HoursMarked = marked, RollupsCurrent = current } }, ct);
     }
 
     /// <summary>Writes the batch's readings, statistics and dirty marks in one go (as the live pipeline does: the
