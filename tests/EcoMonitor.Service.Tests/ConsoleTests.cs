@@ -114,6 +114,45 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
     }
 
     [Fact(Timeout = 90_000)]
+    public async Task Silencing_from_the_page_creates_the_silence_in_the_api()
+    {
+        using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
+        var page = browser.Open("alerts");
+        var card = page.FindElement(By.CssSelector("li.alert[data-rule='silent-air'][data-subject='air-x']"));
+        card.FindElement(By.CssSelector("select.duration option[value='4']")).Click();
+        card.FindElement(By.CssSelector("input.comment")).SendKeys("更换采样泵");
+        var before = DateTimeOffset.UtcNow;
+        card.FindElement(By.CssSelector("button.silence")).Click();
+
+        var silence = await Eventually(async () => (await fixture.GetAsync("/v1/silences")).GetProperty("silences").EnumerateArray()
+            .Where(x => x.GetProperty("rule").GetString() == "silent-air" && x.GetProperty("subject").GetString() == "air-x").Cast<JsonElement?>().FirstOrDefault(),
+            TimeSpan.FromSeconds(10), "the silence in the API");
+        Assert.Equal(("duty-zhang", "更换采样泵"), (silence.GetProperty("createdBy").GetString(), silence.GetProperty("comment").GetString()));
+        var ends = DateTimeOffset.Parse(silence.GetProperty("ends").GetString()!, CultureInfo.InvariantCulture);
+        Assert.InRange(ends - before, TimeSpan.FromHours(4) - TimeSpan.FromMinutes(1), TimeSpan.FromHours(4) + TimeSpan.FromMinutes(1));
+        browser.WaitFor("#silences tr[data-silence]");
+        browser.Screenshot("alerts-duty-silenced");
+        browser.AssertNoConsoleErrors();
+    }
+
+    [Fact(Timeout = 90_000)]
+    public async Task A_reading_published_on_mqtt_updates_the_stations_page_without_a_reload()
+    {
+        using var browser = fixture.Browser();
+        browser.Open("stations");
+        browser.Until(() => browser.All("#live-status[data-state='on']").Count > 0 ? true : (bool?)null, TimeSpan.FromSeconds(10), "live channel open");
+        browser.Script("window.__sameDocument = 'yes';");
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        var t = DateTimeOffset.UtcNow;
+        await gateway.PublishAsync(fixture.Service.ReadingsTopic("air-2"), $$$"""{"ts": {{{t.ToUnixTimeMilliseconds()}}}, "values": {"pm10": 123.4}}""");
+        var value = browser.Until(() => browser.All("tr[data-station='air-2'] .value[data-parameter='pm10']").FirstOrDefault(), TimeSpan.FromSeconds(10), "the new PM10 value");
+        Assert.Equal("PM10 123 µg/m³", value.Text);
+        Assert.Equal(ChinaMinute(t.ToString("O", CultureInfo.InvariantCulture)), browser.All("tr[data-station='air-2'] .station-last")[0].Text);
+        Assert.Equal("yes", browser.Script("return window.__sameDocument;"));
+        browser.AssertNoConsoleErrors();
+    }
+
+    [Fact(Timeout = 90_000)]
     public async Task A_new_critical_alert_appears_without_a_reload_within_5_seconds_and_raises_the_banner()
     {
         using var browser = fixture.Browser(ServiceUnderTest.ReaderKey);
