@@ -43,6 +43,16 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Equal(OneDecimal(zone, "previousMean"), page.FindElement(By.Id("target-previous")).Text);
         var verdict = zone.TryGetProperty("onTrack", out var onTrack) ? onTrack.GetBoolean() ? "on-track" : "off-track" : "unknown";
         Assert.Equal(verdict, page.FindElement(By.Id("target-verdict")).GetAttribute("data-verdict"));
+        // By hand from the seeded daily means (48 this year, 50 last year, every day): change (48 − 50) / 50 = −4.0 %,
+        // on track for −3 %; projection 50 × 48 / 50 = 48.0; the remaining days must average
+        // (50 × 0.97 × days in year − 48 × elapsed days) / remaining days.
+        var asOf = fixture.AsOf;
+        var inYear = DateTime.IsLeapYear(asOf.Year) ? 366 : 365;
+        var required = asOf.DayOfYear == inYear ? "—"
+            : ((ConsoleFixture.LastYearPm25 * 0.97 * inYear - ConsoleFixture.CurrentYearPm25 * asOf.DayOfYear) / (inYear - asOf.DayOfYear)).ToString("0.0", CultureInfo.InvariantCulture);
+        Assert.Equal(("on-track", "48.0", "50.0", "-4.0%", "48.0", required),
+            (page.FindElement(By.Id("target-verdict")).GetAttribute("data-verdict"), page.FindElement(By.Id("target-current")).Text, page.FindElement(By.Id("target-previous")).Text,
+             page.FindElement(By.Id("target-change")).Text, page.FindElement(By.Id("target-projection")).Text, page.FindElement(By.Id("target-required")).Text));
 
         // Alert counts as the API's.
         Assert.Equal(alerts.Count(a => a.GetProperty("state").GetString() == "firing").ToString(CultureInfo.InvariantCulture), page.FindElement(By.Id("count-firing")).Text);
