@@ -52,6 +52,8 @@ var settings = new Dictionary<string, string?>
     ["Mqtt:Host"] = "127.0.0.1", ["Mqtt:Port"] = mqttPort, ["Mqtt:ClientId"] = tag, ["Ingestion:TopicPrefix"] = tag,
     ["Influx:Url"] = influxUrl, ["Influx:Database"] = tag, ["Hj212:Tcp:Enabled"] = "false",
     ["Alerting:Enabled"] = "true", ["Alerting:StateFile"] = stateFile, ["Alerting:EvaluationInterval"] = "01:00:00",
+    ["Alerting:RulesFile"] = Path.Combine(AppContext.BaseDirectory, "alert-rules.json"), // the shipped rules
+    ["Alerting:Channels:0:Name"] = "broker", ["Alerting:Channels:0:Type"] = "mqtt",
 };
 var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(settings));
 await app.StartAsync();
@@ -88,7 +90,13 @@ try
         api.DefaultRequestHeaders.Add("x-api-key", OperatorKey);
         (await api.PostAsJsonAsync("/v1/alerts:evaluate", new { })).EnsureSuccessStatusCode();
     }
-    Console.WriteLine($"EcoMonitor console load: {stations.Count} stations, {lines.Count:N0} readings seeded, {Environment.ProcessorCount} cores, {DateTime.UtcNow:u}");
+    string active;
+    using (var api = new HttpClient { BaseAddress = http })
+    {
+        api.DefaultRequestHeaders.Add("x-api-key", Key);
+        active = (await api.GetFromJsonAsync<System.Text.Json.JsonElement>("/v1/alerts")).GetProperty("alerts").GetArrayLength().ToString(CultureInfo.InvariantCulture);
+    }
+    Console.WriteLine($"EcoMonitor console load: {stations.Count} stations, {lines.Count:N0} readings seeded, {active} active alerts, {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}, {DateTime.UtcNow:u}");
 
     var options = new ChromeOptions { BinaryLocation = chromium };
     options.AddArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1920,1080", "--no-first-run",

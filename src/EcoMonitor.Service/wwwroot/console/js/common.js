@@ -59,22 +59,26 @@ export function latestByStation(readings) {
 }
 
 /** Stations silent now: the subjects of the service's own silent rule alerts (pending or firing), and stations
- *  with no reading at all in the latest window (24 h). Alerts off (the API refuses) leaves the second part. */
+ *  with no reading at all in the latest window (24 h). `latest` is a Map (or a promise of one) of latestByStation,
+ *  or a function giving one: then it is asked only when no silent rule answers (alerting off, or no such rule), so
+ *  that a page which does not show values spares the service the /v1/latest query. */
 export async function silentStations(ctx, latest) {
   const asked = Promise.all([ctx.api('/v1/alerts/rules'), ctx.api('/v1/alerts')]); // at once, with the caller's requests
   asked.catch(() => {});
   const stations = await ctx.stations();
-  const latestMap = await latest; // a Map, or a promise of one
   const silent = new Map(); // id -> reason
   let alertsKnown = true;
+  let silentRules = new Set();
   try {
     const [rules, alerts] = await asked;
-    const silentRules = new Set((rules.rules || []).filter((r) => r.kind === 'silent').map((r) => r.name));
+    silentRules = new Set((rules.rules || []).filter((r) => r.kind === 'silent').map((r) => r.name));
     for (const a of alerts.alerts || []) if (silentRules.has(a.rule)) silent.set(a.subject, 'alert');
   } catch (e) {
     if (e.status === 401 || e.status === 403) throw e;
     alertsKnown = false;
   }
+  if (typeof latest === 'function' && alertsKnown && silentRules.size > 0) return { silent, alertsKnown };
+  const latestMap = await (typeof latest === 'function' ? latest() : latest);
   for (const s of stations) if (!latestMap.has(s.id) && !silent.has(s.id)) silent.set(s.id, 'no-data');
   return { silent, alertsKnown };
 }

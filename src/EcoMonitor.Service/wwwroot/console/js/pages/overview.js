@@ -149,7 +149,7 @@ export async function render(root, ctx) {
     Promise.all(regions.map((region) => ctx.api('/v1/aqi', { period: 'PERIOD_HOUR', from: today, to: today, 'selection.region': region })))
       .then((answers) => ({ stations: answers.flatMap((a) => a.stations || []) })),
     ctx.api('/v1/alerts').then((r) => r.alerts || [], (e) => { if (e.status === 401 || e.status === 403) throw e; return null; }),
-    silentStations(ctx, ctx.api('/v1/latest', { withinHours: 24 }).then((r) => latestByStation(r.readings))),
+    silentStations(ctx, () => ctx.api('/v1/latest', { withinHours: 24 }).then((r) => latestByStation(r.readings))),
   ]);
   root.appendChild(el('h1', null, t('ov.title')));
   root.appendChild(el('div', { class: 'grid' },
