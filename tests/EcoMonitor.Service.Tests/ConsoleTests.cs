@@ -265,6 +265,8 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         browser.Driver.FindElement(By.Id("lang")).Click();
         browser.Until(() => browser.Driver.FindElement(By.Id("nav-overview")).Text == "Overview" ? true : (bool?)null, TimeSpan.FromSeconds(5), "English navigation");
         Assert.Equal(6, browser.All("#nav a").Count);
+        Assert.Equal("Overview", browser.WaitFor("#page-overview[data-loaded='true'] h1").Text);
+        Assert.Equal("PM2.5 target progress (zone)", browser.Driver.FindElement(By.CssSelector("#target h2")).Text);
         browser.Screenshot("english-overview");
         browser.Driver.FindElement(By.Id("logout")).Click();
         browser.WaitFor("#api-key");
