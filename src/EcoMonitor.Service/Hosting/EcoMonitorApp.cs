@@ -51,6 +51,7 @@ public static class EcoMonitorApp
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
+        WebConsole.ConsoleEndpoints.MapConsole(app);
         app.MapOperationsEndpoints();
         app.MapQueryApi();
         app.MapImport();
