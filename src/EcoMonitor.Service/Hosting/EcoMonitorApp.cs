@@ -45,6 +45,7 @@ public static class EcoMonitorApp
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
+        WebConsole.ConsoleEndpoints.MapConsole(app);
         app.MapOperationsEndpoints();
         app.MapQueryApi();
         return app;
