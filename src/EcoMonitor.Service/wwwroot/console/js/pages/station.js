@@ -7,6 +7,8 @@
 // early-warning threshold from the voc-trend rule (/v1/alerts/rules). An edition the console does not know gets no
 // lines, and the chart says so, rather than lines of another edition.
 
+import { latestByStation, silentStations } from '../common.js';
+
 const HOUR = 3600 * 1000;
 const DAY = 24 * HOUR;
 const CHINA = 8 * HOUR;
@@ -82,13 +84,14 @@ export const strings = {
     'sd.title': '站点详情',
     'sd.kind.air': '空气站', 'sd.kind.voc': 'VOCs 监测点', 'sd.kind.water': '水质断面', 'sd.kind.unknown': '未知类型',
     'sd.region': '区域', 'sd.position': '坐标', 'sd.lastReading': '最近数据', 'sd.none': '无',
-    'sd.status': '状态', 'sd.silent': '静默（无数据）', 'sd.active': '在线', 'sd.statusUnknown': '未知（告警未启用）',
+    'sd.status': '状态', 'sd.silent': '静默（无数据）', 'sd.active': '在线', 'sd.statusUnknown': '（告警未启用，仅按 24 小时有无数据判断）',
     'sd.water': '水体', 'sd.target': '目标水质', 'sd.river': '河流', 'sd.lake': '湖库',
     'sd.latest': '最新数值', 'sd.latestNone': '近 30 天无数据。', 'sd.parameter': '参数', 'sd.value': '数值',
     'sd.flag': '标记', 'sd.time': '时间', 'sd.invalidFlag': '无效',
     'sd.hourly': '小时均值', 'sd.daily': '日均值', 'sd.range': '时段', 'sd.last48': '最近 48 小时', 'sd.custom': '自选日期',
     'sd.from': '从', 'sd.to': '至', 'sd.apply': '查询', 'sd.days30': '最近 30 天', 'sd.days90': '最近 90 天',
-    'sd.noValid': '所选时段内无有效数据。', 'sd.invalid': '无效', 'sd.gap': '无数据', 'sd.mean': '均值', 'sd.hourMax': '小时最大值',
+    'sd.noValid': '所选时段内无有效数据。',
+    'sd.noValidMean': '所选时段内无有效均值（每小时需 45 分钟数据，每日需 20 个有效小时）；圆点为 {0} 个单次有效读数。', 'sd.invalid': '无效', 'sd.gap': '无数据', 'sd.mean': '均值', 'sd.hourMax': '小时最大值', 'sd.readings': '单次有效读数',
     'sd.limit24h': '二级 24 小时限值', 'sd.limit1h': '二级 1 小时限值',
     'sd.nmhc1h': '1 小时均值限值', 'sd.nmhcSingle': '单次浓度限值', 'sd.nmhcTrend': '趋势预警阈值',
     'sd.class': '类', 'sd.worseV': '劣V类', 'sd.targetLine': '目标', 'sd.bandsOf': '水质类别色带',
@@ -102,13 +105,14 @@ export const strings = {
     'sd.title': 'Station detail',
     'sd.kind.air': 'Air station', 'sd.kind.voc': 'VOCs point', 'sd.kind.water': 'Water section', 'sd.kind.unknown': 'Unknown kind',
     'sd.region': 'Region', 'sd.position': 'Position', 'sd.lastReading': 'Last reading', 'sd.none': 'none',
-    'sd.status': 'Status', 'sd.silent': 'silent (no data)', 'sd.active': 'reporting', 'sd.statusUnknown': 'unknown (alerting off)',
+    'sd.status': 'Status', 'sd.silent': 'silent (no data)', 'sd.active': 'reporting', 'sd.statusUnknown': '(alerting off: judged by data in the last 24 hours only)',
     'sd.water': 'Water body', 'sd.target': 'Target class', 'sd.river': 'river', 'sd.lake': 'lake or reservoir',
     'sd.latest': 'Latest values', 'sd.latestNone': 'No data in the last 30 days.', 'sd.parameter': 'Parameter', 'sd.value': 'Value',
     'sd.flag': 'Flag', 'sd.time': 'Time', 'sd.invalidFlag': 'invalid',
     'sd.hourly': 'Hourly means', 'sd.daily': 'Daily means', 'sd.range': 'Range', 'sd.last48': 'Last 48 hours', 'sd.custom': 'Dates',
     'sd.from': 'From', 'sd.to': 'to', 'sd.apply': 'Show', 'sd.days30': 'Last 30 days', 'sd.days90': 'Last 90 days',
-    'sd.noValid': 'No valid data in this range.', 'sd.invalid': 'invalid', 'sd.gap': 'no data', 'sd.mean': 'mean', 'sd.hourMax': 'hourly maximum',
+    'sd.noValid': 'No valid data in this range.',
+    'sd.noValidMean': 'No valid mean in this range (an hour needs 45 minutes of data, a day 20 valid hours); the dots are {0} valid readings.', 'sd.invalid': 'invalid', 'sd.gap': 'no data', 'sd.mean': 'mean', 'sd.hourMax': 'hourly maximum', 'sd.readings': 'valid readings',
     'sd.limit24h': 'Grade II 24-hour limit', 'sd.limit1h': 'Grade II 1-hour limit',
     'sd.nmhc1h': '1-hour mean limit', 'sd.nmhcSingle': 'single value limit', 'sd.nmhcTrend': 'trend early warning',
     'sd.class': '', 'sd.worseV': 'worse than V', 'sd.targetLine': 'target', 'sd.bandsOf': 'class bands',
@@ -212,9 +216,8 @@ export async function render(root, ctx) {
   const latestPanel = el('div', { class: 'panel sd-latest', id: 'sd-latest' });
   root.appendChild(latestPanel);
 
-  const [latestRes, alertsRes, rulesRes, vocRes] = await Promise.allSettled([
+  const [latestRes, rulesRes, vocRes] = await Promise.allSettled([
     ctx.api('/v1/latest', { 'selection.stationIds': station.id, withinHours: 24 * 30 }),
-    ctx.api('/v1/alerts', { subject: station.id }),
     ctx.api('/v1/alerts/rules'),
     kind === 'voc' ? ctx.api('/v1/voc/exceedances', { 'selection.stationIds': station.id, from: ctx.chinaToday(), to: ctx.chinaToday() }) : Promise.resolve(null),
   ]);
@@ -223,11 +226,11 @@ export async function render(root, ctx) {
     if (r.stationId === station.id) latest.set(r.parameter, r);
   }
   const rules = rulesRes.status === 'fulfilled' ? rulesRes.value.rules || [] : null;
-  const silentRules = new Set((rules || []).filter((r) => r.kind === 'silent').map((r) => r.name));
-  let silent = null; // null: unknown (alerting off or the alert API refused)
-  if (alertsRes.status === 'fulfilled' && rules) {
-    silent = (alertsRes.value.alerts || []).some((a) => a.subject === station.id && silentRules.has(a.rule) && a.state === 'firing');
-  }
+  // Silent as the stations page says it (common.js): a pending or firing alert of a silent rule, or no reading in
+  // the last 24 hours; with alerting off only the second.
+  const day = Date.now() - DAY;
+  const { silent: silentMap, alertsKnown } = await silentStations(ctx, latestByStation([...latest.values()].filter((r) => Date.parse(r.time) >= day)));
+  let silent = silentMap.has(station.id);
   const vocLimits = vocRes.status === 'fulfilled' && vocRes.value ? (vocRes.value.stations || []).find((s) => s.stationId === station.id) : null;
   const trendRule = (rules || []).find((r) => r.kind === 'voc-trend' && (r.parameter || 'nmhc') === 'nmhc'
     && (!r.stations || r.stations.length === 0 || r.stations.includes(station.id)));
@@ -236,9 +239,10 @@ export async function render(root, ctx) {
     header.replaceChildren();
     const times = [...latest.values()].map((r) => Date.parse(r.time)).filter((n) => !Number.isNaN(n));
     const last = times.length ? new Date(Math.max(...times)).toISOString() : '';
-    const status = silent === null ? el('span', { class: 'tag', id: 'sd-status' }, tr('sd.statusUnknown'))
-      : silent ? el('span', { class: 'tag silent', id: 'sd-status', dataset: { silent: 'true' } }, tr('sd.silent'))
-        : el('span', { class: 'tag ok', id: 'sd-status', dataset: { silent: 'false' } }, tr('sd.active'));
+    const status = el('span', null,
+      silent ? el('span', { class: 'tag silent', id: 'sd-status', dataset: { silent: 'true' } }, tr('sd.silent'))
+        : el('span', { class: 'tag ok', id: 'sd-status', dataset: { silent: 'false' } }, tr('sd.active')),
+      alertsKnown ? '' : el('span', { class: 'muted' }, ` ${tr('sd.statusUnknown')}`));
     const facts = [
       [tr('sd.region'), el('span', { id: 'sd-region' }, station.region)],
       [tr('sd.position'), el('span', { id: 'sd-position' }, `${fmtCoord(station.latitude, 'N', 'S')}, ${fmtCoord(station.longitude, 'E', 'W')}`)],
@@ -340,7 +344,7 @@ export async function render(root, ctx) {
     const p = parameter;
     try {
       const agg = await ctx.api('/v1/aggregate', { 'selection.stationIds': station.id, parameter: p, period: 'PERIOD_HOUR', from, to });
-      const water = kind === 'water' ? await waterFor(from, to) : null;
+      const water = kind === 'water' ? await waterFor(from, to, p, first, last + HOUR) : null;
       if (mine !== seq) return;
       const figure = chartOption(agg, 'hour', first, last, water);
       noteFor(hourlyNote, figure);
@@ -361,7 +365,7 @@ export async function render(root, ctx) {
     const p = parameter;
     try {
       const agg = await ctx.api('/v1/aggregate', { 'selection.stationIds': station.id, parameter: p, period: 'PERIOD_DAY', from, to });
-      const water = kind === 'water' ? await waterFor(from, to) : null;
+      const water = kind === 'water' ? await waterFor(from, to, p, chinaMidnight(from), chinaMidnight(to) + DAY) : null;
       if (mine !== dseq) return;
       const figure = chartOption(agg, 'day', chinaMidnight(from), chinaMidnight(to), water);
       noteFor(dailyNote, figure);
@@ -379,18 +383,39 @@ export async function render(root, ctx) {
     }
   }
 
-  async function waterFor(from, to) {
-    try {
-      const w = await ctx.api('/v1/water', { 'selection.stationIds': station.id, from, to });
-      return { standard: w.standard, section: (w.sections || []).find((s) => s.stationId === station.id) || null };
-    } catch {
-      return { standard: '', section: null };
+  /** The section's GB 3838 evaluation over the dates (its edition names the bands) and its valid readings of the
+   * parameter: sections often sample every few hours, too few for the 45-minute hourly rule the aggregate applies,
+   * so their readings are drawn as points beside the means. */
+  async function waterFor(from, to, p, startMs, endMs) {
+    const [w, readings] = await Promise.all([
+      ctx.api('/v1/water', { 'selection.stationIds': station.id, from, to }).catch(() => null),
+      readingsOf(p, startMs, endMs).catch(() => []),
+    ]);
+    return {
+      standard: w ? w.standard : '',
+      section: w ? (w.sections || []).find((s) => s.stationId === station.id) || null : null,
+      readings,
+    };
+  }
+
+  async function readingsOf(p, startMs, endMs) {
+    const out = [];
+    let pageToken = '';
+    for (let page = 0; page < 4; page++) {
+      const r = await ctx.api(`/v1/stations/${encodeURIComponent(station.id)}/readings`, {
+        parameter: p, from: new Date(startMs).toISOString(), to: new Date(endMs).toISOString(), pageSize: 5000, pageToken,
+      });
+      for (const x of r.readings || []) if (x.valid) out.push([Date.parse(x.time), x.value]);
+      pageToken = r.nextPageToken;
+      if (!pageToken) break;
     }
+    return out;
   }
 
   function noteFor(node, figure) {
     node.className = `sd-note${figure.valid === 0 ? ' sd-no-valid' : ''}`;
-    node.textContent = [figure.valid === 0 ? tr('sd.noValid') : '', ...figure.notes, figure.invalid > 0 ? tr('sd.legendInvalid', figure.invalid) : '']
+    const none = figure.readings > 0 ? tr('sd.noValidMean', figure.readings) : tr('sd.noValid');
+    node.textContent = [figure.valid === 0 ? none : '', ...figure.notes, figure.invalid > 0 ? tr('sd.legendInvalid', figure.invalid) : '']
       .filter(Boolean).join(' ');
     node.dataset.valid = String(figure.valid);
   }
@@ -476,7 +501,7 @@ export async function render(root, ctx) {
     const yMax = niceCeil(top * 1.05 || 1);
     const yMin = bottom < 0 ? -niceCeil(-bottom * 1.05) : 0;
     // Bands are open at the top: they end at the axis maximum the page sets.
-    for (const b of bands) if (b[1].yAxis === Infinity) b[1].yAxis = yMax;
+    for (const b of bands) if (b[1].yAxis === Infinity) Object.assign(b[1], { yAxis: yMax, open: true });
 
     const option = {
       animation: false,
@@ -510,13 +535,23 @@ export async function render(root, ctx) {
         },
       ],
     };
+    if (water && water.readings && water.readings.length) {
+      option.legend.data.push(`${name} ${tr('sd.readings')}`);
+      option.series.push({
+        id: 'readings', name: `${name} ${tr('sd.readings')}`, type: 'scatter', data: water.readings, symbolSize: 7,
+        itemStyle: { color: '#10324f' },
+      });
+      top = Math.max(top, ...water.readings.map((r) => r[1]));
+      option.yAxis.max = niceCeil(top * 1.05 || 1);
+      for (const b of bands) if (b[1].open) b[1].yAxis = option.yAxis.max;
+    }
     if (maxSeries) {
       option.series.push({
         id: 'max', name: `${name} ${tr('sd.hourMax')}`, type: 'line', data: maxSeries, connectNulls: false,
         showSymbol: true, symbolSize: 3, lineStyle: { width: 1, type: 'dashed' },
       });
     }
-    return { option, notes, valid: validCount, invalid: invalidAreas.length };
+    return { option, notes, valid: validCount, invalid: invalidAreas.length, readings: water && water.readings ? water.readings.length : 0 };
   }
 
   /** Bands per class, each from one class limit to the next (equal limits, e.g. COD I and II at 15, give the better
@@ -583,6 +618,7 @@ export async function render(root, ctx) {
     const known = latest.get(r.parameter);
     if (known && Date.parse(known.time) > Date.parse(r.time)) return;
     latest.set(r.parameter, r);
+    if (r.valid) silent = false; // it reports (as the stations page shows a silent station that reports again)
     renderHeader();
     renderLatest();
   });
