@@ -248,6 +248,24 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         var limits = (await _browser.ScriptAsync("return document.getElementById('sd-voc-limits').textContent;")).GetString()!;
         Assert.Contains(" 6 mg/m³", limits);
         Assert.Contains(" 20 mg/m³", limits);
+
+        // A chosen range: yesterday's 24 hours.
+        var day = Date(fixture.Today.AddDays(-1));
+        await _browser.ScriptAsync("""
+            const range = document.getElementById('sd-hour-range');
+            range.value = 'custom';
+            range.dispatchEvent(new Event('change'));
+            document.getElementById('sd-from').value = arguments[0];
+            document.getElementById('sd-to').value = arguments[0];
+            document.getElementById('sd-apply').click();
+            return true;
+            """, day);
+        await _browser.WaitAsync("return echarts.getInstanceByDom(document.getElementById('sd-hourly-chart')).getOption().series[0].data.length === 24;",
+            "the hourly chart of one chosen day");
+        chart = await ChartAsync("sd-hourly-chart");
+        Assert.Equal(yesterday.ToUnixTimeMilliseconds(), chart.Points[0][0]);
+        Assert.Equal(8, chart.ValueAt(yesterday.AddHours(12)));
+        Assert.Equal([5, 6, 20], chart.Lines.Select(l => l.Y).Order().ToList());
         await NoConsoleErrorsAsync();
     }
 
