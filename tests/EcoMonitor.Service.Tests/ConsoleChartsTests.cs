@@ -1,20 +1,19 @@
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using EcoMonitor.Service.Tests.Support;
 using Xunit.Abstractions;
 
 namespace EcoMonitor.Service.Tests;
 
-/// <summary>One service (real broker, real InfluxDB) with hand-made readings, and one headless chromium, for the
-/// console's station detail, water sections and VOCs pages. Times are relative to now: the pages show "the last 48
-/// hours", "the last 30 days", "month to date" and "the last 7 days" by default.</summary>
-public sealed class ConsoleChartsFixture : IAsyncLifetime
+/// <summary>The console's fixture (<see cref="ConsoleFixture"/>: the real service, broker and InfluxDB, keys of each
+/// role, alerting on) with this class's stations and hand-made readings, and one headless chromium shared by its
+/// tests. Times are relative to now: the pages show "the last 48 hours", "the last 30 days", "month to date" and
+/// "the last 7 days" by default.</summary>
+public sealed class ConsoleChartsFixture : ConsoleFixture
 {
-    public const string Markup = "<img src=x onerror=alert(1)>";
+    public const string Markup = XssName;
 
-    public static readonly string StationsJson = $$"""
+    protected override string StationsJson => $$"""
     {
       "stations": [
         { "id": "air-1", "name": "管委会", "kind": "air", "region": "高新区", "latitude": 37.7712, "longitude": 115.7419 },
@@ -26,23 +25,19 @@ public sealed class ConsoleChartsFixture : IAsyncLifetime
     }
     """;
 
-    public ServiceUnderTest Service { get; } = new(new()
-    {
+    protected override IEnumerable<(string Key, string? Value)> MoreSettings =>
+    [
         // GB 37822's special limits at this point (Voc:Stations): the pages must show the service's limits, not 10/30.
-        ["Voc:Stations:voc-1:HourlyMeanLimit"] = "6",
-        ["Voc:Stations:voc-1:SingleValueLimit"] = "20",
-        ["Alerting:Enabled"] = "true",
-        ["Alerting:EvaluationInterval"] = "01:00:00",
-        ["Alerting:StateFile"] = AlertTestSettings.TempFile("charts-alerts"),
+        ("Voc:Stations:voc-1:HourlyMeanLimit", "6"),
+        ("Voc:Stations:voc-1:SingleValueLimit", "20"),
         // The trend early warning at 5 mg/m³: below the 1-hour limit, so its line is told apart from the limit's.
-        ["Alerting:Rules:0:Name"] = "nmhc-trend",
-        ["Alerting:Rules:0:Kind"] = "voc-trend",
-        ["Alerting:Rules:0:Parameter"] = "nmhc",
-        ["Alerting:Rules:0:Threshold"] = "5",
-    });
+        ("Alerting:Rules:3:Name", "nmhc-trend"),
+        ("Alerting:Rules:3:Kind", "voc-trend"),
+        ("Alerting:Rules:3:Parameter", "nmhc"),
+        ("Alerting:Rules:3:Threshold", "5"),
+    ];
 
-    public ChartsBrowser Browser { get; private set; } = null!;
-    public HttpClient Api { get; private set; } = null!;
+    public ConsoleBrowser Page { get; private set; } = null!;
 
     /// <summary>The hour that started last (UTC instant of a whole hour) when the data was seeded.</summary>
     public DateTimeOffset CurrentHour { get; private set; }
@@ -50,9 +45,14 @@ public sealed class ConsoleChartsFixture : IAsyncLifetime
 
     static readonly TimeSpan China = TimeSpan.FromHours(8);
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        File.WriteAllText(Service.StationsFile, StationsJson);
+        await base.InitializeAsync();
+        Page = Browser();
+    }
+
+    protected override async Task SeedAsync()
+    {
         var now = DateTimeOffset.UtcNow;
         CurrentHour = new DateTimeOffset(now.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero);
         Today = DateOnly.FromDateTime(now.ToOffset(China).DateTime);
@@ -95,67 +95,73 @@ public sealed class ConsoleChartsFixture : IAsyncLifetime
             Seed.Line("w-1", "codmn", HourStart(3), 7), Seed.Line("w-1", "codmn", HourStart(3).AddMinutes(1), 9),
         ]);
         await Seed.WriteAsync(Service.Database, lines);
-
-        await Service.StartAsync();
-        Api = new HttpClient { BaseAddress = Service.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
-        Api.DefaultRequestHeaders.Add("x-api-key", ServiceUnderTest.ReaderKey);
-        Browser = await ChartsBrowser.StartAsync();
     }
 
     public DateTimeOffset HourStart(int hoursBack) => CurrentHour.AddHours(-hoursBack);
 
-    public async Task<JsonElement> GetAsync(string pathAndQuery)
+    public override async Task DisposeAsync()
     {
-        using var response = await Api.GetAsync(pathAndQuery);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).Clone();
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (Browser is not null) await Browser.DisposeAsync();
-        Api?.Dispose();
-        await Service.DisposeAsync();
+        Page?.Dispose();
+        await base.DisposeAsync();
     }
 }
 
 /// <summary>The console's chart pages in a real browser against the real service: no console errors, the numbers
 /// shown equal the API's answers and the hand-computed ones, gaps and invalid buckets are never drawn as values, the
 /// standards' limit lines carry their numbers, and a station name that looks like markup is shown as text.</summary>
+[Trait("Category", "Integration")]
 public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutputHelper output) : IClassFixture<ConsoleChartsFixture>
 {
-    readonly ChartsBrowser _browser = fixture.Browser;
+    readonly ConsoleBrowser _browser = fixture.Page;
+    int _mark;
 
-    async Task OpenAsync(string route, string screenshot)
+    /// <summary>Opens a route ("#/station/air-1"), photographs it and remembers where its browser messages start.</summary>
+    Task OpenAsync(string route, string screenshot)
     {
-        foreach (var (level, message) in await _browser.OpenAsync(fixture.Service.HttpAddress, ServiceUnderTest.ReaderKey, route))
-            output.WriteLine($"browser, before {route}: {level}: {message}");
-        var shot = await _browser.ScreenshotAsync(screenshot);
-        output.WriteLine($"screenshot: {shot}");
+        _mark = _browser.ConsoleMessages().Count;
+        _browser.Open(route.TrimStart('#', '/'));
+        output.WriteLine($"screenshot: {_browser.Screenshot(screenshot)}");
+        return Task.CompletedTask;
     }
 
-    async Task NoConsoleErrorsAsync()
+    /// <summary>No browser error (failed request, CSP refusal, uncaught exception, console.error) since the page opened.</summary>
+    Task NoConsoleErrorsAsync()
     {
-        var log = await _browser.ConsoleLogAsync();
-        foreach (var (level, message) in log) output.WriteLine($"browser {level}: {message}");
-        Assert.DoesNotContain(log, e => e.Level == "SEVERE");
+        var log = _browser.ConsoleMessages().Skip(_mark).ToList();
+        foreach (var e in log) output.WriteLine($"browser {e.Level}: {e.Message}");
+        Assert.DoesNotContain(log, e => e.Level == OpenQA.Selenium.LogLevel.Severe);
+        return Task.CompletedTask;
     }
 
-    /// <summary>The chart's option as ECharts holds it: the mean series' points, its mark areas and mark lines.</summary>
+    /// <summary>Runs a function body in the page and gives its result as JSON (the page serializes it).</summary>
+    Task<JsonElement> ScriptAsync(string body, params object[] args)
+    {
+        var json = (string)_browser.Script($"return JSON.stringify((function () {{ {body} }}).apply(null, arguments));", args)!;
+        return Task.FromResult(JsonDocument.Parse(json).RootElement.Clone());
+    }
+
+    Task WaitAsync(string condition, string what)
+    {
+        _browser.Until(() => _browser.Script(condition) is true ? (object)true : null, TimeSpan.FromSeconds(20), what);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The chart's option as ECharts holds it: the mean series' points, its mark areas and mark lines, and
+    /// the water readings' points.</summary>
     async Task<ChartOption> ChartAsync(string id)
     {
-        var json = await _browser.ScriptAsync("""
+        var json = await ScriptAsync("""
             const o = echarts.getInstanceByDom(document.getElementById(arguments[0])).getOption();
             const s = o.series[0];
-            return JSON.stringify({
+            return {
               points: s.data,
               areas: (s.markArea.data || []).map(a => ({ name: a[0].name || '', x0: a[0].xAxis ?? null, x1: a[1].xAxis ?? null, y0: a[0].yAxis ?? null, y1: a[1].yAxis ?? null })),
               lines: (s.markLine.data || []).map(l => ({ name: l.name || '', y: l.yAxis })),
               connectNulls: s.connectNulls === true,
               readings: (o.series.find(x => x.id === 'readings') || { data: [] }).data,
-            });
+            };
             """, id);
-        return JsonSerializer.Deserialize<ChartOption>(json.GetString()!, new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
+        return json.Deserialize<ChartOption>(new JsonSerializerOptions(JsonSerializerDefaults.Web))!;
     }
 
     sealed record ChartOption(List<double?[]> Points, List<Area> Areas, List<Line> Lines, bool ConnectNulls, List<double[]> Readings)
@@ -170,7 +176,7 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
 
     static string Date(DateOnly d) => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task Hourly_chart_equals_the_api_and_draws_the_gap_and_the_invalid_hour_as_no_value()
     {
         await OpenAsync("#/station/air-1", "charts-station-air");
@@ -206,7 +212,7 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         await NoConsoleErrorsAsync();
     }
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task Daily_chart_has_the_grade_ii_24_hour_limit_and_marks_the_invalid_day()
     {
         await OpenAsync("#/station/air-1", "charts-station-air-daily");
@@ -228,13 +234,13 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         await NoConsoleErrorsAsync();
 
         // PM10's daily chart: 150 µg/m³.
-        await _browser.ScriptAsync("const s = document.getElementById('sd-parameter'); s.value = 'pm10'; s.dispatchEvent(new Event('change')); return true;");
-        await _browser.WaitAsync("const o = echarts.getInstanceByDom(document.getElementById('sd-daily-chart')).getOption(); return o.series[0].markLine.data.some(l => l.yAxis === 150);",
+        await ScriptAsync("const s = document.getElementById('sd-parameter'); s.value = 'pm10'; s.dispatchEvent(new Event('change')); return true;");
+        await WaitAsync("const o = echarts.getInstanceByDom(document.getElementById('sd-daily-chart')).getOption(); return o.series[0].markLine.data.some(l => l.yAxis === 150);",
             "PM10 daily chart with its 150 line");
         await NoConsoleErrorsAsync();
     }
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task Voc_point_chart_has_its_own_limits_and_the_trend_early_warning_line()
     {
         await OpenAsync("#/station/voc-1", "charts-station-voc");
@@ -245,13 +251,13 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         var yesterday = new DateTimeOffset(fixture.Today.AddDays(-1).ToDateTime(TimeOnly.MinValue), TimeSpan.FromHours(8));
         Assert.Equal(12, chart.ValueAt(yesterday.AddHours(10)));
         Assert.Null(chart.ValueAt(yesterday.AddHours(14)));   // one reading of 35: not a valid hour
-        var limits = (await _browser.ScriptAsync("return document.getElementById('sd-voc-limits').textContent;")).GetString()!;
+        var limits = (await ScriptAsync("return document.getElementById('sd-voc-limits').textContent;")).GetString()!;
         Assert.Contains(" 6 mg/m³", limits);
         Assert.Contains(" 20 mg/m³", limits);
 
         // A chosen range: yesterday's 24 hours.
         var day = Date(fixture.Today.AddDays(-1));
-        await _browser.ScriptAsync("""
+        await ScriptAsync("""
             const range = document.getElementById('sd-hour-range');
             range.value = 'custom';
             range.dispatchEvent(new Event('change'));
@@ -260,7 +266,7 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
             document.getElementById('sd-apply').click();
             return true;
             """, day);
-        await _browser.WaitAsync("return echarts.getInstanceByDom(document.getElementById('sd-hourly-chart')).getOption().series[0].data.length === 24;",
+        await WaitAsync("return echarts.getInstanceByDom(document.getElementById('sd-hourly-chart')).getOption().series[0].data.length === 24;",
             "the hourly chart of one chosen day");
         chart = await ChartAsync("sd-hourly-chart");
         Assert.Equal(yesterday.ToUnixTimeMilliseconds(), chart.Points[0][0]);
@@ -269,7 +275,7 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         await NoConsoleErrorsAsync();
     }
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task Water_section_chart_has_the_gb3838_class_bands_and_its_target_line()
     {
         await OpenAsync("#/station/w-1", "charts-station-water");
@@ -290,13 +296,13 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         await NoConsoleErrorsAsync();
     }
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task Water_page_shows_each_sections_class_and_verdict_as_the_api()
     {
         await OpenAsync("#/water", "charts-water");
         var from = Date(new DateOnly(fixture.Today.Year, fixture.Today.Month, 1));
         var api = await fixture.GetAsync($"/v1/water?from={from}&to={Date(fixture.Today)}");
-        var rows = await _browser.ScriptAsync("""
+        var rows = await ScriptAsync("""
             return [...document.querySelectorAll('#wq-table tbody tr')].map(r => ({
               id: r.dataset.station,
               cls: r.querySelector('.wq-class').dataset.waterClass,
@@ -330,11 +336,11 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
             (r.GetProperty("cls").GetString()!, r.GetProperty("verdict").GetString()!, r.GetProperty("deciding").GetString()!);
     }
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task Voc_page_lists_the_exceedances_newest_first_as_the_api()
     {
         await OpenAsync("#/voc", "charts-voc");
-        var rows = await _browser.ScriptAsync("""
+        var rows = await ScriptAsync("""
             const p = document.querySelector('.vx-point[data-station="voc-1"]');
             return { count: p.dataset.count, rows: [...p.querySelectorAll('tbody tr')].map(r => [r.dataset.time, r.dataset.kind,
               r.querySelector('.vx-value').textContent, r.querySelector('.vx-limit').textContent]) };
@@ -363,11 +369,11 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         static DateTimeOffset Instant(string s) => DateTimeOffset.Parse(s, CultureInfo.InvariantCulture);
     }
 
-    [Fact]
+    [Fact(Timeout = 90_000)]
     public async Task A_station_named_like_markup_is_shown_as_text()
     {
         await OpenAsync("#/station/w-x", "charts-station-markup");
-        var page = await _browser.ScriptAsync("""
+        var page = await ScriptAsync("""
             return { name: document.getElementById('sd-name').textContent, images: document.querySelectorAll('img').length };
             """);
         Assert.Equal(ConsoleChartsFixture.Markup, page.GetProperty("name").GetString());
