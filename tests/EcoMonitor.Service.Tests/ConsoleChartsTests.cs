@@ -90,9 +90,10 @@ public sealed class ConsoleChartsFixture : ConsoleFixture
             Seed.Line("w-1", "nh3n", t0, 0.4), Seed.Line("w-1", "do", t0, 6.5), Seed.Line("w-1", "ph", t0, 7.4), Seed.Line("w-1", "tp", t0, 0.15),
             Seed.Line("w-2", "codmn", t0, 5), Seed.Line("w-2", "nh3n", t0, 1.8), Seed.Line("w-2", "nh3n", t0.AddMinutes(1), 2.4),
             Seed.Line("w-2", "do", t0, 4),
-            // The same two CODMn values three hours back (the mean stays 8 whichever month they fall in): inside
-            // the station page's last 48 hours at any time of day.
-            Seed.Line("w-1", "codmn", HourStart(3), 7), Seed.Line("w-1", "codmn", HourStart(3).AddMinutes(1), 9),
+            // The same two CODMn values three hours back, off the whole minutes above (a point's identity is its
+            // time): the mean stays 8 whichever month they fall in, and they are inside the station page's last 48
+            // hours at any time of day.
+            Seed.Line("w-1", "codmn", HourStart(3).AddSeconds(30), 7), Seed.Line("w-1", "codmn", HourStart(3).AddSeconds(90), 9),
         ]);
         await Seed.WriteAsync(Service.Database, lines);
     }
@@ -289,7 +290,7 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
         Assert.Contains("IV", target.Name);
         // Two readings in one hour are not a valid hourly mean (45 minutes): no mean drawn, the readings as points.
         var hourly = await ChartAsync("sd-hourly-chart");
-        var t = fixture.HourStart(3).ToUnixTimeMilliseconds();
+        var t = fixture.HourStart(3).AddSeconds(30).ToUnixTimeMilliseconds();
         Assert.Contains(hourly.Readings, r => r[0] == t && r[1] == 7);
         Assert.Contains(hourly.Readings, r => r[0] == t + 60_000 && r[1] == 9);
         Assert.DoesNotContain(hourly.Points, p => p[1] is not null);
@@ -328,6 +329,7 @@ public sealed class ConsoleChartsTests(ConsoleChartsFixture fixture, ITestOutput
                 Assert.Contains($" {Math.Round(p.GetProperty("mean").GetDouble(), 2).ToString(CultureInfo.InvariantCulture)} ", text);
             }
         }
+        Assert.Contains(" 8 ", shown["w-1"].GetProperty("values").GetProperty("codmn").GetString());
         Assert.Contains(" 2.1 ", shown["w-2"].GetProperty("values").GetProperty("nh3n").GetString());
         Assert.Equal(ConsoleChartsFixture.Markup, shown["w-x"].GetProperty("name").GetString());
         await NoConsoleErrorsAsync();
