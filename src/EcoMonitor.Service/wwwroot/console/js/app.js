@@ -264,6 +264,9 @@ function logout(reason) {
 
 async function login(key) {
   state.key = key;
+  // The station list is wanted by every page: asked for together with the key's role.
+  state.stations = api('/v1/stations').then((r) => r.stations || []);
+  state.stations.catch(() => { state.stations = null; });
   const who = await api('/v1/whoami');
   if (!ROLES.includes(who.role)) throw new Error(`unknown role ${who.role}`);
   sessionStorage.setItem(KEY_STORAGE, key);
@@ -465,6 +468,8 @@ async function route() {
   if (state.page === page) {
     root.setAttribute('aria-busy', 'false');
     root.dataset.loaded = 'true';
+    // Time since the navigation started, for the load benchmark (bench/EcoMonitor.ConsoleBench).
+    performance.mark('console:page-rendered', { detail: info.name });
   }
 }
 

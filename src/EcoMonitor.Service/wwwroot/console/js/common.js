@@ -60,12 +60,15 @@ export function latestByStation(readings) {
 
 /** Stations silent now: the subjects of the service's own silent rule alerts (pending or firing), and stations
  *  with no reading at all in the latest window (24 h). Alerts off (the API refuses) leaves the second part. */
-export async function silentStations(ctx, latestMap) {
+export async function silentStations(ctx, latest) {
+  const asked = Promise.all([ctx.api('/v1/alerts/rules'), ctx.api('/v1/alerts')]); // at once, with the caller's requests
+  asked.catch(() => {});
   const stations = await ctx.stations();
+  const latestMap = await latest; // a Map, or a promise of one
   const silent = new Map(); // id -> reason
   let alertsKnown = true;
   try {
-    const [rules, alerts] = await Promise.all([ctx.api('/v1/alerts/rules'), ctx.api('/v1/alerts')]);
+    const [rules, alerts] = await asked;
     const silentRules = new Set((rules.rules || []).filter((r) => r.kind === 'silent').map((r) => r.name));
     for (const a of alerts.alerts || []) if (silentRules.has(a.rule)) silent.set(a.subject, 'alert');
   } catch (e) {

@@ -144,14 +144,13 @@ export async function render(root, ctx) {
   const stations = await ctx.stations();
   // The AQI by region (a selection names stations or one region): a few short requests, whatever the station count.
   const regions = [...new Set(stations.filter((s) => kindOf(s) === 'air').map((s) => s.region))];
-  const [target, aqi, latest, alerts] = await Promise.all([
+  const [target, aqi, alerts, { silent }] = await Promise.all([
     ctx.api('/v1/target', { pastYears: 1 }),
     Promise.all(regions.map((region) => ctx.api('/v1/aqi', { period: 'PERIOD_HOUR', from: today, to: today, 'selection.region': region })))
       .then((answers) => ({ stations: answers.flatMap((a) => a.stations || []) })),
-    ctx.api('/v1/latest', { withinHours: 24 }),
     ctx.api('/v1/alerts').then((r) => r.alerts || [], (e) => { if (e.status === 401 || e.status === 403) throw e; return null; }),
+    silentStations(ctx, ctx.api('/v1/latest', { withinHours: 24 }).then((r) => latestByStation(r.readings))),
   ]);
-  const { silent } = await silentStations(ctx, latestByStation(latest.readings));
   root.appendChild(el('h1', null, t('ov.title')));
   root.appendChild(el('div', { class: 'grid' },
     targetPanel(ctx, target),

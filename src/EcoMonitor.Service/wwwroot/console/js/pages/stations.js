@@ -33,9 +33,8 @@ function valueNode(ctx, r) {
 
 export async function render(root, ctx) {
   const { el, t } = ctx;
-  const [stations, latest] = await Promise.all([ctx.stations(), ctx.api('/v1/latest', { withinHours: 24 })]);
-  const byStation = latestByStation(latest.readings);
-  const { silent } = await silentStations(ctx, byStation);
+  const latest = ctx.api('/v1/latest', { withinHours: 24 }).then((r) => latestByStation(r.readings));
+  const [stations, byStation, { silent }] = await Promise.all([ctx.stations(), latest, silentStations(ctx, latest)]);
 
   root.appendChild(el('h1', null, t('st.title'), ' ', el('span', { class: 'muted' }, t('st.count').replace('{n}', stations.length))));
   const chartBox = el('div', { class: 'chart', id: 'positions-chart' });
