@@ -199,12 +199,11 @@ export async function render(root, ctx) {
   const id = ctx.arg ?? decodeURIComponent(location.hash.replace(/^#\/station\/?/, ''));
   const lang = ctx.lang;
 
-  let station;
-  try {
-    station = await ctx.api(`/v1/stations/${encodeURIComponent(id)}`);
-  } catch (e) {
+  // The station list the console asked for at login (no request of its own).
+  const station = (await ctx.stations()).find((s) => s.id === id);
+  if (!station) {
     root.appendChild(el('h1', null, tr('sd.title')));
-    root.appendChild(el('p', { class: 'error', id: 'sd-not-found' }, `${tr('sd.notFound')}${id} (${e.message})`));
+    root.appendChild(el('p', { class: 'error', id: 'sd-not-found' }, `${tr('sd.notFound')}${id}`));
     return undefined;
   }
   const kind = kindOf(station);
@@ -216,21 +215,23 @@ export async function render(root, ctx) {
   const latestPanel = el('div', { class: 'panel sd-latest', id: 'sd-latest' });
   root.appendChild(latestPanel);
 
-  const [latestRes, rulesRes, vocRes] = await Promise.allSettled([
-    ctx.api('/v1/latest', { 'selection.stationIds': station.id, withinHours: 24 * 30 }),
+  // All at once: the latest values (30 days back), the rules (the trend rule), the VOCs limits, and whether the
+  // station is silent as the stations page says it (common.js: a pending or firing alert of a silent rule, or no
+  // reading in the last 24 hours; with alerting off only the second).
+  const latestAsked = ctx.api('/v1/latest', { 'selection.stationIds': station.id, withinHours: 24 * 30 })
+    .then((r) => (r.readings || []).filter((x) => x.stationId === station.id), () => []);
+  const day = Date.now() - DAY;
+  const [latestRes, rulesRes, vocRes, silentRes] = await Promise.allSettled([
+    latestAsked,
     ctx.api('/v1/alerts/rules'),
     kind === 'voc' ? ctx.api('/v1/voc/exceedances', { 'selection.stationIds': station.id, from: ctx.chinaToday(), to: ctx.chinaToday() }) : Promise.resolve(null),
+    silentStations(ctx, latestAsked.then((list) => latestByStation(list.filter((r) => Date.parse(r.time) >= day)))),
   ]);
   const latest = new Map();
-  for (const r of (latestRes.status === 'fulfilled' ? latestRes.value.readings : []) || []) {
-    if (r.stationId === station.id) latest.set(r.parameter, r);
-  }
+  for (const r of latestRes.status === 'fulfilled' ? latestRes.value : []) latest.set(r.parameter, r);
   const rules = rulesRes.status === 'fulfilled' ? rulesRes.value.rules || [] : null;
-  // Silent as the stations page says it (common.js): a pending or firing alert of a silent rule, or no reading in
-  // the last 24 hours; with alerting off only the second.
-  const day = Date.now() - DAY;
-  const { silent: silentMap, alertsKnown } = await silentStations(ctx, latestByStation([...latest.values()].filter((r) => Date.parse(r.time) >= day)));
-  let silent = silentMap.has(station.id);
+  const alertsKnown = silentRes.status === 'fulfilled' && silentRes.value.alertsKnown;
+  let silent = silentRes.status === 'fulfilled' ? silentRes.value.silent.has(station.id) : !latest.size;
   const vocLimits = vocRes.status === 'fulfilled' && vocRes.value ? (vocRes.value.stations || []).find((s) => s.stationId === station.id) : null;
   const trendRule = (rules || []).find((r) => r.kind === 'voc-trend' && (r.parameter || 'nmhc') === 'nmhc'
     && (!r.stations || r.stations.length === 0 || r.stations.includes(station.id)));
