@@ -43,6 +43,16 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Equal(OneDecimal(zone, "previousMean"), page.FindElement(By.Id("target-previous")).Text);
         var verdict = zone.TryGetProperty("onTrack", out var onTrack) ? onTrack.GetBoolean() ? "on-track" : "off-track" : "unknown";
         Assert.Equal(verdict, page.FindElement(By.Id("target-verdict")).GetAttribute("data-verdict"));
+        // By hand from the seeded daily means (48 this year, 50 last year, every day): change (48 − 50) / 50 = −4.0 %,
+        // on track for −3 %; projection 50 × 48 / 50 = 48.0; the remaining days must average
+        // (50 × 0.97 × days in year − 48 × elapsed days) / remaining days.
+        var asOf = fixture.AsOf;
+        var inYear = DateTime.IsLeapYear(asOf.Year) ? 366 : 365;
+        var required = asOf.DayOfYear == inYear ? "—"
+            : ((ConsoleFixture.LastYearPm25 * 0.97 * inYear - ConsoleFixture.CurrentYearPm25 * asOf.DayOfYear) / (inYear - asOf.DayOfYear)).ToString("0.0", CultureInfo.InvariantCulture);
+        Assert.Equal(("on-track", "48.0", "50.0", "-4.0%", "48.0", required),
+            (page.FindElement(By.Id("target-verdict")).GetAttribute("data-verdict"), page.FindElement(By.Id("target-current")).Text, page.FindElement(By.Id("target-previous")).Text,
+             page.FindElement(By.Id("target-change")).Text, page.FindElement(By.Id("target-projection")).Text, page.FindElement(By.Id("target-required")).Text));
 
         // Alert counts as the API's.
         Assert.Equal(alerts.Count(a => a.GetProperty("state").GetString() == "firing").ToString(CultureInfo.InvariantCulture), page.FindElement(By.Id("count-firing")).Text);
@@ -110,6 +120,45 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Empty(browser.All("li.alert[data-rule='pm25-hourly'][data-subject='air-1'] button.ack"));
         Assert.Empty(browser.All("#page-alerts b"));
         browser.Screenshot("alerts-duty-acknowledged");
+        browser.AssertNoConsoleErrors();
+    }
+
+    [Fact(Timeout = 90_000)]
+    public async Task Silencing_from_the_page_creates_the_silence_in_the_api()
+    {
+        using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
+        var page = browser.Open("alerts");
+        var card = page.FindElement(By.CssSelector("li.alert[data-rule='silent-air'][data-subject='air-x']"));
+        card.FindElement(By.CssSelector("select.duration option[value='4']")).Click();
+        card.FindElement(By.CssSelector("input.comment")).SendKeys("更换采样泵");
+        var before = DateTimeOffset.UtcNow;
+        card.FindElement(By.CssSelector("button.silence")).Click();
+
+        var silence = await Eventually(async () => (await fixture.GetAsync("/v1/silences")).GetProperty("silences").EnumerateArray()
+            .Where(x => x.GetProperty("rule").GetString() == "silent-air" && x.GetProperty("subject").GetString() == "air-x").Cast<JsonElement?>().FirstOrDefault(),
+            TimeSpan.FromSeconds(10), "the silence in the API");
+        Assert.Equal(("duty-zhang", "更换采样泵"), (silence.GetProperty("createdBy").GetString(), silence.GetProperty("comment").GetString()));
+        var ends = DateTimeOffset.Parse(silence.GetProperty("ends").GetString()!, CultureInfo.InvariantCulture);
+        Assert.InRange(ends - before, TimeSpan.FromHours(4) - TimeSpan.FromMinutes(1), TimeSpan.FromHours(4) + TimeSpan.FromMinutes(1));
+        browser.WaitFor("#silences tr[data-silence]");
+        browser.Screenshot("alerts-duty-silenced");
+        browser.AssertNoConsoleErrors();
+    }
+
+    [Fact(Timeout = 90_000)]
+    public async Task A_reading_published_on_mqtt_updates_the_stations_page_without_a_reload()
+    {
+        using var browser = fixture.Browser();
+        browser.Open("stations");
+        browser.Until(() => browser.All("#live-status[data-state='on']").Count > 0 ? true : (bool?)null, TimeSpan.FromSeconds(10), "live channel open");
+        browser.Script("window.__sameDocument = 'yes';");
+        await using var gateway = await TestMqttClient.ConnectAsync();
+        var t = DateTimeOffset.UtcNow;
+        await gateway.PublishAsync(fixture.Service.ReadingsTopic("air-2"), $$$"""{"ts": {{{t.ToUnixTimeMilliseconds()}}}, "values": {"pm10": 123.4}}""");
+        var value = browser.Until(() => browser.All("tr[data-station='air-2'] .value[data-parameter='pm10']").FirstOrDefault(), TimeSpan.FromSeconds(10), "the new PM10 value");
+        Assert.Equal("PM10 123 µg/m³", value.Text);
+        Assert.Equal(ChinaMinute(t.ToString("O", CultureInfo.InvariantCulture)), browser.All("tr[data-station='air-2'] .station-last")[0].Text);
+        Assert.Equal("yes", browser.Script("return window.__sameDocument;"));
         browser.AssertNoConsoleErrors();
     }
 

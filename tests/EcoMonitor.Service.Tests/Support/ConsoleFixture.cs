@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 
@@ -9,6 +10,7 @@ namespace EcoMonitor.Service.Tests.Support;
 /// - air-1 (管委会): PM2.5 90 µg/m³ every minute of the last complete hour and the hours around it: the critical
 ///   rule pm25-hourly (hourly mean over 75) fires for it;
 /// - air-2 (科技谷): PM2.5 30 over the same hours;
+/// - air-1's daily PM2.5 means: 50 every day of last year, 48 every day of this year up to yesterday (the target);
 /// - voc-1 and w-fyh-1: a few recent readings (NMHC; pH with flag N and DO with flag D);
 /// - rule nmhc-hourly (critical, NMHC hourly mean over Voc:HourlyMeanLimit 10 mg/m³) does not fire at first: a test
 ///   seeds voc-1 over it to see a new alert arrive;
@@ -42,6 +44,12 @@ public class ConsoleFixture : IAsyncLifetime
 
     /// <summary>The start of the last complete UTC hour when the fixture started (the seeded hours are around it).</summary>
     public DateTimeOffset SeededHour { get; private set; }
+
+    /// <summary>air-1's daily PM2.5 this year and last year (the zone's target figures: no other air station has a valid day).</summary>
+    public const double CurrentYearPm25 = 48, LastYearPm25 = 50;
+
+    /// <summary>The last day of the target figures (yesterday in China when the fixture seeded).</summary>
+    public DateOnly AsOf { get; private set; }
 
     /// <summary>Settings beyond the fixture's (e.g. Voc limits for a page's test).</summary>
     protected virtual IEnumerable<(string Key, string? Value)> MoreSettings => [];
@@ -90,6 +98,17 @@ public class ConsoleFixture : IAsyncLifetime
             Seed.Line("w-fyh-1", "ph", now.AddMinutes(-30), 7.4),
             Seed.Line("w-fyh-1", "do", now.AddMinutes(-30), 6.8, "D"),
         ]);
+
+        // The PM2.5 target: air-1's daily means, 50 every day of last year and 48 every day of this year up to
+        // yesterday (China dates), written as the daily rollup (reading_1d, 24 valid hours) the target figures read.
+        // Yesterday's line replaces whatever the rebuild above made of the seeded hours.
+        var yesterday = DateOnly.FromDateTime(now.ToOffset(Seed.China).DateTime).AddDays(-1);
+        AsOf = yesterday;
+        var days = new List<string>();
+        for (var d = new DateOnly(yesterday.Year - 1, 1, 1); d <= yesterday; d = d.AddDays(1))
+            days.Add(string.Create(CultureInfo.InvariantCulture,
+                $"reading_1d,station=air-1,parameter=pm25 hours=24i,mean={(d.Year == yesterday.Year ? CurrentYearPm25 : LastYearPm25)} {new DateTimeOffset(d.ToDateTime(TimeOnly.MinValue), Seed.China).ToUnixTimeMilliseconds()}"));
+        await Seed.WriteRawAsync(Service.Database, days);
 
         IEnumerable<string> PmHours(string station, double value) =>
             Enumerable.Range(-1, 3).SelectMany(i => Enumerable.Range(0, 45).Select(m => h.AddHours(i).AddMinutes(m)))

@@ -140,10 +140,25 @@ export async function render(root, ctx) {
       return;
     }
     const list = (active.alerts || []).slice().sort((a, b) => newest(b) - newest(a));
+    // A refresh (a live event) keeps what duty staff were typing and the duration they chose.
+    const typed = new Map();
+    for (const li of activeBox.querySelectorAll('li.alert')) {
+      const comment = li.querySelector('input.comment');
+      const duration = li.querySelector('select.duration');
+      if (comment) typed.set(keyOf(li.dataset), { comment: comment.value, duration: duration ? duration.value : null, focused: document.activeElement === comment });
+    }
     clearNode(activeBox);
     activeBox.appendChild(el('h2', null, `${t('al.active')} (${list.length})`));
     activeBox.appendChild(list.length ? el('ul', { class: 'alert-list', id: 'active-list' }, list.map((a) => card(a, true)))
       : el('p', { class: 'muted' }, t('al.none')));
+    for (const li of activeBox.querySelectorAll('li.alert')) {
+      const before = typed.get(keyOf(li.dataset));
+      const comment = li.querySelector('input.comment');
+      if (!before || !comment) continue;
+      comment.value = before.comment;
+      if (before.duration) li.querySelector('select.duration').value = before.duration;
+      if (before.focused) comment.focus();
+    }
 
     clearNode(silencesBox);
     silencesBox.appendChild(el('h2', null, t('al.silences')));
