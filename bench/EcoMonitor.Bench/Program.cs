@@ -47,6 +47,7 @@ if (options.Sections.Contains(2))
 if (options.Sections.Contains(4)) await QueryAsync(options);
 if (options.Sections.Contains(5)) await AlertsAsync(options);
 if (options.Sections.Contains(6)) await RollupLag.RunAsync(options.InfluxUrl);
+if (options.Sections.Contains(7)) await ImportBench.RunAsync(options.InfluxUrl);
 
 static void Micro(DataSet data)
 {

@@ -272,6 +272,7 @@ public static class Ecomon
         yield return watch;
 
         yield return AlertCommands.Build(c);
+        yield return ImportCommand.Build(output);
     }
 
     static IEnumerable<string> CommandPath(Command command, RootCommand root)

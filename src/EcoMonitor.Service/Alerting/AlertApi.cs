@@ -175,7 +175,7 @@ public sealed class AlertApi(AlertEvaluator evaluator, NotificationDispatcher di
         return info;
     }
 
-    static AlertEventInfo ToApi(AlertEvent e, string severity) => new()
+    internal static AlertEventInfo ToApi(AlertEvent e, string severity) => new()
     {
         Kind = e.Kind.ToString().ToLowerInvariant(), Rule = e.Rule, Subject = e.Subject, Severity = severity, At = ChinaTime.Format(e.At), Value = e.Value,
         Detail = e.Detail ?? "", User = e.User ?? "", Comment = e.Comment ?? "", Silenced = e.Silenced,

@@ -1,3 +1,4 @@
+using EcoMonitor.Service.Import;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Query;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -46,11 +47,14 @@ public static class EcoMonitorApp
         builder.Services.AddAlerting();
         builder.Services.AddReadiness();
         builder.Services.AddTelemetry();
+        builder.Services.AddImport();
         services?.Invoke(builder.Services);
 
         var app = builder.Build();
+        WebConsole.ConsoleEndpoints.MapConsole(app);
         app.MapOperationsEndpoints();
         app.MapQueryApi();
+        app.MapImport();
         return app;
     }
 

@@ -29,6 +29,7 @@ public static class StrictSettings
         (Query.StandardsSettings.Section, typeof(Query.StandardsSettings)),
         (Alerting.AlertingSettings.Section, typeof(Alerting.AlertingSettings)),
         (LoggingSettings.Section, typeof(LoggingSettings)),
+        (Import.ImportSettings.Section, typeof(Import.ImportSettings)),
     ];
 
     /// <summary>Throws <see cref="OptionsValidationException"/> listing every value that does not fit its setting.</summary>

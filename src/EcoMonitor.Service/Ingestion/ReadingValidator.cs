@@ -7,8 +7,9 @@ namespace EcoMonitor.Service.Ingestion;
 /// value, HJ 212 flag, time neither ahead of the clock nor too old. Each problem rejects only the value (or, for the
 /// time, the reading) it concerns. A reading that declares a period (JSON "period": "hour" | "minute") is the
 /// station's own mean of that period: it becomes a statistic (measurement <c>stat</c>, avg), checked like an HJ 212
-/// CN=2061/2051 value (<see cref="CheckPeriod"/>).</summary>
-public sealed class ReadingValidator(IngestionSettings settings)
+/// CN=2061/2051 value (<see cref="CheckPeriod"/>). <paramref name="maxAgeSetting"/> names the setting that
+/// <see cref="IngestionSettings.MaxAge"/> came from in rejections (the historical import passes its own limit).</summary>
+public sealed class ReadingValidator(IngestionSettings settings, string maxAgeSetting = "Ingestion:MaxAge")
 {
     /// <param name="station">null when the station is unknown and the policy accepts it: the kind is not checked.</param>
     /// <param name="statistics">Where readings that declare a period go.</param>
@@ -88,7 +89,7 @@ public sealed class ReadingValidator(IngestionSettings settings)
         if (time > now + settings.MaxFutureSkew)
             return (RejectReason.TimestampInFuture, $"{time:O} is more than {settings.MaxFutureSkew} ahead of the service clock ({now:O}); Ingestion:MaxFutureSkew");
         if (time < now - settings.MaxAge)
-            return (RejectReason.TimestampTooOld, $"{time:O} is older than {settings.MaxAge} (Ingestion:MaxAge)");
+            return (RejectReason.TimestampTooOld, $"{time:O} is older than {settings.MaxAge} ({maxAgeSetting})");
         return null;
     }
 

@@ -22,6 +22,7 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, WatchLimite
         ["/ecomonitor.v1.AlertService/CreateSilence"] = ApiRole.Duty,
         ["/ecomonitor.v1.AlertService/ExpireSilence"] = ApiRole.Duty,
         ["/ecomonitor.v1.AlertService/EvaluateAlerts"] = ApiRole.Operator,
+        ["/ecomonitor.v1.ImportService/Import"] = ApiRole.Operator,
     };
 
     /// <summary>The name of the key a call was made with (for "who acknowledged").</summary>
@@ -65,5 +66,12 @@ public sealed class ApiKeyInterceptor(IOptions<ApiSettings> options, WatchLimite
         var caller = Authorize(context);
         using var place = watches.Acquire(caller.Name);
         await continuation(request, responseStream, context);
+    }
+
+    /// <summary>Bidirectional calls (the historical import) are authorized like the others and take no watch place.</summary>
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Authorize(context);
+        return continuation(requestStream, responseStream, context);
     }
 }
