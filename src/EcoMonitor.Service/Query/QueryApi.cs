@@ -308,8 +308,14 @@ public sealed class QueryApi(
             : SelectAnyKind(request.Selection);
         var response = new LatestResponse();
         if (selected.Count == 0) return response;
-        var latest = await Guarded(() => queries.LatestAsync(selected.Select(s => s.Id).ToList(), time.GetUtcNow().AddHours(-hours), context.CancellationToken));
-        response.Readings.AddRange(latest.Select(ApiMapping.ToApi));
+        // Raw readings and the stations' own minute/hourly means: an hourly-only station has latest values too.
+        var latest = await Guarded(() => queries.LatestReportedAsync(selected.Select(s => s.Id).ToList(), time.GetUtcNow().AddHours(-hours), context.CancellationToken));
+        response.Readings.AddRange(latest.Select(v =>
+        {
+            var reading = ApiMapping.ToApi(v.Reading);
+            reading.Period = v.Period;
+            return reading;
+        }));
         return response;
     }
 

@@ -9,6 +9,10 @@ namespace EcoMonitor.Service.Query;
 /// that mean too (a range of directions has no meaning).</summary>
 public readonly record struct HourStat(DateTimeOffset Start, int Minutes, double Mean, double Min, double Max);
 
+/// <summary>A station's latest value: a raw reading (<see cref="Period"/> empty) or the station's own mean of the
+/// minute or hour starting at the reading's time ("minute", "hour").</summary>
+public readonly record struct LatestValue(Reading Reading, string Period);
+
 /// <summary>Wind at a station: mean speed (m/s) and vector-mean direction (degrees from north, where it comes from);
 /// either may be missing.</summary>
 public readonly record struct Wind(double? Speed, double? Direction);
@@ -194,18 +198,69 @@ public sealed class ReadingQueries(InfluxConnection influx)
         return result;
     }
 
-    /// <summary>Mean of the valid readings of each parameter of one station over [from, to).</summary>
+    /// <summary>The period mean of each parameter of one station over [from, to), from every value the station
+    /// reported: its valid raw readings, each counting once as before, and its own hourly means (HJ 212 CN=2061, JSON
+    /// "period": "hour"; stored in <c>stat</c>, not in <c>reading</c>), each counting once as one value for its hour.
+    /// GB 3838 classes a section by the mean of its monitoring values over the period, and a water station's
+    /// datalogger reports one value per analysis cycle (hourly, or every 4 hours for CODMn, NH3-N, TP, TN), most often
+    /// as hourly data only: the station's hourly value is that hour's monitoring value. When an hour has both, the
+    /// hourly rollup has already chosen by Ingestion:HourlyPrecedence: an hour the rollup took from the station
+    /// (<c>reading_1h</c> source = station) counts once with the station's value and the raw readings of that hour are
+    /// left out (a station hour flagged invalid leaves the whole hour out, as it does for the hourly figures); every
+    /// other hour counts its valid raw readings. A station that sends raw readings only keeps exactly the mean of
+    /// its readings. Station hours count once the rollup stage has stored them (seconds after acknowledgement).
+    /// Station minute means (CN=2051) alone are not counted here.</summary>
     public async Task<Dictionary<string, double>> PeriodMeansAsync(string station, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var q = $"SELECT mean(\"value\") AS \"mean\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND {InfluxQl.ValidFlags} " +
-                "AND time >= $from AND time < $to GROUP BY \"parameter\"";
-        var parameters = new Dictionary<string, object> { ["s"] = station, ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to) };
-        var means = new Dictionary<string, double>();
-        foreach (var series in await influx.QueryAsync(q, parameters, ct))
-            if (series.Tags.TryGetValue("parameter", out var parameter) && series.Values.FirstOrDefault() is { } row
-                && row[1].ValueKind == System.Text.Json.JsonValueKind.Number)
-                means[parameter] = row[1].GetDouble();
-        return means;
+        var parameters = new Dictionary<string, object>
+        {
+            ["s"] = station, ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["source"] = HourlyRollup.SourceStation,
+        };
+        var totals = new Dictionary<string, (double Sum, long Count)>();
+        void Add(string parameter, double sum, long count)
+        {
+            var (s, c) = totals.GetValueOrDefault(parameter);
+            totals[parameter] = (s + sum, c + count);
+        }
+        // The hours the rollup took from the station (valid or not), per parameter.
+        var stationHours = new HashSet<(string Parameter, long Hour)>();
+        var qh = $"SELECT \"minutes\", \"mean\" FROM \"{HourlyRollup.Measurement}\" WHERE \"station\" = $s AND \"source\" = $source " +
+                 "AND time >= $from AND time < $to GROUP BY \"parameter\"";
+        foreach (var series in await influx.QueryAsync(qh, parameters, ct))
+        {
+            if (!series.Tags.TryGetValue("parameter", out var parameter)) continue;
+            foreach (var row in series.Rows())
+            {
+                stationHours.Add((parameter, row["time"].GetInt64()));
+                if (row["minutes"].ValueKind == System.Text.Json.JsonValueKind.Number && row["minutes"].GetInt32() > 0
+                    && row["mean"].ValueKind == System.Text.Json.JsonValueKind.Number)
+                    Add(parameter, row["mean"].GetDouble(), 1);
+            }
+        }
+        if (stationHours.Count == 0)
+        {
+            // Raw readings only: the mean of the valid readings, as the database computes it.
+            var q = $"SELECT mean(\"value\") AS \"mean\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s AND {InfluxQl.ValidFlags} " +
+                    "AND time >= $from AND time < $to GROUP BY \"parameter\"";
+            var means = new Dictionary<string, double>();
+            foreach (var series in await influx.QueryAsync(q, parameters, ct))
+                if (series.Tags.TryGetValue("parameter", out var parameter) && series.Values.FirstOrDefault() is { } row
+                    && row[1].ValueKind == System.Text.Json.JsonValueKind.Number)
+                    means[parameter] = row[1].GetDouble();
+            return means;
+        }
+        // Raw readings per hour (UTC hours are China hours: the offset is whole hours), those of station hours left out.
+        var qr = $"SELECT sum(\"value\") AS \"sum\", count(\"value\") AS \"count\" FROM \"{ReadingSchema.Measurement}\" WHERE \"station\" = $s " +
+                 $"AND {InfluxQl.ValidFlags} AND time >= $from AND time < $to GROUP BY \"parameter\", time(1h) fill(none)";
+        foreach (var series in await influx.QueryAsync(qr, parameters, ct))
+        {
+            if (!series.Tags.TryGetValue("parameter", out var parameter)) continue;
+            foreach (var row in series.Rows())
+                if (row["count"].ValueKind == System.Text.Json.JsonValueKind.Number && row["count"].GetInt64() > 0
+                    && !stationHours.Contains((parameter, row["time"].GetInt64())))
+                    Add(parameter, row["sum"].GetDouble(), row["count"].GetInt64());
+        }
+        return totals.Where(kv => kv.Value.Count > 0).ToDictionary(kv => kv.Key, kv => kv.Value.Sum / kv.Value.Count);
     }
 
     static Reading ToReading(string station, string parameter, IReadOnlyDictionary<string, System.Text.Json.JsonElement> row) =>
@@ -222,6 +277,47 @@ public sealed class ReadingQueries(InfluxConnection influx)
             foreach (var row in series.Rows())
                 list.Add(ToReading(series.Tags["station"], series.Tags["parameter"], row));
         return [.. list.OrderBy(r => r.StationId, StringComparer.Ordinal).ThenBy(r => r.Parameter, StringComparer.Ordinal)];
+    }
+
+    /// <summary>The last value of each parameter of each station since <paramref name="since"/> (any flag), from
+    /// every kind of data the station reports: raw readings and its own minute and hourly means (HJ 212 CN=2051/2061,
+    /// JSON "period"; stored in <c>stat</c>), so a station that sends only hourly means has latest values too. A
+    /// station mean is reported at the start of its period (as the station labels it and as the API labels hourly
+    /// buckets) with <see cref="LatestValue.Period"/> "minute" or "hour"; between a raw reading and a mean, the newer
+    /// data wins, a mean counting as of the end of its period (an hour's mean is newer than the readings within it).
+    /// A mean counts when its period ends after <paramref name="since"/>.</summary>
+    public async Task<List<LatestValue>> LatestReportedAsync(IReadOnlyList<string> stations, DateTimeOffset since, CancellationToken ct)
+    {
+        var best = new Dictionary<(string Station, string Parameter), (LatestValue Value, DateTimeOffset End)>();
+        void Take(LatestValue v, DateTimeOffset end)
+        {
+            var key = (v.Reading.StationId, v.Reading.Parameter);
+            if (!best.TryGetValue(key, out var known) || end > known.End) best[key] = (v, end);
+        }
+        foreach (var r in await LatestAsync(stations, since, ct))
+            Take(new LatestValue(r, ""), r.Timestamp);
+        var (clause, parameters) = StationClause(stations);
+        // A period starts before its data ends: an hour that began up to an hour before `since` still has data since.
+        parameters["since"] = ChinaTime.Utc(since.AddHours(-1));
+        var hour = StatisticSchema.PeriodName(StatisticPeriod.Hour);
+        parameters["hour"] = hour;
+        parameters["minute"] = StatisticSchema.PeriodName(StatisticPeriod.Minute);
+        var period = StatisticSchema.PeriodTag;
+        var q = $"SELECT last(\"avg\") AS \"value\", \"flag\" FROM \"{StatisticSchema.Measurement}\" WHERE {clause} " +
+                $"AND (\"{period}\" = $hour OR \"{period}\" = $minute) AND time >= $since GROUP BY \"station\", \"parameter\", \"{period}\"";
+        foreach (var series in await influx.QueryAsync(q, parameters, ct))
+        {
+            var name = series.Tags.GetValueOrDefault(period) ?? "";
+            var length = name == hour ? TimeSpan.FromHours(1) : TimeSpan.FromMinutes(1);
+            foreach (var row in series.Rows())
+            {
+                if (row["value"].ValueKind != System.Text.Json.JsonValueKind.Number) continue;
+                var reading = ToReading(series.Tags["station"], series.Tags["parameter"], row);
+                if (reading.Timestamp + length > since) Take(new LatestValue(reading, name), reading.Timestamp + length);
+            }
+        }
+        return [.. best.Values.Select(b => b.Value)
+            .OrderBy(v => v.Reading.StationId, StringComparer.Ordinal).ThenBy(v => v.Reading.Parameter, StringComparer.Ordinal)];
     }
 
     /// <summary>Readings of one station in [from, to), oldest first, <paramref name="limit"/> from <paramref name="offset"/>.</summary>
