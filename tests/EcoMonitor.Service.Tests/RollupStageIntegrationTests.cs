@@ -255,4 +255,107 @@ public sealed class RollupCrashTests
         Assert.Equal((45L, 32.0, 10.0, 54.0), await HourAsync(first.Database, "air-1", "pm25", hour));
         Assert.Equal((60L, 29.5, 0.0, 59.0), await HourAsync(first.Database, "air-2", "no2", hour));
     }
+
+    /// <summary>Holds the first /write that carries a daily rollup line until released: the writer has read the
+    /// day's hours and is about to write its day line when another writer goes ahead. Everything else passes straight
+    /// to the real InfluxDB.</summary>
+    sealed class HoldFirstDayLine() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        int _seen;
+
+        public Task Held => _held.Task;
+
+        public void Release() => _release.TrySetResult();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            if (request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath.EndsWith("/write", StringComparison.Ordinal)
+                && request.Content is { } content && (await content.ReadAsStringAsync(ct)).Contains(HourlyRollup.DailyMeasurement + ",", StringComparison.Ordinal)
+                && Interlocked.Increment(ref _seen) == 1)
+            {
+                _held.TrySetResult();
+                await _release.Task.WaitAsync(ct);
+            }
+            return await base.SendAsync(request, ct);
+        }
+    }
+
+    /// <summary>A database with 45 minutes of pm25 of air-1 in two hours of one local day: hour 1 = 10 + m at minute m
+    /// (mean 32), hour 2 = 100 every minute (mean 100). Returns the two hours.</summary>
+    static async Task<(DateTimeOffset First, DateTimeOffset Second)> SeedTwoHoursAsync(string database)
+    {
+        var day = Domain.ChinaTime.DayStartOf(DateTimeOffset.UtcNow.AddDays(-2));
+        var (first, second) = (day.AddHours(2), day.AddHours(5));
+        using var influx = TestInfrastructure.Influx(database);
+        await influx.QueryAsync($"CREATE DATABASE \"{database}\"", post: true);
+        var lines = Enumerable.Range(0, 45).SelectMany(m => new[]
+        {
+            ReadingSchema.ToLineProtocol(new Domain.Reading("air-1", "pm25", first.AddMinutes(m), 10 + m, "N")),
+            ReadingSchema.ToLineProtocol(new Domain.Reading("air-1", "pm25", second.AddMinutes(m), 100, "N")),
+        });
+        using var response = await influx.Http.PostAsync(influx.WriteUrl, new StringContent(string.Join('\n', lines)));
+        response.EnsureSuccessStatusCode();
+        return (first, second);
+    }
+
+    /// <summary>The daily rollup of air-1's pm25 on the local day of <paramref name="hour"/>: (hours, mean, min, max).</summary>
+    static async Task<(long Hours, double Mean, double Min, double Max)> DayRowAsync(string database, DateTimeOffset hour)
+    {
+        using var influx = TestInfrastructure.Influx(database);
+        var bind = new Dictionary<string, object> { ["t"] = Domain.ChinaTime.Utc(Domain.ChinaTime.DayStartOf(hour)) };
+        var series = await influx.QueryAsync("SELECT \"hours\", \"mean\", \"min\", \"max\" FROM \"reading_1d\" WHERE \"station\" = 'air-1' AND \"parameter\" = 'pm25' AND time = $t", bind);
+        var row = series.SelectMany(s => s.Rows()).Single();
+        return (row["hours"].GetInt64(), row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+    }
+
+    /// <summary>Two writers (two instances' rollup stages) recompute different hours of the same station-day at the
+    /// same moment, in the order that loses an hour: A writes hour 1 and reads the day (hour 2 not rolled up yet), B
+    /// writes hour 2, reads the day (with hour 1) and writes its day line, and only then A's day line lands. Without
+    /// the check after the write (verifyDays false) the day is left with hour 1 alone: the race is real. With it (as
+    /// the stage runs with Mqtt:SharedGroup), A reads the day again after its write, finds hour 2 and writes the day
+    /// once more: the day equals the single writer's, 2 hours, mean (32 + 100) / 2 = 66, min 32, max 100.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Two_writers_of_one_station_day_lose_an_hour_of_the_daily_rollup_without_the_day_check_and_equal_a_single_writer_with_it(bool verifyDays)
+    {
+        var database = TestInfrastructure.UniqueName("rollrace");
+        var single = TestInfrastructure.UniqueName("rollsingle");
+        var (first, second) = await SeedTwoHoursAsync(database);
+        await SeedTwoHoursAsync(single);
+        using var timeout = new CancellationTokenSource(Wait);
+        try
+        {
+            using var hold = new HoldFirstDayLine();
+            using var viaHold = new InfluxConnection(Microsoft.Extensions.Options.Options.Create(
+                new Hosting.InfluxSettings { Url = TestInfrastructure.InfluxUrl, Database = database }), hold);
+            using var direct = TestInfrastructure.Influx(database);
+            var a = new HourlyRollup(viaHold);
+            var b = new HourlyRollup(direct);
+
+            var writingA = a.UpdateHoursAsync([("air-1", "pm25", first)], timeout.Token, verifyDays);
+            await hold.Held.WaitAsync(timeout.Token); // A has written hour 1 and read the day without hour 2
+            await b.UpdateHoursAsync([("air-1", "pm25", second)], timeout.Token, verifyDays);
+            hold.Release(); // A's day line lands after B's
+            await writingA;
+
+            using var singleInflux = TestInfrastructure.Influx(single);
+            await new HourlyRollup(singleInflux).UpdateHoursAsync([("air-1", "pm25", first), ("air-1", "pm25", second)], timeout.Token);
+            Assert.Equal((2L, 66.0, 32.0, 100.0), await DayRowAsync(single, first));
+            if (verifyDays)
+                Assert.Equal(await DayRowAsync(single, first), await DayRowAsync(database, first));
+            else
+                Assert.Equal((1L, 32.0, 32.0, 32.0), await DayRowAsync(database, first)); // the stale day line won
+        }
+        finally
+        {
+            foreach (var name in new[] { database, single })
+            {
+                using var influx = TestInfrastructure.Influx(name);
+                await influx.QueryAsync($"DROP DATABASE \"{name}\"", post: true);
+            }
+        }
+    }
 }

@@ -13,9 +13,15 @@ public sealed class InfluxConnection : IDisposable
     readonly HttpClient _http;
 
     public InfluxConnection(IOptions<InfluxSettings> options)
+        : this(options, new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+    {
+    }
+
+    /// <summary>Over a handler of the caller's (tests hold a request on its way to the real InfluxDB).</summary>
+    internal InfluxConnection(IOptions<InfluxSettings> options, HttpMessageHandler handler)
     {
         Settings = options.Value;
-        _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        _http = new HttpClient(handler)
         {
             // A trailing slash keeps a path prefix (a reverse proxy's /influx/) when "write" and "query" are appended.
             BaseAddress = Settings.Url.AbsoluteUri.EndsWith('/') ? Settings.Url : new Uri(Settings.Url.AbsoluteUri + "/"),

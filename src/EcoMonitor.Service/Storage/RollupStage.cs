@@ -34,9 +34,14 @@ namespace EcoMonitor.Service.Storage;
 /// took them ends (ecomonitor_rollup_lag_seconds; at steady load well under a second, see the README). The
 /// <c>silent</c> rule and raw-reading queries read readings and see a batch at its acknowledgement.</summary>
 public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, InfluxWriter writer, IOptions<RollupSettings> options,
-    TimeProvider time, ILogger<RollupStage> log) : BackgroundService
+    TimeProvider time, ILogger<RollupStage> log, IOptions<MqttSettings> mqtt) : BackgroundService
 {
     readonly RollupSettings _settings = options.Value;
+
+    /// <summary>With Mqtt:SharedGroup several instances roll up the same database at the same time: day lines are
+    /// verified after they are written (<see cref="HourlyRollup.UpdateHoursAsync"/>). One instance runs one round at
+    /// a time and needs no such check.</summary>
+    readonly bool _verifyDays = !string.IsNullOrEmpty(mqtt.Value.SharedGroup);
     readonly InfluxSettings _influx = influx.Settings;
     readonly Lock _lock = new();
     HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> _pending = [];
@@ -220,7 +225,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 {
                     try
                     {
-                        await rollup.UpdateHoursAsync(keys, ct);
+                        await rollup.UpdateHoursAsync(keys, ct, _verifyDays);
                         Interlocked.Add(ref _recomputed, keys.Count);
                         break;
                     }
