@@ -2,6 +2,8 @@ using System.Globalization;
 using EcoMonitor.Api.V1;
 using EcoMonitor.Service.Storage;
 using EcoMonitor.Service.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace EcoMonitor.Service.Tests;
 
@@ -195,6 +197,54 @@ public sealed class RollupStageIntegrationTests
         Assert.All(lines, l => Assert.True(l.Length < 64 * 1024));
         Assert.Equal([("air-1", "pm25", start), ("air-1", "no2", start.AddHours(1))],
             RollupMarkSchema.Parse("air-1", $"pm25@{start.ToUnixTimeMilliseconds()} no2@{start.AddHours(1).ToUnixTimeMilliseconds()} broken@x"));
+    }
+
+    /// <summary>Answers no /query that names two or more stations within Influx:Timeout (holds it 10 s): a loaded
+    /// InfluxDB that cannot answer a whole chunk in time. Queries of one station pass straight through.</summary>
+    sealed class SlowMultiStationQueries() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        int _held;
+
+        public int Held => Volatile.Read(ref _held);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            if (request.RequestUri!.AbsolutePath.EndsWith("/query", StringComparison.Ordinal) && request.Content is { } content
+                && Uri.UnescapeDataString((await content.ReadAsStringAsync(ct)).Replace('+', ' ')).Contains("\"station\" = $s1", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _held);
+                await Task.Delay(TimeSpan.FromSeconds(10), ct);
+            }
+            return await base.SendAsync(request, ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_chunk_that_gets_no_answer_within_the_timeout_is_split_until_its_stations_are_rolled_up()
+    {
+        var hour = RecentHour();
+        await using var ingestOnly = new ServiceUnderTest(new() { ["Rollup:Enabled"] = "false" });
+        await ingestOnly.StartAsync();
+        await using (var gateway = await TestMqttClient.ConnectAsync())
+        {
+            await gateway.PublishAsync(ingestOnly.ReadingsTopic("air-1"), Pm25Message(hour));
+            await gateway.PublishAsync(ingestOnly.ReadingsTopic("air-2"), Pm25Message(hour));
+        }
+        await TestInfrastructure.EventuallyAsync(() => ingestOnly.Metrics.Acknowledgements == 2, Wait, "both messages acknowledged without a rollup");
+        await ingestOnly.StopAsync();
+
+        // The next instance takes both stations' marks over at start: one chunk of two stations, too slow as a whole.
+        var slow = new SlowMultiStationQueries();
+        await using var next = new ServiceUnderTest(new() { ["Influx:Database"] = ingestOnly.Database, ["Influx:Timeout"] = "00:00:02" },
+            services => services.AddSingleton(sp => new InfluxConnection(sp.GetRequiredService<IOptions<Hosting.InfluxSettings>>(), slow)));
+        await next.StartAsync();
+        await next.RollupsCurrentAsync();
+        Assert.True(slow.Held >= 1, "the two stations were first asked for in one query");
+        Assert.Equal((45L, 32.0, 10.0, 54.0), await HourRowAsync(ingestOnly.Database, "air-1", "pm25", hour));
+        Assert.Equal((45L, 32.0, 10.0, 54.0), await HourRowAsync(ingestOnly.Database, "air-2", "pm25", hour));
+        var metrics = await MetricsAsync(next);
+        Assert.Equal("2", Metric(metrics, "ecomonitor_rollup_hours_repaired_total"));
+        Assert.True(long.Parse(Metric(metrics, "ecomonitor_rollup_failures_total")!, CultureInfo.InvariantCulture) >= 1, "the timed-out chunk counted as a failure");
     }
 }
 
