@@ -46,7 +46,9 @@ if (options.Sections.Contains(2))
 }
 if (options.Sections.Contains(4)) await QueryAsync(options);
 if (options.Sections.Contains(5)) await AlertsAsync(options);
-if (options.Sections.Contains(6)) await RollupLag.RunAsync(options.InfluxUrl);
+if (options.Sections.Contains(6))
+    foreach (var stations in options.LagStations)
+        await RollupLag.RunAsync(options.InfluxUrl, stations, options.LagRate);
 if (options.Sections.Contains(7)) await ImportBench.RunAsync(options.InfluxUrl);
 
 static void Micro(DataSet data)
@@ -230,7 +232,9 @@ static async Task SoakAsync(BenchOptions options, string dll)
     var stationsFile = data.WriteStationsFile();
     using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(2) }));
     Console.WriteLine();
-    Console.WriteLine($"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the service acknowledges (at most {SoakBacklog:N0} unacknowledged)");
+    Console.WriteLine(options.SoakUnpaced
+        ? $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the publisher goes (un-paced: the broker queues what the service has not taken)"
+        : $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the service acknowledges (at most {SoakBacklog:N0} unacknowledged)");
     Console.WriteLine($"   {"t s",5} {"acknowledged",13} {"msg/s",8} {"RSS MiB",8} {"peak MiB",9} {"CPU s",7}");
     await using (var service = await ServiceProcess.StartAsync(dll, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
     {
@@ -239,7 +243,7 @@ static async Task SoakAsync(BenchOptions options, string dll)
         var sw = Stopwatch.StartNew();
         // Paced by the service: at most SoakBacklog messages published and not yet acknowledged, so the run measures
         // the service at its sustained rate, not a broker queue growing without bound.
-        var publishing = PublishAsync(broker.Port, prefix, data.Messages(capacity), stop.Token, async published =>
+        var publishing = PublishAsync(broker.Port, prefix, data.Messages(capacity), stop.Token, options.SoakUnpaced ? null : async published =>
         {
             while (published - await service.AcknowledgedAsync() > SoakBacklog && !stop.IsCancellationRequested) await Task.Delay(100);
         });
@@ -248,7 +252,7 @@ static async Task SoakAsync(BenchOptions options, string dll)
         var samples = new List<(double T, long Rss)>();
         while (true)
         {
-            await Task.WhenAny(publishing, Task.Delay(TimeSpan.FromSeconds(30)));
+            await Task.WhenAny(publishing, Task.Delay(TimeSpan.FromSeconds(10)));
             var acked = await service.AcknowledgedAsync();
             var (rss, peak) = service.Memory();
             var t = sw.Elapsed.TotalSeconds;
@@ -261,8 +265,9 @@ static async Task SoakAsync(BenchOptions options, string dll)
         while (await service.AcknowledgedAsync() < published && sw.Elapsed < TimeSpan.FromSeconds(options.SoakSeconds) + options.Timeout) await Task.Delay(200);
         var acknowledged = await service.AcknowledgedAsync();
         var late = samples.Where(s => s.T >= 120).ToList();
-        Console.WriteLine($"   published {published:N0}, acknowledged {acknowledged:N0} in {sw.Elapsed.TotalSeconds:N0} s; " +
-            (late.Count >= 2 ? $"RSS from 2 minutes on: min {late.Min(s => s.Rss) / 1048576.0:N0} MiB, max {late.Max(s => s.Rss) / 1048576.0:N0} MiB, last - first {(late[^1].Rss - late[0].Rss) / 1048576.0:N0} MiB" : "too short for a trend"));
+        Console.WriteLine($"   published {published:N0}, acknowledged {acknowledged:N0} in {sw.Elapsed.TotalSeconds:N0} s; RSS sampled every 10 s: first {samples[0].Rss / 1048576.0:N0} MiB, " +
+            $"last {samples[^1].Rss / 1048576.0:N0} MiB, max {samples.Max(s => s.Rss) / 1048576.0:N0} MiB, peak (VmHWM) {service.Memory().Peak / 1048576.0:N0} MiB; " +
+            (late.Count >= 2 ? $"from 2 minutes on: min {late.Min(s => s.Rss) / 1048576.0:N0} MiB, max {late.Max(s => s.Rss) / 1048576.0:N0} MiB, last - first {(late[^1].Rss - late[0].Rss) / 1048576.0:N0} MiB" : "too short for a trend"));
 
         // Where the rollups stand: the share of the run's value-minutes in reading_1h, now and after --rollup-wait.
         var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(data.Start), ["to"] = ChinaTime.Utc(data.EndOf(published)) };
@@ -480,13 +485,15 @@ sealed record EndToEndResult(string DataSet, bool Tuned, long Messages, long Val
     double CpuPer100k, double CpuAllPer100k, long PeakRss, double? DirectRate, long Points);
 
 sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays, int[] DataSets, int[] Sections, int SoakSeconds,
-    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait)
+    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int[] LagStations, int LagRate)
 {
     /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
     /// set of that many stations; none: only the soak), --sections 1,2,3,4,5,6, --soak SECONDS (0: none; part of
     /// section 2), --influx URL, --service-dll PATH,
     /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
-    /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days.</summary>
+    /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days,
+    /// --soak-unpaced true (the soak's publisher not held back by the service), --lag-stations 2000 (section 6: one
+    /// run per number of stations), --lag-rate 1000 (section 6: the steady rate, msg/s).</summary>
     public static BenchOptions Parse(string[] args)
     {
         var messages = 20000;
@@ -498,6 +505,9 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         string? dll = null;
         var timeout = TimeSpan.FromMinutes(10);
         var rollupWait = TimeSpan.FromSeconds(60);
+        var soakUnpaced = false;
+        int[] lagStations = [2000];
+        var lagRate = 1000;
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
         static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
         if (args.Length % 2 != 0) throw new ArgumentException($"argument {args[^1]} has no value");
@@ -516,10 +526,13 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 case "--service-dll": dll = value; break;
                 case "--timeout": timeout = TimeSpan.FromSeconds(Int(value)); break;
                 case "--rollup-wait": rollupWait = TimeSpan.FromSeconds(Int(value)); break;
+                case "--soak-unpaced": soakUnpaced = bool.Parse(value); break;
+                case "--lag-stations": lagStations = [.. value.Split(',').Select(Int)]; break;
+                case "--lag-rate": lagRate = Int(value); break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
-        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait);
+        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, lagStations, lagRate);
     }
 }
 

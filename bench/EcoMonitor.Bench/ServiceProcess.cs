@@ -54,7 +54,7 @@ sealed partial class ServiceProcess : IAsyncDisposable
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = Path.GetDirectoryName(dll)!, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(dll);
         foreach (var (key, value) in all) start.ArgumentList.Add($"--{key}={value}");
-        start.Environment["DOTNET_gcServer"] = "0";
+        // The GC and thread-pool settings are the service's own (its runtimeconfig): measured as shipped.
         var process = Process.Start(start)!;
         var service = new ServiceProcess(process, new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/"), Timeout = TimeSpan.FromSeconds(10) }, dir);
         process.OutputDataReceived += (_, e) => service.Keep(e.Data);

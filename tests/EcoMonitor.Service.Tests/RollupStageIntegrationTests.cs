@@ -2,6 +2,8 @@ using System.Globalization;
 using EcoMonitor.Api.V1;
 using EcoMonitor.Service.Storage;
 using EcoMonitor.Service.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace EcoMonitor.Service.Tests;
 
@@ -196,6 +198,54 @@ public sealed class RollupStageIntegrationTests
         Assert.Equal([("air-1", "pm25", start), ("air-1", "no2", start.AddHours(1))],
             RollupMarkSchema.Parse("air-1", $"pm25@{start.ToUnixTimeMilliseconds()} no2@{start.AddHours(1).ToUnixTimeMilliseconds()} broken@x"));
     }
+
+    /// <summary>Answers no /query that names two or more stations within Influx:Timeout (holds it 10 s): a loaded
+    /// InfluxDB that cannot answer a whole chunk in time. Queries of one station pass straight through.</summary>
+    sealed class SlowMultiStationQueries() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        int _held;
+
+        public int Held => Volatile.Read(ref _held);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            if (request.RequestUri!.AbsolutePath.EndsWith("/query", StringComparison.Ordinal) && request.Content is { } content
+                && Uri.UnescapeDataString((await content.ReadAsStringAsync(ct)).Replace('+', ' ')).Contains("\"station\" = $s1", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _held);
+                await Task.Delay(TimeSpan.FromSeconds(10), ct);
+            }
+            return await base.SendAsync(request, ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_chunk_that_gets_no_answer_within_the_timeout_is_split_until_its_stations_are_rolled_up()
+    {
+        var hour = RecentHour();
+        await using var ingestOnly = new ServiceUnderTest(new() { ["Rollup:Enabled"] = "false" });
+        await ingestOnly.StartAsync();
+        await using (var gateway = await TestMqttClient.ConnectAsync())
+        {
+            await gateway.PublishAsync(ingestOnly.ReadingsTopic("air-1"), Pm25Message(hour));
+            await gateway.PublishAsync(ingestOnly.ReadingsTopic("air-2"), Pm25Message(hour));
+        }
+        await TestInfrastructure.EventuallyAsync(() => ingestOnly.Metrics.Acknowledgements == 2, Wait, "both messages acknowledged without a rollup");
+        await ingestOnly.StopAsync();
+
+        // The next instance takes both stations' marks over at start: one chunk of two stations, too slow as a whole.
+        var slow = new SlowMultiStationQueries();
+        await using var next = new ServiceUnderTest(new() { ["Influx:Database"] = ingestOnly.Database, ["Influx:Timeout"] = "00:00:02" },
+            services => services.AddSingleton(sp => new InfluxConnection(sp.GetRequiredService<IOptions<Hosting.InfluxSettings>>(), slow)));
+        await next.StartAsync();
+        await next.RollupsCurrentAsync();
+        Assert.True(slow.Held >= 1, "the two stations were first asked for in one query");
+        Assert.Equal((45L, 32.0, 10.0, 54.0), await HourRowAsync(ingestOnly.Database, "air-1", "pm25", hour));
+        Assert.Equal((45L, 32.0, 10.0, 54.0), await HourRowAsync(ingestOnly.Database, "air-2", "pm25", hour));
+        var metrics = await MetricsAsync(next);
+        Assert.Equal("2", Metric(metrics, "ecomonitor_rollup_hours_repaired_total"));
+        Assert.True(long.Parse(Metric(metrics, "ecomonitor_rollup_failures_total")!, CultureInfo.InvariantCulture) >= 1, "the timed-out chunk counted as a failure");
+    }
 }
 
 /// <summary>The service as its own process killed with SIGKILL between storing readings and rolling them up: the
@@ -254,5 +304,108 @@ public sealed class RollupCrashTests
         await TestInfrastructure.EventuallyAsync(async () => await CountAsync(first.Database, "SELECT * FROM \"rollup_dirty\"") == 0, Wait, "every mark rolled up");
         Assert.Equal((45L, 32.0, 10.0, 54.0), await HourAsync(first.Database, "air-1", "pm25", hour));
         Assert.Equal((60L, 29.5, 0.0, 59.0), await HourAsync(first.Database, "air-2", "no2", hour));
+    }
+
+    /// <summary>Holds the first /write that carries a daily rollup line until released: the writer has read the
+    /// day's hours and is about to write its day line when another writer goes ahead. Everything else passes straight
+    /// to the real InfluxDB.</summary>
+    sealed class HoldFirstDayLine() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        int _seen;
+
+        public Task Held => _held.Task;
+
+        public void Release() => _release.TrySetResult();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            if (request.Method == HttpMethod.Post && request.RequestUri!.AbsolutePath.EndsWith("/write", StringComparison.Ordinal)
+                && request.Content is { } content && (await content.ReadAsStringAsync(ct)).Contains(HourlyRollup.DailyMeasurement + ",", StringComparison.Ordinal)
+                && Interlocked.Increment(ref _seen) == 1)
+            {
+                _held.TrySetResult();
+                await _release.Task.WaitAsync(ct);
+            }
+            return await base.SendAsync(request, ct);
+        }
+    }
+
+    /// <summary>A database with 45 minutes of pm25 of air-1 in two hours of one local day: hour 1 = 10 + m at minute m
+    /// (mean 32), hour 2 = 100 every minute (mean 100). Returns the two hours.</summary>
+    static async Task<(DateTimeOffset First, DateTimeOffset Second)> SeedTwoHoursAsync(string database)
+    {
+        var day = Domain.ChinaTime.DayStartOf(DateTimeOffset.UtcNow.AddDays(-2));
+        var (first, second) = (day.AddHours(2), day.AddHours(5));
+        using var influx = TestInfrastructure.Influx(database);
+        await influx.QueryAsync($"CREATE DATABASE \"{database}\"", post: true);
+        var lines = Enumerable.Range(0, 45).SelectMany(m => new[]
+        {
+            ReadingSchema.ToLineProtocol(new Domain.Reading("air-1", "pm25", first.AddMinutes(m), 10 + m, "N")),
+            ReadingSchema.ToLineProtocol(new Domain.Reading("air-1", "pm25", second.AddMinutes(m), 100, "N")),
+        });
+        using var response = await influx.Http.PostAsync(influx.WriteUrl, new StringContent(string.Join('\n', lines)));
+        response.EnsureSuccessStatusCode();
+        return (first, second);
+    }
+
+    /// <summary>The daily rollup of air-1's pm25 on the local day of <paramref name="hour"/>: (hours, mean, min, max).</summary>
+    static async Task<(long Hours, double Mean, double Min, double Max)> DayRowAsync(string database, DateTimeOffset hour)
+    {
+        using var influx = TestInfrastructure.Influx(database);
+        var bind = new Dictionary<string, object> { ["t"] = Domain.ChinaTime.Utc(Domain.ChinaTime.DayStartOf(hour)) };
+        var series = await influx.QueryAsync("SELECT \"hours\", \"mean\", \"min\", \"max\" FROM \"reading_1d\" WHERE \"station\" = 'air-1' AND \"parameter\" = 'pm25' AND time = $t", bind);
+        var row = series.SelectMany(s => s.Rows()).Single();
+        return (row["hours"].GetInt64(), row["mean"].GetDouble(), row["min"].GetDouble(), row["max"].GetDouble());
+    }
+
+    /// <summary>Two writers (two instances' rollup stages) recompute different hours of the same station-day at the
+    /// same moment, in the order that loses an hour: A writes hour 1 and reads the day (hour 2 not rolled up yet), B
+    /// writes hour 2, reads the day (with hour 1) and writes its day line, and only then A's day line lands. Without
+    /// the check after the write (verifyDays false) the day is left with hour 1 alone: the race is real. With it (as
+    /// the stage runs with Mqtt:SharedGroup), A reads the day again after its write, finds hour 2 and writes the day
+    /// once more: the day equals the single writer's, 2 hours, mean (32 + 100) / 2 = 66, min 32, max 100.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Two_writers_of_one_station_day_lose_an_hour_of_the_daily_rollup_without_the_day_check_and_equal_a_single_writer_with_it(bool verifyDays)
+    {
+        var database = TestInfrastructure.UniqueName("rollrace");
+        var single = TestInfrastructure.UniqueName("rollsingle");
+        var (first, second) = await SeedTwoHoursAsync(database);
+        await SeedTwoHoursAsync(single);
+        using var timeout = new CancellationTokenSource(Wait);
+        try
+        {
+            using var hold = new HoldFirstDayLine();
+            using var viaHold = new InfluxConnection(Microsoft.Extensions.Options.Options.Create(
+                new Hosting.InfluxSettings { Url = TestInfrastructure.InfluxUrl, Database = database }), hold);
+            using var direct = TestInfrastructure.Influx(database);
+            var a = new HourlyRollup(viaHold);
+            var b = new HourlyRollup(direct);
+
+            var writingA = a.UpdateHoursAsync([("air-1", "pm25", first)], timeout.Token, verifyDays);
+            await hold.Held.WaitAsync(timeout.Token); // A has written hour 1 and read the day without hour 2
+            await b.UpdateHoursAsync([("air-1", "pm25", second)], timeout.Token, verifyDays);
+            hold.Release(); // A's day line lands after B's
+            await writingA;
+
+            using var singleInflux = TestInfrastructure.Influx(single);
+            await new HourlyRollup(singleInflux).UpdateHoursAsync([("air-1", "pm25", first), ("air-1", "pm25", second)], timeout.Token);
+            Assert.Equal((2L, 66.0, 32.0, 100.0), await DayRowAsync(single, first));
+            if (verifyDays)
+                Assert.Equal(await DayRowAsync(single, first), await DayRowAsync(database, first));
+            else
+                Assert.Equal((1L, 32.0, 32.0, 32.0), await DayRowAsync(database, first)); // the stale day line won
+        }
+        finally
+        {
+            foreach (var name in new[] { database, single })
+            {
+                using var influx = TestInfrastructure.Influx(name);
+                await influx.QueryAsync($"DROP DATABASE \"{name}\"", post: true);
+            }
+        }
     }
 }

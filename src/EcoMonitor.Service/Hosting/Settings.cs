@@ -135,6 +135,9 @@ public sealed class InfluxSettings : IValidatableObject
     public string? Password { get; set; }
     [Range(1, 100_000)] public int BatchSize { get; set; } = 5000;
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+    /// <summary>Batches written to InfluxDB at the same time (the next batch is built and written while earlier ones
+    /// are still on their way; acknowledgements stay in arrival order).</summary>
+    [Range(1, 16)] public int MaxConcurrentWrites { get; set; } = 3;
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(10);
     public TimeSpan RetryInitialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);

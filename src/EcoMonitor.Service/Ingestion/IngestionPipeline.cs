@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using EcoMonitor.Domain;
 using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Storage;
 using Microsoft.Extensions.Options;
@@ -25,7 +26,20 @@ public interface IAcknowledgement
 /// acknowledged, in arrival order, once all of its readings are stored or dead-lettered. The hourly rollups follow
 /// in their own stage (<see cref="RollupStage"/>): the batch's dirty marks go into the same write as its readings,
 /// and its hours are handed to the stage after the write, never awaited. A message whose connection
-/// dropped meanwhile is not acknowledged: the broker redelivers it and the rewrite overwrites the same points.</summary>
+/// dropped meanwhile is not acknowledged: the broker redelivers it and the rewrite overwrites the same points.
+///
+/// Up to Influx:MaxConcurrentWrites batches are written at the same time: the next batch is built and sent while
+/// earlier ones are still on their way, so InfluxDB, the broker and this process work side by side instead of in
+/// turn. What stays in order: a batch is completed (its hours handed to the rollup stage, its dead letters published,
+/// its messages acknowledged) only after every earlier batch is; and a batch that holds a point (same measurement,
+/// station, parameter, period and time) of a batch still being written waits for that write, so a later value of a
+/// point is never overtaken by an earlier one.
+///
+/// When a batch is cut: when it holds Influx:BatchSize points; when nothing more is queued and either no write is
+/// on its way (InfluxDB would otherwise sit idle: a lone message is written at once) or the broker cannot send more
+/// (the messages held reach Mqtt:ReceiveMaximum, so waiting could not fill the batch); at the latest
+/// Influx:FlushInterval after it started. Under load batches grow by themselves: messages queue up while the writes
+/// are on their way.</summary>
 public sealed class IngestionPipeline
 {
     readonly Channel<InboundMessage> _queue;
@@ -34,6 +48,7 @@ public sealed class IngestionPipeline
     readonly MessageProcessor _processor;
     readonly IngestionMetrics _metrics;
     readonly InfluxSettings _influx;
+    readonly int _receiveMaximum;
     readonly TimeProvider _time;
     readonly ILogger<IngestionPipeline> _log;
     readonly Query.ReadingBroadcast _broadcast;
@@ -50,6 +65,7 @@ public sealed class IngestionPipeline
         _processor = processor;
         _metrics = metrics;
         _influx = influx.Value;
+        _receiveMaximum = mqttSettings.Value.ReceiveMaximum;
         _time = time;
         _log = log;
         // The broker never has more than ReceiveMaximum unacknowledged messages out to us, so this never fills
@@ -63,67 +79,122 @@ public sealed class IngestionPipeline
 
     public ValueTask EnqueueAsync(InboundMessage message, CancellationToken ct) => _queue.Writer.WriteAsync(message, ct);
 
-    int _inFlight;
+    int _held;
+    int _writing;
     long _progressTicks = -1;
+    readonly Lock _flushLock = new();
+    CancellationTokenSource? _cut;
 
-    /// <summary>Messages received and not yet through: queued, plus the batch being stored.</summary>
-    public int Pending => _queue.Reader.Count + Volatile.Read(ref _inFlight);
+    /// <summary>Messages received and not yet through: queued, plus those in batches being stored.</summary>
+    public int Pending => _queue.Reader.Count + Volatile.Read(ref _held);
 
     /// <summary>When a batch last started or completed (readiness: work waiting without progress is a stall);
     /// null before the first batch.</summary>
     public DateTimeOffset? LastProgress => Interlocked.Read(ref _progressTicks) is var t and >= 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
 
-    void Progressed(int inFlight)
-    {
-        Volatile.Write(ref _inFlight, inFlight);
-        Interlocked.Exchange(ref _progressTicks, _time.GetUtcNow().UtcTicks);
-    }
+    void Progressed() => Interlocked.Exchange(ref _progressTicks, _time.GetUtcNow().UtcTicks);
 
     /// <summary>No more messages: <see cref="RunAsync"/> finishes what is queued and returns.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
+    /// <summary>A point's identity in InfluxDB (measurement, tags, time): two batches holding the same one are written
+    /// one after the other.</summary>
+    readonly record struct PointKey(string StationId, string Parameter, StatisticPeriod? Period, long Ticks);
+
+    /// <summary>A batch on its way: its points, and when its write is done.</summary>
+    sealed record Writing(HashSet<PointKey> Points, Task Written);
+
     public async Task RunAsync(CancellationToken ct)
     {
         var reader = _queue.Reader;
-        var batch = new List<InboundMessage>();
+        var slots = new SemaphoreSlim(_influx.MaxConcurrentWrites); // not disposed: batches still on their way release it
+        var writing = new List<Writing>();
+        Task completed = Task.CompletedTask; // the completion of the last batch started: batches complete in order
         while (await reader.WaitToReadAsync(ct))
         {
-            batch.Clear();
-            var points = 0;
-            var deadline = _time.GetUtcNow() + _influx.FlushInterval;
+            await slots.WaitAsync(ct);
+            if (completed.IsFaulted || completed.IsCanceled) await completed; // a failed batch stops the pipeline
+            var batch = await CollectAsync(reader, ct);
+            if (batch.Count == 0)
+            {
+                slots.Release();
+                continue;
+            }
+            writing.RemoveAll(w => w.Written.IsCompleted);
+            var prepared = Prepare(batch);
+            var overlapping = writing.Where(w => w.Points.Overlaps(prepared.Points)).Select(w => w.Written).ToArray();
+            var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            writing.Add(new Writing(prepared.Points, written.Task));
+            Interlocked.Increment(ref _writing);
+            Progressed();
+            completed = StoreAsync(prepared, overlapping, written, slots, completed, ct);
+        }
+        await completed;
+    }
+
+    /// <summary>Takes the next batch off the queue (see the class summary for when it is cut).</summary>
+    async Task<List<InboundMessage>> CollectAsync(ChannelReader<InboundMessage> reader, CancellationToken ct)
+    {
+        var batch = new List<InboundMessage>();
+        var points = 0;
+        using var cut = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cut.CancelAfter(_influx.FlushInterval);
+        lock (_flushLock) _cut = cut;
+        try
+        {
             while (true)
             {
                 while (points < _influx.BatchSize && reader.TryRead(out var m))
                 {
                     batch.Add(m);
+                    Interlocked.Increment(ref _held);
                     points += m.Result.Accepted.Count + m.Result.Statistics.Count;
                 }
-                var remaining = deadline - _time.GetUtcNow();
-                if (points >= _influx.BatchSize || remaining <= TimeSpan.Zero) break;
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                wait.CancelAfter(remaining);
+                if (points >= _influx.BatchSize || cut.IsCancellationRequested) break;
+                if (batch.Count > 0 && reader.Count == 0
+                    && (Volatile.Read(ref _writing) == 0 || Volatile.Read(ref _held) >= _receiveMaximum)) break;
                 try
                 {
-                    if (!await reader.WaitToReadAsync(wait.Token)) break;
+                    if (!await reader.WaitToReadAsync(cut.Token)) break;
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
                     break;
                 }
             }
-            if (batch.Count == 0) continue;
-            Progressed(batch.Count);
-            await StoreAsync(batch, ct);
-            Progressed(0);
+        }
+        finally
+        {
+            lock (_flushLock) _cut = null;
+        }
+        return batch;
+    }
+
+    /// <summary>A write is done: when it was the last one on its way, a batch being collected is cut now (InfluxDB
+    /// would otherwise sit idle until the batch fills or Influx:FlushInterval passes).</summary>
+    void WriteDone()
+    {
+        if (Interlocked.Decrement(ref _writing) > 0) return;
+        lock (_flushLock)
+        {
+            if (_cut is { } cut && _queue.Reader.Count == 0) cut.Cancel();
         }
     }
 
-    async Task StoreAsync(List<InboundMessage> batch, CancellationToken ct)
+    sealed record Prepared(List<InboundMessage> Batch, List<string> Lines, int Owned,
+        List<(InboundMessage Message, int Index, string Parameter)> Owners,
+        List<(int Line, Domain.Reading Reading)> ReadingLines, List<(int Line, Domain.Statistic Statistic)> StatisticLines,
+        int TouchedCount, long Sequence, int Span, HashSet<PointKey> Points);
+
+    /// <summary>The batch's line protocol, its dirty marks and its rollup sequence: done in arrival order, before
+    /// any later batch is prepared (the marks' sequences grow with the batches).</summary>
+    Prepared Prepare(List<InboundMessage> batch)
     {
         var lines = new List<string>();
         var owners = new List<(InboundMessage Message, int Index, string Parameter)>();
         var readingLines = new List<(int Line, Domain.Reading Reading)>();
         var statisticLines = new List<(int Line, Domain.Statistic Statistic)>();
+        var points = new HashSet<PointKey>();
         foreach (var m in batch)
         {
             foreach (var a in m.Result.Accepted)
@@ -131,12 +202,14 @@ public sealed class IngestionPipeline
                 readingLines.Add((lines.Count, a.Reading));
                 lines.Add(ReadingSchema.ToLineProtocol(a.Reading));
                 owners.Add((m, a.Index, a.Reading.Parameter));
+                points.Add(new PointKey(a.Reading.StationId, a.Reading.Parameter, null, a.Reading.Timestamp.UtcTicks));
             }
             foreach (var a in m.Result.Statistics)
             {
                 statisticLines.Add((lines.Count, a.Statistic));
                 lines.Add(StatisticSchema.ToLineProtocol(a.Statistic));
                 owners.Add((m, a.Index, a.Statistic.Parameter));
+                points.Add(new PointKey(a.Statistic.StationId, a.Statistic.Parameter, a.Statistic.Period, a.Statistic.Start.UtcTicks));
             }
             foreach (var note in m.Result.Notes) _log.LogDebug("{Source}: {Note}", m.Result.Topic, note);
         }
@@ -146,33 +219,66 @@ public sealed class IngestionPipeline
         var span = touched.Count > 0 ? RollupMarkSchema.Span(touched) : 0;
         var sequence = touched.Count > 0 ? _rollups.NextSequence(span) : 0;
         if (touched.Count > 0) lines.AddRange(RollupMarkSchema.ToLineProtocol(_rollups.WriterId, sequence, touched));
-        var refused = await _writer.WriteAsync(lines, ct);
-        foreach (var (index, error) in refused)
-        {
-            if (index >= owned)
-            {
-                // Cannot happen with valid tags; the stage still has the hours in memory.
-                _log.LogError("InfluxDB refused a rollup dirty mark: {Error}", error);
-                continue;
-            }
-            var (m, readingIndex, parameter) = owners[index];
-            m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
-        }
-        var refusedLines = refused.Select(r => r.Index).ToHashSet();
-        var stored = readingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
-        var storedStatistics = statisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
-        _metrics.Stored(stored, storedStatistics, _time.GetUtcNow());
-        // Handed over, not awaited: the rollups are brought up to date by their own stage.
-        if (touched.Count > 0) _rollups.Stored(sequence + span - 1, HourlyRollup.HoursOf(stored, storedStatistics));
-        if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
+        return new Prepared(batch, lines, owned, owners, readingLines, statisticLines, touched.Count, sequence, span, points);
+    }
 
-        // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
-        var deadLetters = batch.Select(m => m.Result.HasRejections ? PublishDeadLetterAsync(m, ct) : Task.FromResult(true)).ToArray();
-        await Task.WhenAll(deadLetters);
-        for (var i = 0; i < batch.Count; i++)
+    /// <summary>Writes a prepared batch, then (after every earlier batch) hands its hours to the rollup stage,
+    /// publishes its dead letters and acknowledges its messages. Its write slot is free again once it is complete, so
+    /// at most Influx:MaxConcurrentWrites batches are held in memory at any time.</summary>
+    async Task StoreAsync(Prepared p, Task[] overlapping, TaskCompletionSource written, SemaphoreSlim slots, Task previous, CancellationToken ct)
+    {
+        try
         {
-            if (!deadLetters[i].Result) continue;
-            if (await batch[i].Ack.AcknowledgeAsync(ct)) _metrics.Acknowledged();
+            IReadOnlyList<(int Index, string Error)> refused;
+            try
+            {
+                // A point also in a batch still on its way is written after it: the later value stays.
+                if (overlapping.Length > 0) await Task.WhenAll(overlapping);
+                refused = await _writer.WriteAsync(p.Lines, ct);
+            }
+            finally
+            {
+                written.TrySetResult();
+                WriteDone();
+            }
+            foreach (var (index, error) in refused)
+            {
+                if (index >= p.Owned)
+                {
+                    // Cannot happen with valid tags; the stage still has the hours in memory.
+                    _log.LogError("InfluxDB refused a rollup dirty mark: {Error}", error);
+                    continue;
+                }
+                var (m, readingIndex, parameter) = p.Owners[index];
+                m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
+            }
+            var refusedLines = refused.Select(r => r.Index).ToHashSet();
+            var stored = p.ReadingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
+            var storedStatistics = p.StatisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
+            _metrics.Stored(stored, storedStatistics, _time.GetUtcNow());
+
+            // In order: every earlier batch is handed to the rollup stage and acknowledged first.
+            await previous;
+            // Handed over, not awaited: the rollups are brought up to date by their own stage. (In sequence order:
+            // the stage deletes this writer's marks up to the last batch it took.)
+            if (p.TouchedCount > 0) _rollups.Stored(p.Sequence + p.Span - 1, HourlyRollup.HoursOf(stored, storedStatistics));
+            if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
+
+            // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.
+            var batch = p.Batch;
+            var deadLetters = batch.Select(m => m.Result.HasRejections ? PublishDeadLetterAsync(m, ct) : Task.FromResult(true)).ToArray();
+            await Task.WhenAll(deadLetters);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (!deadLetters[i].Result) continue;
+                if (await batch[i].Ack.AcknowledgeAsync(ct)) _metrics.Acknowledged();
+            }
+            Interlocked.Add(ref _held, -batch.Count);
+            Progressed();
+        }
+        finally
+        {
+            slots.Release();
         }
     }
 

@@ -78,8 +78,19 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// <summary>Recomputes these hours from what is stored (idempotent: a repeated or concurrent recompute writes
     /// the same figures), then their local days (the day's other hours are read from the rollup; the hours just
     /// computed are taken from memory, not read back). The queries span the given stations and parameters over
-    /// [earliest hour, latest hour + 1): callers keep a call to a bounded set (see <see cref="RollupStage"/>).</summary>
-    public async Task UpdateHoursAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, CancellationToken ct)
+    /// [earliest hour, latest hour + 1): callers keep a call to a bounded set (see <see cref="RollupStage"/>).
+    ///
+    /// <paramref name="verifyDays"/> (several instances writing rollups to one database): the day lines are written
+    /// from a read of the day's hours, and another instance may write an hour of the same day between that read and
+    /// this write; its own day line may then land before this one, which would leave the day without its hour. So
+    /// after writing the day lines their hours are read again; if any hour that counts for a day changed, the day
+    /// lines are computed again from what was read and written again, until a read agrees with what was written (at
+    /// most <see cref="MaxDayPasses"/> passes). Why this is enough: take the last day line written for a day. Its
+    /// writer read the day's hours after writing it and found them as it had computed it. An hour written before that
+    /// read is in the line; an hour written after it is followed by its writer's own day line, later than the last
+    /// one: there is none. So the last line always holds every hour.</summary>
+    public async Task UpdateHoursAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, CancellationToken ct,
+        bool verifyDays = false)
     {
         if (dirty.Count == 0) return;
         var stations = dirty.Select(d => d.StationId).Distinct().ToList();
@@ -89,9 +100,52 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         await WriteAsync([.. hours.Select(kv => Line(kv.Key.StationId, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
 
         var days = dirty.Select(d => (d.StationId, d.Parameter, Day: ChinaTime.DayStartOf(d.Hour))).ToHashSet();
-        var known = await ReadHoursAsync(stations, parameters, days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1), ct);
+        var (from, to) = (days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1));
+        var known = await ReadHoursAsync(stations, parameters, from, to, ct);
         foreach (var (key, figures) in hours) known[key] = figures;
         await WriteAsync(DayLines(known, days), ct);
+        for (var pass = 1; verifyDays && pass < MaxDayPasses; pass++)
+        {
+            var again = await ReadHoursAsync(stations, parameters, from, to, ct);
+            if (!TakeChanges(known, again, days)) return;
+            await WriteAsync(DayLines(known, days), ct);
+        }
+    }
+
+    /// <summary>Day-line passes of a verified update (<see cref="UpdateHoursAsync"/>): a day whose hours other
+    /// instances keep changing is left to their own verification after that many.</summary>
+    public const int MaxDayPasses = 5;
+
+    /// <summary>Takes into <paramref name="known"/> the hours of <paramref name="days"/> that <paramref name="again"/>
+    /// (a later read) has differently, as far as a day line uses them (whether the hour is valid, and its mean);
+    /// true when there was any. Hours that agree keep the figures already known (read back, a mean may differ in its
+    /// last digit from the one computed).</summary>
+    bool TakeChanges(Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures> known,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures> again,
+        HashSet<(string StationId, string Parameter, DateTimeOffset Day)> days)
+    {
+        bool Counts((string Station, string Parameter, DateTimeOffset Hour) k) => days.Contains((k.Station, k.Parameter, ChinaTime.DayStartOf(k.Hour)));
+        bool Agree(HourFigures a, HourFigures b) => IsValid(a) == IsValid(b)
+            && (!IsValid(a) || Math.Abs(a.Mean - b.Mean) <= 1e-9 * Math.Max(1, Math.Abs(a.Mean)));
+        var changed = false;
+        foreach (var key in known.Keys.Where(Counts).ToList())
+            if (!again.TryGetValue(key, out var now))
+            {
+                known.Remove(key);
+                changed = true;
+            }
+            else if (!Agree(known[key], now))
+            {
+                known[key] = now;
+                changed = true;
+            }
+        foreach (var (key, now) in again)
+            if (Counts(key) && !known.ContainsKey(key))
+            {
+                known[key] = now;
+                changed |= IsValid(now);
+            }
+        return changed;
     }
 
     /// <summary>Rebuilds every hour and day of [from, to) for every station and parameter that has readings or

@@ -32,9 +32,15 @@ namespace EcoMonitor.Service.Storage;
 /// took them ends (ecomonitor_rollup_lag_seconds; at steady load well under a second, see the README). The
 /// <c>silent</c> rule and raw-reading queries read readings and see a batch at its acknowledgement.</summary>
 public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, InfluxWriter writer, IOptions<RollupSettings> options,
-    TimeProvider time, ILogger<RollupStage> log, System.Diagnostics.Metrics.IMeterFactory meters) : BackgroundService
+    TimeProvider time, ILogger<RollupStage> log, IOptions<MqttSettings> mqtt,
+    System.Diagnostics.Metrics.IMeterFactory meters) : BackgroundService
 {
     readonly RollupSettings _settings = options.Value;
+
+    /// <summary>With Mqtt:SharedGroup several instances roll up the same database at the same time: day lines are
+    /// verified after they are written (<see cref="HourlyRollup.UpdateHoursAsync"/>). One instance runs one round at
+    /// a time and needs no such check.</summary>
+    readonly bool _verifyDays = !string.IsNullOrEmpty(mqtt.Value.SharedGroup);
     readonly InfluxSettings _influx = influx.Settings;
     readonly Lock _lock = new();
     HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> _pending = [];
@@ -213,7 +219,11 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
         foreach (var day in hours.GroupBy(h => ChinaTime.DayStartOf(h.Hour)).OrderBy(g => g.Key))
         {
             var stations = day.GroupBy(h => h.StationId, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
-            foreach (var chunk in stations.Chunk(_settings.StationsPerQuery))
+            // A chunk whose queries take longer than Influx:Timeout (a loaded InfluxDB, a day with much data) would
+            // time out again at every retry: it is split in two stations halves instead, down to one station.
+            var work = new Stack<IGrouping<string, (string StationId, string Parameter, DateTimeOffset Hour)>[]>(
+                stations.Chunk(_settings.StationsPerQuery).Reverse());
+            while (work.TryPop(out var chunk))
             {
                 var keys = chunk.SelectMany(g => g).ToList();
                 var delay = _influx.RetryInitialDelay;
@@ -221,7 +231,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 {
                     try
                     {
-                        await rollup.UpdateHoursAsync(keys, ct);
+                        await rollup.UpdateHoursAsync(keys, ct, _verifyDays);
                         Interlocked.Add(ref _recomputed, keys.Count);
                         break;
                     }
@@ -231,6 +241,14 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                         // later rollup. InfluxDB 1.x keeps the points of a partial write that it could take.
                         Interlocked.Increment(ref _failures);
                         log.LogError("Rollup of {Count} hours of {Stations} station(s) refused by InfluxDB ({Reason}); skipped", keys.Count, chunk.Length, e.Message);
+                        break;
+                    }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested && chunk.Length > 1)
+                    {
+                        Interlocked.Increment(ref _failures);
+                        log.LogWarning("Rollup of {Count} hours of {Stations} station(s) got no answer within {Timeout} (Influx:Timeout); split in two", keys.Count, chunk.Length, _influx.Timeout);
+                        work.Push(chunk[(chunk.Length / 2)..]);
+                        work.Push(chunk[..(chunk.Length / 2)]);
                         break;
                     }
                     catch (Exception e) when (!ct.IsCancellationRequested)
