@@ -137,7 +137,7 @@ public sealed class OperabilityTests
         Assert.Contains($"stations: 5 from {run.StationsFile} (3 air, 1 VOCs, 1 water)", run.Output);
         Assert.Contains($"alert rules: 2 rule(s), 1 route(s), 0 maintenance window(s) from {rules}; channels broker (mqtt)", run.Output);
         Assert.Contains("standards: GB 3095-2012, HJ 633-2012, GB 3838-2002", run.Output);
-        Assert.Contains("settings: 12 sections", run.Output);
+        Assert.Contains("settings: 13 sections", run.Output);
         Assert.Contains("OK: no problems found.", run.Output);
         Assert.False(broker.Pending(), "--check-config connected to the broker");
         File.Delete(rules);
