@@ -134,7 +134,7 @@ export async function render(root, ctx) {
     try {
       [active, silences, closed] = await Promise.all([ctx.api('/v1/alerts'), ctx.api('/v1/silences'), ctx.api('/v1/alerts/history')]);
     } catch (e) {
-      if (e.status === 401 || e.status === 403) throw e;
+      if (e.status === 401) throw e;
       clearNode(activeBox);
       activeBox.appendChild(el('p', { class: 'error', id: 'alerts-off' }, `${t('al.off')}${e.message}`));
       return;

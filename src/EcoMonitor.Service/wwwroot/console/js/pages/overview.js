@@ -148,7 +148,7 @@ export async function render(root, ctx) {
     ctx.api('/v1/target', { pastYears: 1 }),
     Promise.all(regions.map((region) => ctx.api('/v1/aqi', { period: 'PERIOD_HOUR', from: today, to: today, 'selection.region': region })))
       .then((answers) => ({ stations: answers.flatMap((a) => a.stations || []) })),
-    ctx.api('/v1/alerts').then((r) => r.alerts || [], (e) => { if (e.status === 401 || e.status === 403) throw e; return null; }),
+    ctx.api('/v1/alerts').then((r) => r.alerts || [], (e) => { if (e.status === 401) throw e; return null; }),
     silentStations(ctx, () => ctx.api('/v1/latest', { withinHours: 24 }).then((r) => latestByStation(r.readings))),
   ]);
   root.appendChild(el('h1', null, t('ov.title')));
