@@ -90,6 +90,13 @@ function targetPanel(ctx, target) {
   return panel;
 }
 
+/** HJ 633's level as the API names it (一级 .. 六级); in English "Level I" .. "Level VI". */
+const LEVELS = ['一级', '二级', '三级', '四级', '五级', '六级'];
+function levelText(ctx, level) {
+  const i = LEVELS.indexOf(level);
+  return ctx.lang === 'en' && i >= 0 ? `Level ${['I', 'II', 'III', 'IV', 'V', 'VI'][i]}` : level;
+}
+
 function aqiPanel(ctx, stations, aqi) {
   const { el, t } = ctx;
   const byId = new Map((aqi.stations || []).map((s) => [s.stationId, s]));
@@ -101,7 +108,7 @@ function aqiPanel(ctx, stations, aqi) {
       el('td', null, s.name, el('div', { class: 'muted' }, s.id)),
       el('td', null, v ? ctx.fmtTime(v.start).slice(11) : '—'),
       el('td', { class: 'num' }, el('span', { class: ['aqi', `aqi-${colour}`], dataset: { aqi: v ? String(v.aqi) : '' } }, v ? String(v.aqi) : '—')),
-      el('td', { class: 'aqi-level' }, v ? v.level : ''),
+      el('td', { class: 'aqi-level' }, v ? levelText(ctx, v.level) : ''),
       el('td', { class: 'aqi-category' }, v ? (ctx.lang === 'zh' ? v.categoryZh : v.categoryEn) : t('ov.noAqi')),
       el('td', { class: 'aqi-primary' }, v ? (v.primaryPollutants || []).map((p) => AQI_ITEMS[p] || p).join('、') || '—' : ''),
       el('td', null, v && v.partial ? el('span', { class: 'tag' }, t('ov.partial')) : ''));
