@@ -105,9 +105,20 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
     {
         using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
         var page = browser.Open("alerts");
-        var card = page.FindElement(By.CssSelector("li.alert[data-rule='pm25-hourly'][data-subject='air-1']"));
-        card.FindElement(By.CssSelector("input.comment")).SendKeys("已通知现场 <b>核查</b>");
-        card.FindElement(By.CssSelector("button.ack")).Click();
+        // The list is drawn again on every live alert event (the service evaluates on its own schedule too): an element
+        // found before may be replaced at any moment, so each step finds it afresh and is retried when it went stale.
+        const string Card = "li.alert[data-rule='pm25-hourly'][data-subject='air-1']";
+        browser.Until(() =>
+        {
+            var comment = page.FindElement(By.CssSelector(Card + " input.comment"));
+            if (comment.GetAttribute("value") != "已通知现场 <b>核查</b>")
+            {
+                comment.Clear();
+                comment.SendKeys("已通知现场 <b>核查</b>");
+            }
+            page.FindElement(By.CssSelector(Card + " button.ack")).Click();
+            return true;
+        }, TimeSpan.FromSeconds(10), "the comment typed and acknowledge clicked");
 
         var acknowledged = await Eventually(async () =>
         {
@@ -117,9 +128,9 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Equal(("duty-zhang", "已通知现场 <b>核查</b>"), (acknowledged.GetProperty("acknowledgedBy").GetString(), acknowledged.GetProperty("acknowledgeComment").GetString()));
 
         // The page shows it acknowledged, the comment as typed (text, not markup), and offers no second acknowledgement.
-        var shown = browser.WaitFor("li.alert[data-rule='pm25-hourly'][data-subject='air-1'] .acknowledged");
-        Assert.Contains("已通知现场 <b>核查</b>", shown.Text);
-        Assert.Empty(browser.All("li.alert[data-rule='pm25-hourly'][data-subject='air-1'] button.ack"));
+        var shown = browser.Until(() => browser.All(Card + " .acknowledged").FirstOrDefault()?.Text, TimeSpan.FromSeconds(10), "the acknowledgement shown");
+        Assert.Contains("已通知现场 <b>核查</b>", shown);
+        Assert.Empty(browser.All(Card + " button.ack"));
         Assert.Empty(browser.All("#page-alerts b"));
         browser.Screenshot("alerts-duty-acknowledged");
         browser.AssertNoConsoleErrors();
@@ -130,11 +141,21 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
     {
         using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
         var page = browser.Open("alerts");
-        var card = page.FindElement(By.CssSelector("li.alert[data-rule='silent-air'][data-subject='air-x']"));
-        card.FindElement(By.CssSelector("select.duration option[value='4']")).Click();
-        card.FindElement(By.CssSelector("input.comment")).SendKeys("更换采样泵");
+        // As in the acknowledgement: each step finds the card afresh (a live event may draw the list again).
+        const string Card = "li.alert[data-rule='silent-air'][data-subject='air-x']";
         var before = DateTimeOffset.UtcNow;
-        card.FindElement(By.CssSelector("button.silence")).Click();
+        browser.Until(() =>
+        {
+            page.FindElement(By.CssSelector(Card + " select.duration option[value='4']")).Click();
+            var comment = page.FindElement(By.CssSelector(Card + " input.comment"));
+            if (comment.GetAttribute("value") != "更换采样泵")
+            {
+                comment.Clear();
+                comment.SendKeys("更换采样泵");
+            }
+            page.FindElement(By.CssSelector(Card + " button.silence")).Click();
+            return true;
+        }, TimeSpan.FromSeconds(10), "duration and comment set and silence clicked");
 
         var silence = await Eventually(async () => (await fixture.GetAsync("/v1/silences")).GetProperty("silences").EnumerateArray()
             .Where(x => x.GetProperty("rule").GetString() == "silent-air" && x.GetProperty("subject").GetString() == "air-x").Cast<JsonElement?>().FirstOrDefault(),
