@@ -85,7 +85,11 @@ function targetPanel(ctx, target) {
     figure(ctx, 'target-required', p && p.required !== null ? `${t('ov.required')} (${t('ov.remaining').replace('{n}', p.remaining)})` : t('ov.required'),
       p && p.required !== null ? num(p.required) : '—'),
     figure(ctx, 'target-days', t('ov.days'), `${zone.currentDays} / ${zone.previousDays}`)));
-  if (!p) panel.appendChild(el('p', { class: 'muted' }, t('ov.noProjection')));
+  // Only when last year's annual mean is what is missing: without a valid year-to-date mean the verdict already says
+  // "unknown" and the API's note says why.
+  const year = Number(String(target.asOf).slice(0, 4));
+  const lastYear = (target.years || []).find((y) => y.scope === zone.scope && y.year === year - 1);
+  if (!p && !(lastYear && lastYear.valid)) panel.appendChild(el('p', { class: 'muted', id: 'target-no-projection' }, t('ov.noProjection')));
   if (zone.note) panel.appendChild(el('p', { class: 'muted', id: 'target-note' }, zone.note));
   return panel;
 }
