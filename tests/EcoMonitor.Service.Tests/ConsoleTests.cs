@@ -105,9 +105,20 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
     {
         using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
         var page = browser.Open("alerts");
-        var card = page.FindElement(By.CssSelector("li.alert[data-rule='pm25-hourly'][data-subject='air-1']"));
-        card.FindElement(By.CssSelector("input.comment")).SendKeys("已通知现场 <b>核查</b>");
-        card.FindElement(By.CssSelector("button.ack")).Click();
+        // The list is drawn again on every live alert event (the service evaluates on its own schedule too): an element
+        // found before may be replaced at any moment, so each step finds it afresh and is retried when it went stale.
+        const string Card = "li.alert[data-rule='pm25-hourly'][data-subject='air-1']";
+        browser.Until(() =>
+        {
+            var comment = page.FindElement(By.CssSelector(Card + " input.comment"));
+            if (comment.GetAttribute("value") != "已通知现场 <b>核查</b>")
+            {
+                comment.Clear();
+                comment.SendKeys("已通知现场 <b>核查</b>");
+            }
+            page.FindElement(By.CssSelector(Card + " button.ack")).Click();
+            return true;
+        }, TimeSpan.FromSeconds(10), "the comment typed and acknowledge clicked");
 
         var acknowledged = await Eventually(async () =>
         {
@@ -117,9 +128,9 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Equal(("duty-zhang", "已通知现场 <b>核查</b>"), (acknowledged.GetProperty("acknowledgedBy").GetString(), acknowledged.GetProperty("acknowledgeComment").GetString()));
 
         // The page shows it acknowledged, the comment as typed (text, not markup), and offers no second acknowledgement.
-        var shown = browser.WaitFor("li.alert[data-rule='pm25-hourly'][data-subject='air-1'] .acknowledged");
-        Assert.Contains("已通知现场 <b>核查</b>", shown.Text);
-        Assert.Empty(browser.All("li.alert[data-rule='pm25-hourly'][data-subject='air-1'] button.ack"));
+        var shown = browser.Until(() => browser.All(Card + " .acknowledged").FirstOrDefault()?.Text, TimeSpan.FromSeconds(10), "the acknowledgement shown");
+        Assert.Contains("已通知现场 <b>核查</b>", shown);
+        Assert.Empty(browser.All(Card + " button.ack"));
         Assert.Empty(browser.All("#page-alerts b"));
         browser.Screenshot("alerts-duty-acknowledged");
         browser.AssertNoConsoleErrors();
@@ -130,11 +141,21 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
     {
         using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
         var page = browser.Open("alerts");
-        var card = page.FindElement(By.CssSelector("li.alert[data-rule='silent-air'][data-subject='air-x']"));
-        card.FindElement(By.CssSelector("select.duration option[value='4']")).Click();
-        card.FindElement(By.CssSelector("input.comment")).SendKeys("更换采样泵");
+        // As in the acknowledgement: each step finds the card afresh (a live event may draw the list again).
+        const string Card = "li.alert[data-rule='silent-air'][data-subject='air-x']";
         var before = DateTimeOffset.UtcNow;
-        card.FindElement(By.CssSelector("button.silence")).Click();
+        browser.Until(() =>
+        {
+            page.FindElement(By.CssSelector(Card + " select.duration option[value='4']")).Click();
+            var comment = page.FindElement(By.CssSelector(Card + " input.comment"));
+            if (comment.GetAttribute("value") != "更换采样泵")
+            {
+                comment.Clear();
+                comment.SendKeys("更换采样泵");
+            }
+            page.FindElement(By.CssSelector(Card + " button.silence")).Click();
+            return true;
+        }, TimeSpan.FromSeconds(10), "duration and comment set and silence clicked");
 
         var silence = await Eventually(async () => (await fixture.GetAsync("/v1/silences")).GetProperty("silences").EnumerateArray()
             .Where(x => x.GetProperty("rule").GetString() == "silent-air" && x.GetProperty("subject").GetString() == "air-x").Cast<JsonElement?>().FirstOrDefault(),
@@ -323,6 +344,136 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         {
             foreach (var r in open) r.Dispose();
         }
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task The_consoles_redirect_and_404s_carry_the_csp_too()
+    {
+        using var anonymous = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = fixture.Http, Timeout = TimeSpan.FromSeconds(20) };
+        foreach (var (path, status) in new[] { ("/console", HttpStatusCode.Redirect), ("/console/no-such-page.html", HttpStatusCode.NotFound), ("/console/js/pages/nope.js", HttpStatusCode.NotFound) })
+        {
+            using var response = await anonymous.GetAsync(path);
+            Assert.Equal(status, response.StatusCode);
+            Assert.Equal(ConsoleCsp, Assert.Single(response.Headers.GetValues("Content-Security-Policy")));
+            Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("X-Content-Type-Options")));
+        }
+    }
+
+    const string ConsoleCsp =
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+    /// <summary>A live stream whose client goes away gives its WatchLimiter place back: with all 8 of a key's places
+    /// taken and the clients gone, the key gets 8 new streams (a ninth is refused, so the places are counted).</summary>
+    [Fact(Timeout = 60_000)]
+    public async Task A_live_stream_gives_its_place_back_when_the_client_disconnects()
+    {
+        using var first = fixture.Client(ServiceUnderTest.OperatorKey);
+        var streams = new List<HttpResponseMessage>();
+        try
+        {
+            await Eventually(async () => await TryOpen(first, streams, 8) ? true : (bool?)null, TimeSpan.FromSeconds(15), "8 streams for the key");
+            foreach (var r in streams) r.Dispose(); // the clients go away without a word
+            streams.Clear();
+            first.Dispose();
+            using var second = fixture.Client(ServiceUnderTest.OperatorKey);
+            await Eventually(async () => await TryOpen(second, streams, 8) ? true : (bool?)null, TimeSpan.FromSeconds(15), "the places given back");
+            using var ninth = await second.GetAsync("/v1/live", HttpCompletionOption.ResponseHeadersRead);
+            Assert.Equal(HttpStatusCode.TooManyRequests, ninth.StatusCode);
+        }
+        finally
+        {
+            foreach (var r in streams) r.Dispose();
+        }
+
+        // Opens streams until there are n open; false (streams closed again) when one is refused.
+        static async Task<bool> TryOpen(HttpClient client, List<HttpResponseMessage> open, int n)
+        {
+            while (open.Count < n)
+            {
+                var r = await client.GetAsync("/v1/live", HttpCompletionOption.ResponseHeadersRead);
+                if (r.StatusCode != HttpStatusCode.OK)
+                {
+                    Assert.Equal(HttpStatusCode.TooManyRequests, r.StatusCode);
+                    r.Dispose();
+                    foreach (var o in open) o.Dispose();
+                    open.Clear();
+                    return false;
+                }
+                open.Add(r);
+                // The stream is open on the server (its place taken) once its first line arrives.
+                var buffer = new byte[8];
+                using var read = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await (await r.Content.ReadAsStreamAsync(read.Token)).ReadExactlyAsync(buffer, read.Token);
+                Assert.Equal(": open\n\n", System.Text.Encoding.UTF8.GetString(buffer));
+            }
+            return true;
+        }
+    }
+
+    /// <summary>The server, not only the hidden button, keeps a reader from acknowledging: the page's own post()
+    /// (app.js, with the session's key) gets 403 PERMISSION_DENIED, the alert stays unacknowledged, and the reader stays
+    /// logged in (a refused call is not a refused key).</summary>
+    [Fact(Timeout = 90_000)]
+    public async Task A_reader_acknowledging_through_the_pages_own_fetch_is_refused_by_the_server()
+    {
+        var target = (await fixture.GetAsync("/v1/alerts")).GetProperty("alerts").EnumerateArray()
+            .First(a => a.GetProperty("state").GetString() == "firing");
+        var (rule, subject) = (target.GetProperty("rule").GetString()!, target.GetProperty("subject").GetString()!);
+        var acknowledgedBefore = target.GetProperty("acknowledgedBy").GetString();
+        using var browser = fixture.Browser(ServiceUnderTest.ReaderKey);
+        browser.Open("alerts");
+        Assert.Empty(browser.All("button.ack, button.silence, button.expire"));
+
+        var answer = (string)browser.Driver.ExecuteAsyncScript("""
+            const done = arguments[arguments.length - 1];
+            import('/console/js/app.js')
+              .then((m) => m.post('/v1/alerts:acknowledge', { rule: arguments[0], subject: arguments[1], comment: 'reader' }))
+              .then(() => done('accepted'), (e) => done(`${e.status} ${e.code} ${e.message}`));
+            """, rule, subject)!;
+        Assert.StartsWith("403 7 ", answer); // HTTP 403, gRPC PERMISSION_DENIED
+        Assert.Contains("duty role", answer);
+        var silence = (string)browser.Driver.ExecuteAsyncScript("""
+            const done = arguments[arguments.length - 1];
+            import('/console/js/app.js')
+              .then((m) => m.post('/v1/silences', { rule: arguments[0], subject: arguments[1], ends: new Date(Date.now() + 3600000).toISOString(), comment: 'reader' }))
+              .then(() => done('accepted'), (e) => done(String(e.status)));
+            """, rule, subject)!;
+        Assert.Equal("403", silence);
+
+        var after = (await fixture.GetAsync("/v1/alerts")).GetProperty("alerts").EnumerateArray()
+            .Single(a => a.GetProperty("rule").GetString() == rule && a.GetProperty("subject").GetString() == subject);
+        Assert.Equal(acknowledgedBefore, after.GetProperty("acknowledgedBy").GetString());
+        Assert.DoesNotContain((await fixture.GetAsync("/v1/silences")).GetProperty("silences").EnumerateArray(), s => s.GetProperty("comment").GetString() == "reader");
+        Assert.Equal(ServiceUnderTest.ReaderKey, browser.Script("return sessionStorage.getItem('ecomonitor.apiKey');"));
+        Assert.NotEmpty(browser.All("#nav a"));
+        Assert.Empty(browser.All("#api-key"));
+    }
+
+    /// <summary>Every page in both languages on a 1366x768 laptop: nothing wider than the screen (no sideways
+    /// scrolling), no translation key shown instead of its text, no browser error. Screenshots laptop-&lt;lang&gt;-&lt;page&gt;.</summary>
+    [Fact(Timeout = 150_000)]
+    public async Task Every_page_fits_a_laptop_screen_in_both_languages_with_no_untranslated_key()
+    {
+        var air = (await fixture.GetAsync("/v1/stations")).GetProperty("stations").EnumerateArray()
+            .First(s => s.GetProperty("kind").GetString() == "STATION_KIND_AIR").GetProperty("id").GetString();
+        using var browser = fixture.Browser(ServiceUnderTest.DutyKey);
+        browser.Viewport(1366, 768);
+        var keyPattern = new System.Text.RegularExpressions.Regex(@"\b(?:al|app|banner|ev|kind|lang|live|login|nav|ov|page|role|sd|selection|sev|st|state|vx|wq)\.[a-zA-Z][a-zA-Z0-9.]*\b");
+        foreach (var lang in new[] { "zh", "en" })
+        {
+            if (lang == "en") browser.Driver.FindElement(By.Id("lang")).Click();
+            foreach (var route in new[] { "overview", "alerts", "stations", $"station/{air}", "water", "voc" })
+            {
+                browser.Open(route);
+                browser.Screenshot($"laptop-{lang}-{route.Replace('/', '-')}");
+                var width = Convert.ToInt64(browser.Script("return document.documentElement.scrollWidth;"), CultureInfo.InvariantCulture);
+                Assert.True(width <= 1366, $"{lang} {route}: the page is {width} px wide on a 1366 px screen");
+                var text = (string)browser.Script("return document.body.innerText;")!;
+                Assert.DoesNotMatch(keyPattern, text);
+                Assert.Equal(lang == "en" ? "en" : "zh-CN", browser.Script("return document.documentElement.lang;"));
+            }
+        }
+        browser.AssertNoConsoleErrors();
     }
 
     static async Task<T> Eventually<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : struct

@@ -136,6 +136,13 @@ public sealed class ConsoleBrowser : IDisposable
 
     public object? Script(string script, params object[] args) => Driver.ExecuteScript(script, args);
 
+    /// <summary>Sets the page's viewport (CSS pixels), e.g. 1366x768 for a laptop; the browser starts at 1920x1080.</summary>
+    public void Viewport(int width, int height) =>
+        Driver.ExecuteCdpCommand("Emulation.setDeviceMetricsOverride", new Dictionary<string, object?>
+        {
+            ["width"] = width, ["height"] = height, ["deviceScaleFactor"] = 1, ["mobile"] = false,
+        });
+
     /// <summary>Writes a PNG of the viewport to screenshots/&lt;name&gt;.png under the test output folder.</summary>
     public string Screenshot(string name)
     {

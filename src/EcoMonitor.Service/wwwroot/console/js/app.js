@@ -160,7 +160,9 @@ async function request(method, path, body) {
     const message = json && typeof json.message === 'string' ? json.message : `HTTP ${response.status}`;
     const code = json && typeof json.code === 'number' ? json.code : undefined;
     const error = new ApiError(response.status, code, `${response.status}${code !== undefined ? ` (gRPC ${code})` : ''}: ${message}`);
-    if (response.status === 401 || response.status === 403) logout(`${t('login.refused')}${message}`);
+    // 401: the key is unknown (or gone from the configuration): back to the prompt. 403 is a call the key's role may
+    // not make (e.g. a reader acknowledging): the key stays valid, the caller shows the refusal.
+    if (response.status === 401) logout(`${t('login.refused')}${message}`);
     throw error;
   }
   if (json === null) throw new ApiError(response.status, undefined, `${method} ${path}: the answer is not JSON`);
@@ -212,7 +214,7 @@ const live = {
   },
   async run(controller) {
     const response = await fetch('/v1/live', { headers: { 'x-api-key': state.key }, signal: controller.signal, cache: 'no-store' });
-    if (response.status === 401 || response.status === 403) {
+    if (response.status === 401) {
       let message = `HTTP ${response.status}`;
       try { message = (await response.json()).message || message; } catch { /* keep the status */ }
       logout(`${t('login.refused')}${message}`);
@@ -462,7 +464,7 @@ async function route() {
     if (typeof cleanup === 'function') page.cleanup.push(cleanup);
   } catch (e) {
     if (state.page !== page) return;
-    if (e && (e.status === 401 || e.status === 403)) return; // back at the prompt already
+    if (e && e.status === 401) return; // back at the prompt already
     root.appendChild(el('p', { class: 'error page-error' }, `${t('page.error')}${e && e.message ? e.message : e}`));
   }
   if (state.page === page) {

@@ -74,7 +74,7 @@ export async function silentStations(ctx, latest) {
     silentRules = new Set((rules.rules || []).filter((r) => r.kind === 'silent').map((r) => r.name));
     for (const a of alerts.alerts || []) if (silentRules.has(a.rule)) silent.set(a.subject, 'alert');
   } catch (e) {
-    if (e.status === 401 || e.status === 403) throw e;
+    if (e.status === 401) throw e;
     alertsKnown = false;
   }
   if (typeof latest === 'function' && alertsKnown && silentRules.size > 0) return { silent, alertsKnown };

@@ -117,14 +117,25 @@ export async function render(root, ctx) {
   function silenceRow(s) {
     const expire = ctx.can('Duty') && !s.id.startsWith('maintenance-')
       ? el('button', { type: 'button', class: 'expire', onclick: async (e) => {
-        e.currentTarget.disabled = true;
-        try { await ctx.post(`/v1/silences/${encodeURIComponent(s.id)}:expire`, {}); await refresh(); } catch (err) { e.target.textContent = err.message; }
+        const button = e.currentTarget;
+        button.disabled = true;
+        const status = button.nextElementSibling;
+        status.textContent = '';
+        try {
+          await ctx.post(`/v1/silences/${encodeURIComponent(s.id)}:expire`, {});
+          await refresh();
+        } catch (err) {
+          // Shown beside the button, which stays usable for another try.
+          status.textContent = err.message;
+          button.disabled = false;
+        }
       } }, t('al.expire'))
       : null;
     return el('tr', { dataset: { silence: s.id } },
       el('td', null, s.rule || t('al.all'), ' / ', s.subject ? subjectText(s.subject) : t('al.all')),
       el('td', null, `${ctx.fmtTime(s.starts)} – ${ctx.fmtTime(s.ends)}`),
-      el('td', null, s.createdBy), el('td', null, s.comment), el('td', null, expire));
+      el('td', null, s.createdBy), el('td', null, s.comment),
+      el('td', null, expire, expire ? el('span', { class: 'action-status error' }) : null));
   }
 
   function clearNode(node) { while (node.firstChild) node.removeChild(node.firstChild); }
@@ -134,7 +145,7 @@ export async function render(root, ctx) {
     try {
       [active, silences, closed] = await Promise.all([ctx.api('/v1/alerts'), ctx.api('/v1/silences'), ctx.api('/v1/alerts/history')]);
     } catch (e) {
-      if (e.status === 401 || e.status === 403) throw e;
+      if (e.status === 401) throw e;
       clearNode(activeBox);
       activeBox.appendChild(el('p', { class: 'error', id: 'alerts-off' }, `${t('al.off')}${e.message}`));
       return;

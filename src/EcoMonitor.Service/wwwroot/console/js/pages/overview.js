@@ -85,9 +85,20 @@ function targetPanel(ctx, target) {
     figure(ctx, 'target-required', p && p.required !== null ? `${t('ov.required')} (${t('ov.remaining').replace('{n}', p.remaining)})` : t('ov.required'),
       p && p.required !== null ? num(p.required) : '—'),
     figure(ctx, 'target-days', t('ov.days'), `${zone.currentDays} / ${zone.previousDays}`)));
-  if (!p) panel.appendChild(el('p', { class: 'muted' }, t('ov.noProjection')));
+  // Only when last year's annual mean is what is missing: without a valid year-to-date mean the verdict already says
+  // "unknown" and the API's note says why.
+  const year = Number(String(target.asOf).slice(0, 4));
+  const lastYear = (target.years || []).find((y) => y.scope === zone.scope && y.year === year - 1);
+  if (!p && !(lastYear && lastYear.valid)) panel.appendChild(el('p', { class: 'muted', id: 'target-no-projection' }, t('ov.noProjection')));
   if (zone.note) panel.appendChild(el('p', { class: 'muted', id: 'target-note' }, zone.note));
   return panel;
+}
+
+/** HJ 633's level as the API names it (一级 .. 六级); in English "Level I" .. "Level VI". */
+const LEVELS = ['一级', '二级', '三级', '四级', '五级', '六级'];
+function levelText(ctx, level) {
+  const i = LEVELS.indexOf(level);
+  return ctx.lang === 'en' && i >= 0 ? `Level ${['I', 'II', 'III', 'IV', 'V', 'VI'][i]}` : level;
 }
 
 function aqiPanel(ctx, stations, aqi) {
@@ -101,7 +112,7 @@ function aqiPanel(ctx, stations, aqi) {
       el('td', null, s.name, el('div', { class: 'muted' }, s.id)),
       el('td', null, v ? ctx.fmtTime(v.start).slice(11) : '—'),
       el('td', { class: 'num' }, el('span', { class: ['aqi', `aqi-${colour}`], dataset: { aqi: v ? String(v.aqi) : '' } }, v ? String(v.aqi) : '—')),
-      el('td', { class: 'aqi-level' }, v ? v.level : ''),
+      el('td', { class: 'aqi-level' }, v ? levelText(ctx, v.level) : ''),
       el('td', { class: 'aqi-category' }, v ? (ctx.lang === 'zh' ? v.categoryZh : v.categoryEn) : t('ov.noAqi')),
       el('td', { class: 'aqi-primary' }, v ? (v.primaryPollutants || []).map((p) => AQI_ITEMS[p] || p).join('、') || '—' : ''),
       el('td', null, v && v.partial ? el('span', { class: 'tag' }, t('ov.partial')) : ''));
@@ -148,7 +159,7 @@ export async function render(root, ctx) {
     ctx.api('/v1/target', { pastYears: 1 }),
     Promise.all(regions.map((region) => ctx.api('/v1/aqi', { period: 'PERIOD_HOUR', from: today, to: today, 'selection.region': region })))
       .then((answers) => ({ stations: answers.flatMap((a) => a.stations || []) })),
-    ctx.api('/v1/alerts').then((r) => r.alerts || [], (e) => { if (e.status === 401 || e.status === 403) throw e; return null; }),
+    ctx.api('/v1/alerts').then((r) => r.alerts || [], (e) => { if (e.status === 401) throw e; return null; }),
     silentStations(ctx, () => ctx.api('/v1/latest', { withinHours: 24 }).then((r) => latestByStation(r.readings))),
   ]);
   root.appendChild(el('h1', null, t('ov.title')));

@@ -139,7 +139,8 @@ export function chinaMidnight(date) {
   return Date.parse(`${date}T00:00:00+08:00`);
 }
 
-/** MM-dd HH:mm (hours) or yyyy-MM-dd (days) of an instant, China time: axis labels and tooltips. */
+/** MM-dd HH:mm (hours) or yyyy-MM-dd (days) of an instant, China time: axis labels (short, so that they do not
+ * overlap); the tooltip names the hour with its full date (ctx.fmtTime). */
 function chinaLabel(ms, daily) {
   const d = new Date(ms + CHINA);
   return daily ? `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`
@@ -591,7 +592,7 @@ export async function render(root, ctx) {
     if (list.length === 0) return '';
     const t = list[0].value[0];
     const b = buckets.find((x) => x.t === t);
-    const lines = [chinaLabel(t, daily)];
+    const lines = [daily ? chinaLabel(t, true) : ctx.fmtTime(new Date(t).toISOString())]; // the full date, not the axis' short label
     for (const it of list) {
       const v = it.value[1];
       lines.push(`${it.seriesName}: ${v === null || v === undefined ? '—' : `${fmtNum(v)} ${unit}`}`);
