@@ -106,8 +106,9 @@ static class ImportCommand
         var formatName = format == ImportFormat.Csv ? "csv" : "hj212";
         var (size, head) = ImportState.Fingerprint(o.File);
         var state = o.Restart ? null : ImportState.Load(o.State);
-        if (state is not null && (state.Size != size || state.HeadSha256 != head || state.Format != formatName || state.TimeZone != o.TimeZone))
-            return Fail(p, $"{o.State} belongs to another version of {Path.GetFileName(o.File)} or other options (size, first megabyte, format or time zone differ); pass --restart to import from the first line");
+        if (state is not null && (state.Size != size || state.HeadSha256 != head || state.Format != formatName || state.TimeZone != o.TimeZone
+                || (state.ResumeSha256.Length > 0 && state.ResumeSha256 != ImportState.ResumeFingerprint(o.File, state.NextOffset))))
+            return Fail(p, $"{o.State} belongs to another version of {Path.GetFileName(o.File)} or other options (size, first megabyte, the lines before the resume point, format or time zone differ); pass --restart to import from the first line");
         if (state is null && o.Resume) return Fail(p, $"nothing to resume: {o.State} does not exist");
         var resuming = state is not null;
         state ??= new ImportState { File = o.File, Size = size, HeadSha256 = head, Format = formatName, TimeZone = o.TimeZone };
@@ -170,6 +171,7 @@ static class ImportCommand
                     }
                     state.NextLine = sent.FirstLine + sent.Lines.Count;
                     state.NextOffset = sent.EndOffset;
+                    state.ResumeSha256 = ImportState.ResumeFingerprint(o.File, sent.EndOffset);
                     state.RejectedBytes = rejectedFile?.Length ?? (File.Exists(o.Rejected) ? new FileInfo(o.Rejected).Length : 0);
                     state.Rows += r.Rows;
                     state.ValuesStored += r.ValuesStored;

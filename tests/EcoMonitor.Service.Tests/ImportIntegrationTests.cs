@@ -331,6 +331,44 @@ public sealed class ImportIntegrationTests
     }
 
     [Fact]
+    public async Task A_file_edited_beyond_its_first_megabyte_before_the_resume_point_is_not_resumed()
+    {
+        await using var service = new ServiceUnderTest();
+        await service.StartAsync();
+        // 12 000 comment lines of 100 bytes (1.2 MB), then 10 rows: the first 11 batches of 1000 lines end at byte 1 100 000.
+        var text = new StringBuilder();
+        for (var i = 0; i < 12_000; i++) text.Append('#').Append('x', 98).Append('\n');
+        for (var i = 0; i < 10; i++) text.Append(CultureInfo.InvariantCulture, $"air-2,{Csv(LocalDay(150).AddHours(i))},pm25,{10 + i},,,hour\n");
+        var file = TempFile("edited.csv", text.ToString());
+        try
+        {
+            var (code, _, error) = await Import(service, file, "--batch", "1000", "--stop-after", "11");
+            Assert.True(code == ImportCommand.Interrupted, error);
+            Assert.Contains("resume at line 11001", error);
+
+            // Line 10 901 (bytes 1 090 000 .. 1 090 099, past the first megabyte) edited in place: same size, same head.
+            using (var stream = new FileStream(file, FileMode.Open, FileAccess.Write))
+            {
+                stream.Seek(1_090_000 + 1, SeekOrigin.Begin);
+                stream.WriteByte((byte)'y');
+            }
+            (code, _, error) = await Import(service, file);
+            Assert.Equal(1, code);
+            Assert.Contains($"belongs to another version of {Path.GetFileName(file)}", error);
+            Assert.Equal(0, await Count(service, "stat", "avg"));
+
+            // --restart imports it from the first line.
+            (code, _, error) = await Import(service, file, "--restart");
+            Assert.True(code == 0, error);
+            Assert.Equal(10, await Count(service, "stat", "avg"));
+        }
+        finally
+        {
+            Cleanup(file);
+        }
+    }
+
+    [Fact]
     public async Task Only_an_operator_may_import_and_an_unknown_time_zone_is_refused()
     {
         await using var service = new ServiceUnderTest();
