@@ -25,13 +25,14 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 root=/ prefix=/opt/ecomonitor publish_dir="" version="" keep=3 rollback=0
+value() { [[ $# -ge 2 && -n $2 ]] || { echo "install.sh: $1 needs a value (--help)" >&2; exit 2; }; }
 while (($#)); do
   case $1 in
-    --root) root=$2; shift 2 ;;
-    --prefix) prefix=$2; shift 2 ;;
-    --publish-dir) publish_dir=$2; shift 2 ;;
-    --version) version=$2; shift 2 ;;
-    --keep) keep=$2; shift 2 ;;
+    --root) value "$@"; root=$2; shift 2 ;;
+    --prefix) value "$@"; prefix=$2; shift 2 ;;
+    --publish-dir) value "$@"; publish_dir=$2; shift 2 ;;
+    --version) value "$@"; version=$2; shift 2 ;;
+    --keep) value "$@"; keep=$2; shift 2 ;;
     --rollback) rollback=1; shift ;;
     -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (--help)" >&2; exit 2 ;;
@@ -83,7 +84,9 @@ if [[ -z $version ]]; then
   version=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || date -u +%Y%m%d%H%M%S)
   [[ -n $(git -C "$repo" status --porcelain 2>/dev/null) ]] && version+=-dirty
 fi
-[[ $version =~ ^[A-Za-z0-9._-]+$ ]] || { echo "install.sh: --version may hold letters, digits, '.', '_' and '-' only" >&2; exit 2; }
+# Starting with a letter or digit: '.', '..' or '.new' would name the releases folder itself, its parent or a
+# half-copied release (the next lines remove $releases/<version>).
+[[ $version =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || { echo "install.sh: --version must start with a letter or digit and hold letters, digits, '.', '_' and '-' only" >&2; exit 2; }
 
 if [[ -z $publish_dir ]]; then
   # Self-contained for linux-x64: the runtime packs come from NuGet like any package; the host needs no .NET.

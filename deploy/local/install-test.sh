@@ -43,6 +43,15 @@ check "/var/log/ecomonitor exists" test -d "$root/var/log/ecomonitor"
 check "ecomon wrapper installed" test -x "$root/usr/local/bin/ecomon"
 check "ecomon wrapper runs the current release's CLI" grep -qx 'exec /opt/ecomonitor/current/cli/ecomon "$@"' "$root/usr/local/bin/ecomon"
 check "no .dist on a first install" test -z "$(find "$etc" -name '*.dist')"
+# The shipped production settings pass the service's own --check-config (with their /etc and /var/lib paths pointed
+# into the temporary root): a content root of links to the release and a copy of the installed settings file.
+mkdir -p "$tmp/content"
+cp -as "$(readlink -f "$tmp/publish/service")/." "$tmp/content/"
+rm -f "$tmp/content/appsettings.Production.json"
+sed -e "s|/etc/ecomonitor|$etc|g" -e "s|/var/lib/ecomonitor|$root/var/lib/ecomonitor|g" "$etc/appsettings.Production.json" >"$tmp/content/appsettings.Production.json"
+check_config() { (cd "$tmp/content" && DOTNET_ENVIRONMENT=Production timeout 60 dotnet EcoMonitor.Service.dll --check-config) >"$tmp/check-config.log" 2>&1 && grep -q '^OK: no problems found' "$tmp/check-config.log"; }
+check_config || { cat "$tmp/check-config.log" >&2; fail "the installed appsettings.Production.json fails --check-config"; }
+checks=$((checks + 1))
 
 # The operator edits the stations and the secrets; an upgrade keeps both and puts the new defaults beside them.
 echo '// local edit' >>"$etc/stations.json"

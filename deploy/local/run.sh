@@ -146,6 +146,10 @@ else
   path_hint="alias ecomon='dotnet $repo/src/EcoMonitor.Cli/bin/Release/net10.0/ecomon.dll'"
 fi
 
+# The stop finds this demo's processes by its instance's state folder: a second demo must name its instance.
+stop_prefix=""
+[[ $ECOMON_INSTANCE != demo ]] && stop_prefix="ECOMON_INSTANCE=$ECOMON_INSTANCE "
+
 cat <<MSG
 
 EcoMonitor is running: $count live values stored so far$( ((backfill_days > 0)) && echo ", and $expected hourly values of history").
@@ -183,7 +187,7 @@ Rejected readings:  mosquitto_sub -p $ECOMON_MQTT_PORT -t 'eco/deadletter/#' -v
 Stored data:        influx -port $ECOMON_INFLUX_PORT -database ecomonitor -execute "SELECT * FROM reading_1d WHERE station = 'air-gxq-gwh' AND parameter = 'pm25' ORDER BY time DESC LIMIT 7"
 Metrics:            curl -s http://127.0.0.1:$http_port/metrics
 HJ 212 dataloggers: TCP 127.0.0.1:$hj212_port, or MQTT eco/<station>/hj212 (README, "HJ 212-2017")
-Stop all:           deploy/local/run.sh stop
+Stop all:           ${stop_prefix}deploy/local/run.sh stop
 
 MSG
 

@@ -112,6 +112,9 @@ static class AlertCommands
             request.Rules.AddRange(p.GetValue(rules) ?? []);
             var r = await Client(p).EvaluateAlertsAsync(request, c.Headers(p), cancellationToken: ct);
             if (Ecomon.Print(p, output, r)) return;
+            // Silence would read as "did nothing": say that the rules ran and changed no alert.
+            if (r.Events.Count == 0)
+                output.WriteLine($"evaluated {(request.Rules.Count == 0 ? "every rule" : string.Join(", ", request.Rules))}: no alert changed state (ecomon alerts lists the active ones)");
             PrintEvents(output, await c.NamesAsync(p, ct), r.Events);
         });
         alerts.Subcommands.Add(evaluate);

@@ -41,10 +41,16 @@ sealed partial class Connection(TextWriter output, TimeProvider time, Func<strin
         if (!Uri.TryCreate(t, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0
             || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.UserInfo.Length > 0)
             throw new RpcException(new Status(StatusCode.InvalidArgument,
-                $"{source}: '{text}' is not host:port, http://host:port or https://host:port"));
+                $"{source}: '{Redact(text)}' is not host:port, http://host:port or https://host:port"));
         if (schemeless && !HasPort().IsMatch(text.Trim())) uri = new UriBuilder(uri) { Port = 8481 }.Uri;
         return uri;
     }
+
+    /// <summary>The server as it may be shown: a user:password@ part is never echoed.</summary>
+    public static string Redact(string text) => UserInfo().Replace(text, "//***@");
+
+    [GeneratedRegex(@"//[^/@]*@")]
+    private static partial Regex UserInfo();
 
     [GeneratedRegex(@":\d+/?$")]
     private static partial Regex HasPort();

@@ -7,12 +7,11 @@ using Grpc.Core;
 namespace EcoMonitor.Cli;
 
 /// <summary>`ecomon`: EcoMonitor's command line for officers and operators (a gRPC client of the query API).
-/// Readable tables by default, --json for scripts, --png FILE for a trend with its limit line.</summary>
-/// <summary>`ecomon`: EcoMonitor's command line for officers and operators (a gRPC client of the query API).
 /// Readable tables by default (times in China time, station names beside ids), --json for scripts, --png FILE for a
 /// trend with its limit line. A failure prints `error: &lt;StatusCode&gt;: &lt;detail&gt;` (and perhaps a `hint:`) on
 /// stderr and exits 1; System.CommandLine's own exception handler is off so no stack trace is ever printed, and its
-/// parse errors (unknown option, missing required option) keep its usual message, help and exit code 1.</summary>
+/// parse errors (unknown option, missing required option, a date not yyyy-MM-dd) print the same one-line form and exit
+/// 2 (a usage error, told apart from a failed call).</summary>
 public static class Ecomon
 {
     internal static readonly Option<string?> Server = new("--server")
@@ -33,8 +32,22 @@ public static class Ecomon
     internal static readonly Option<bool> Json = new("--json") { Description = "print JSON instead of a table", Recursive = true };
     static readonly Option<string[]> Station = new("--station") { Description = "station id (repeatable)", AllowMultipleArgumentsPerToken = true };
     static readonly Option<string?> Region = new("--region") { Description = "all stations of a region" };
-    static readonly Option<string> From = new("--from") { Description = "first day, yyyy-MM-dd (China date)", Required = true };
-    static readonly Option<string> To = new("--to") { Description = "last day, yyyy-MM-dd (China date)", Required = true };
+    static readonly Option<string> From = DateOption("--from", "first day, yyyy-MM-dd (China date)");
+    static readonly Option<string> To = DateOption("--to", "last day, yyyy-MM-dd (China date)");
+
+    /// <summary>A required yyyy-MM-dd date, checked here so that a US or other date is named as typed (exit 2, like
+    /// any command line that does not parse) rather than after a call.</summary>
+    static Option<string> DateOption(string name, string description)
+    {
+        var option = new Option<string>(name) { Description = description, Required = true };
+        option.Validators.Add(result =>
+        {
+            var text = result.GetValueOrDefault<string>() ?? "";
+            if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out _))
+                result.AddError($"{name}: '{(text.Length <= 40 ? text : text[..40] + "…")}' is not a date yyyy-MM-dd");
+        });
+        return option;
+    }
 
     public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error) =>
         RunAsync(args, output, error, TimeProvider.System, Environment.GetEnvironmentVariable);

@@ -7,7 +7,7 @@ namespace EcoMonitor.Cli;
 /// would give (InvalidArgument); anything unforeseen is Unknown with its message.</summary>
 static class Failure
 {
-    public const string HttpPortHint = "hint: 8480 is the HTTP port; gRPC listens on Grpc:Url (default 8481)";
+    public const string HttpPortHint = "hint: that is the service's HTTP port (Http:Url, 8480 by default); gRPC listens on Grpc:Url (8481 by default)";
 
     public static (string Error, string? Hint) Describe(Exception e, string? server)
     {

@@ -84,18 +84,31 @@ static class ImportCommand
         _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"{file}: the extension does not tell the format; give --format csv or --format hj212")),
     };
 
+    /// <summary>A NUL byte in the first 64 KB: no CSV or HJ 212 log (text, UTF-8 or GBK) has one; importing it would
+    /// only fill the rejected-lines file with garbage.</summary>
+    static bool LooksBinary(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var head = new byte[64 * 1024];
+        var n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        return head.AsSpan(0, n).Contains((byte)0);
+    }
+
     sealed record Pending(long FirstLine, List<byte[]> Lines, long EndOffset);
 
     static async Task<int> ImportFileAsync(ParseResult p, Options o, TextWriter output, CancellationToken ct)
     {
         var error = p.InvocationConfiguration.Error;
+        if (Directory.Exists(o.File)) return Fail(p, $"{o.File}: a directory, not a file");
         if (!File.Exists(o.File)) return Fail(p, $"{o.File}: no such file");
+        if (LooksBinary(o.File)) return Fail(p, $"{o.File}: NUL bytes in its first 64 KB: a binary file or UTF-16 text, not a UTF-8 CSV or HJ 212 log");
         var format = FormatOf(o.File, o.Format);
         var formatName = format == ImportFormat.Csv ? "csv" : "hj212";
         var (size, head) = ImportState.Fingerprint(o.File);
         var state = o.Restart ? null : ImportState.Load(o.State);
-        if (state is not null && (state.Size != size || state.HeadSha256 != head || state.Format != formatName || state.TimeZone != o.TimeZone))
-            return Fail(p, $"{o.State} belongs to another version of {Path.GetFileName(o.File)} or other options (size, first megabyte, format or time zone differ); pass --restart to import from the first line");
+        if (state is not null && (state.Size != size || state.HeadSha256 != head || state.Format != formatName || state.TimeZone != o.TimeZone
+                || (state.ResumeSha256.Length > 0 && state.ResumeSha256 != ImportState.ResumeFingerprint(o.File, state.NextOffset))))
+            return Fail(p, $"{o.State} belongs to another version of {Path.GetFileName(o.File)} or other options (size, first megabyte, the lines before the resume point, format or time zone differ); pass --restart to import from the first line");
         if (state is null && o.Resume) return Fail(p, $"nothing to resume: {o.State} does not exist");
         var resuming = state is not null;
         state ??= new ImportState { File = o.File, Size = size, HeadSha256 = head, Format = formatName, TimeZone = o.TimeZone };
@@ -126,6 +139,14 @@ static class ImportCommand
         {
             using var call = client.Import(Ecomon.Headers(p), cancellationToken: interrupt.Token);
             var sender = SendAsync(call.RequestStream, o, format, state.NextLine, state.NextOffset, pending, slots, interrupt);
+            // The service answers the end of the file once the imported days' rollups are current (Import:RollupWait
+            // at most): say so, the wait may be minutes after the last batch of a large file.
+            void WaitingForRollups()
+            {
+                progress.Clear();
+                error.WriteLine("all lines stored; waiting for the service to bring the imported days' rollups up to date (at most Import:RollupWait, 5 minutes by default)");
+            }
+            if (state.NextOffset >= size && size > 0) WaitingForRollups();
             try
             {
                 while (await call.ResponseStream.MoveNext(interrupt.Token))
@@ -150,6 +171,7 @@ static class ImportCommand
                     }
                     state.NextLine = sent.FirstLine + sent.Lines.Count;
                     state.NextOffset = sent.EndOffset;
+                    state.ResumeSha256 = ImportState.ResumeFingerprint(o.File, sent.EndOffset);
                     state.RejectedBytes = rejectedFile?.Length ?? (File.Exists(o.Rejected) ? new FileInfo(o.Rejected).Length : 0);
                     state.Rows += r.Rows;
                     state.ValuesStored += r.ValuesStored;
@@ -162,6 +184,7 @@ static class ImportCommand
                     lastAnswer = clock.Elapsed;
                     slots.Release();
                     progress.Report(sent.EndOffset, state.NextLine - 1, sessionValues, clock.Elapsed);
+                    if (sent.EndOffset >= size) WaitingForRollups();
                     if (o.StopAfter > 0 && ++acknowledged >= o.StopAfter) await interrupt.CancelAsync();
                 }
             }

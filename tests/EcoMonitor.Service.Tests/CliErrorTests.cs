@@ -107,7 +107,7 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
         (code, _, err) = await Ecomon(null, "stations", "--server", _service.HttpAddress.ToString(), "--key", ServiceUnderTest.ReaderKey);
         Assert.Equal(1, code);
         OneErrorLine(err, "error: ");
-        Assert.Equal("hint: 8480 is the HTTP port; gRPC listens on Grpc:Url (default 8481)", Lines(err)[1]);
+        Assert.Equal("hint: that is the service's HTTP port (Http:Url, 8480 by default); gRPC listens on Grpc:Url (8481 by default)", Lines(err)[1]);
 
         // A bad argument found by the service, one found by ecomon, and a command line that does not parse (exit 2).
         (code, _, err) = await Ecomon(null, "aggregate", "--station", "nope", "--parameter", "pm25", "--period", "day", "--from", "2026-01-07", "--to", "2026-01-07",
@@ -117,6 +117,16 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
         (code, _, err) = await Ecomon(null, "stations", "--server", "ftp://example", "--key", "x");
         Assert.Equal(1, code);
         OneErrorLine(err, "error: InvalidArgument: --server: 'ftp://example' is not host:port, http://host:port or https://host:port");
+        // A password in the server's URL is never echoed.
+        (code, _, err) = await Ecomon(null, "stations", "--server", "http://ops:pa55word@127.0.0.1:1", "--key", "x");
+        Assert.Equal(1, code);
+        OneErrorLine(err, "error: InvalidArgument: --server: 'http://***@127.0.0.1:1' is not host:port, http://host:port or https://host:port");
+        Assert.DoesNotContain("pa55word", err);
+        // A date that is not yyyy-MM-dd is named as typed, before any call (exit 2 like any command line that does not parse).
+        (code, _, err) = await Ecomon(null, "aggregate", "--station", "air-1", "--parameter", "pm25", "--period", "day", "--from", "03/01/2026", "--to", "2026-02-30",
+            "--server", HostPort, "--key", ServiceUnderTest.ReaderKey);
+        Assert.Equal(2, code);
+        OneErrorLine(err, "error: InvalidArgument: --from: '03/01/2026' is not a date yyyy-MM-dd; --to: '2026-02-30' is not a date yyyy-MM-dd");
         (code, _, err) = await Ecomon(null, "aggregate", "--station", "air-1");
         Assert.Equal(2, code);
         OneErrorLine(err, "error: InvalidArgument: Option '--parameter' is required");

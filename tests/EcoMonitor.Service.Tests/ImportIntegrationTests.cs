@@ -278,6 +278,97 @@ public sealed class ImportIntegrationTests
     }
 
     [Fact]
+    public async Task A_spreadsheet_bom_is_no_field_binary_files_and_folders_are_refused_and_an_import_stopped_after_its_last_batch_resumes_to_its_summary()
+    {
+        await using var service = new ServiceUnderTest();
+        await service.StartAsync();
+        var day = LocalDay(150);
+        // A spreadsheet's "CSV UTF-8": a byte order mark before the header. Hourly means 30, 40, 50 at 08..10, then a
+        // row with an unknown parameter: lines 1 (header) .. 5, three batches of 2, 2 and 1 lines.
+        var file = TempFile("bom.csv", "\uFEFFstation,time,parameter,value,flag,unit,period\n"
+            + $"air-2,{Csv(day.AddHours(8))},pm25,30,,,hour\nair-2,{Csv(day.AddHours(9))},pm25,40,,,hour\n"
+            + $"air-2,{Csv(day.AddHours(10))},pm25,50,,,hour\nair-2,{Csv(day.AddHours(11))},pm99,1,,,hour\n");
+        Assert.Equal([0xEF, 0xBB, 0xBF], File.ReadAllBytes(file)[..3]);
+        var binary = TempFile("binary.csv", "air-2,2026-01-01 00:00,pm25,1\n\0\0\0\n");
+        var folder = Path.Combine(Path.GetTempPath(), TestInfrastructure.UniqueName("import") + "-folder.csv");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var (code, _, error) = await Import(service, binary);
+            Assert.Equal((1, $"error: {binary}: NUL bytes in its first 64 KB: a binary file or UTF-16 text, not a UTF-8 CSV or HJ 212 log\n"), (code, error.ReplaceLineEndings("\n")));
+            Assert.False(File.Exists(binary + ".rejected"));
+            (code, _, error) = await Import(service, folder);
+            Assert.Equal((1, $"error: {folder}: a directory, not a file\n"), (code, error.ReplaceLineEndings("\n")));
+            Assert.Equal(0, await Count(service, "stat", "avg"));
+
+            // Stopped right after the service stored the last batch, before its final answer (the rollup wait).
+            (code, _, error) = await Import(service, file, "--batch", "2", "--stop-after", "3");
+            Assert.True(code == ImportCommand.Interrupted, error);
+            Assert.Contains("run the same command again to resume at line 6", error);
+            Assert.Equal([(5L, "unknown_parameter", "pm99")], RejectedLines(file + ".rejected").Select(r => (r.Line, r.Reason, r.Parameter)).ToList());
+
+            // Run again: nothing left to send; the summary covers both runs, and once it is printed the hours are rolled up.
+            var (last, output, lastError) = await Import(service, file, "--json");
+            Assert.True(last == 0, lastError);
+            Assert.Contains($"resuming {Path.GetFileName(file)} at line 6 (3 values stored before)", lastError);
+            Assert.Contains("all lines stored; waiting for the service to bring the imported days' rollups up to date", lastError);
+            var summary = JsonDocument.Parse(output).RootElement;
+            Assert.Equal((4L, 3L, 3L, 1L, 2, true), (summary.GetProperty("rows").GetInt64(), summary.GetProperty("valuesStored").GetInt64(),
+                summary.GetProperty("statisticsStored").GetInt64(), summary.GetProperty("linesRejected").GetInt64(),
+                summary.GetProperty("sessions").GetInt32(), summary.GetProperty("rollupsCurrent").GetBoolean()));
+            Assert.False(summary.GetProperty("rejected").TryGetProperty("invalid_station_id", out _)); // the header was no row
+            Assert.Single(RejectedLines(file + ".rejected")); // not listed twice
+            var hours = (await Rows(service, "SELECT \"mean\", \"source\" FROM \"reading_1h\" WHERE \"parameter\" = 'pm25' AND \"station\" = 'air-2'"))
+                .Select(r => (DateTimeOffset.FromUnixTimeMilliseconds(r["time"].GetInt64()), r["mean"].GetDouble(), r["source"].GetString())).ToList();
+            Assert.Equal([(day.AddHours(8), 30.0, "station"), (day.AddHours(9), 40.0, "station"), (day.AddHours(10), 50.0, "station")], hours);
+        }
+        finally
+        {
+            Cleanup(file);
+            Cleanup(binary);
+            Directory.Delete(folder);
+        }
+    }
+
+    [Fact]
+    public async Task A_file_edited_beyond_its_first_megabyte_before_the_resume_point_is_not_resumed()
+    {
+        await using var service = new ServiceUnderTest();
+        await service.StartAsync();
+        // 12 000 comment lines of 100 bytes (1.2 MB), then 10 rows: the first 11 batches of 1000 lines end at byte 1 100 000.
+        var text = new StringBuilder();
+        for (var i = 0; i < 12_000; i++) text.Append('#').Append('x', 98).Append('\n');
+        for (var i = 0; i < 10; i++) text.Append(CultureInfo.InvariantCulture, $"air-2,{Csv(LocalDay(150).AddHours(i))},pm25,{10 + i},,,hour\n");
+        var file = TempFile("edited.csv", text.ToString());
+        try
+        {
+            var (code, _, error) = await Import(service, file, "--batch", "1000", "--stop-after", "11");
+            Assert.True(code == ImportCommand.Interrupted, error);
+            Assert.Contains("resume at line 11001", error);
+
+            // Line 10 901 (bytes 1 090 000 .. 1 090 099, past the first megabyte) edited in place: same size, same head.
+            using (var stream = new FileStream(file, FileMode.Open, FileAccess.Write))
+            {
+                stream.Seek(1_090_000 + 1, SeekOrigin.Begin);
+                stream.WriteByte((byte)'y');
+            }
+            (code, _, error) = await Import(service, file);
+            Assert.Equal(1, code);
+            Assert.Contains($"belongs to another version of {Path.GetFileName(file)}", error);
+            Assert.Equal(0, await Count(service, "stat", "avg"));
+
+            // --restart imports it from the first line.
+            (code, _, error) = await Import(service, file, "--restart");
+            Assert.True(code == 0, error);
+            Assert.Equal(10, await Count(service, "stat", "avg"));
+        }
+        finally
+        {
+            Cleanup(file);
+        }
+    }
+
+    [Fact]
     public async Task Only_an_operator_may_import_and_an_unknown_time_zone_is_refused()
     {
         await using var service = new ServiceUnderTest();

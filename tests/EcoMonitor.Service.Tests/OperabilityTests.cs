@@ -51,6 +51,12 @@ public sealed class OperabilityTests
         Assert.Contains("Mqtt:Port: 'abc' is not a valid whole number.", run.Output);
         Assert.Contains("Influx:BatchSize: The field BatchSize must be between 1 and 100000.", run.Output);
         Assert.Contains("Logging:Format must be one of Plain, Json (got 'Xml').", run.Output);
+
+        // A password in InfluxDB's URL: refused (HttpClient would not send it, and the URL is logged), never echoed.
+        await using var url = new ServiceRun(new() { ["Influx:Url"] = "http://ecomonitor:influx-url-secret-71c@127.0.0.1:8086" });
+        Assert.Equal(2, await url.ExitCodeAsync());
+        Assert.Contains("Influx:Url must not carry user:password@; give Influx:Username and Influx:Password (or Influx:Token).", url.Output);
+        Assert.DoesNotContain("influx-url-secret-71c", url.Output);
         AssertNoStackTrace(run.Output);
     }
 
@@ -137,7 +143,8 @@ public sealed class OperabilityTests
         Assert.Contains($"stations: 5 from {run.StationsFile} (3 air, 1 VOCs, 1 water)", run.Output);
         Assert.Contains($"alert rules: 2 rule(s), 1 route(s), 0 maintenance window(s) from {rules}; channels broker (mqtt)", run.Output);
         Assert.Contains("standards: GB 3095-2012, HJ 633-2012, GB 3838-2002", run.Output);
-        Assert.Contains("settings: 13 sections", run.Output);
+        // Every section of StrictSettings.Sections, the import's among them.
+        Assert.Contains("settings: 13 sections (Mqtt, Ingestion, Influx, Health, Rollup, Stations, Hj212, Api, Voc, Standards, Alerting, Logging, Import), all valid", run.Output);
         Assert.Contains("OK: no problems found.", run.Output);
         Assert.False(broker.Pending(), "--check-config connected to the broker");
         File.Delete(rules);
@@ -233,15 +240,25 @@ public sealed class OperabilityTests
         Assert.Equal(StatusCode.Unauthenticated, unknown.StatusCode);
         var denied = await Assert.ThrowsAsync<RpcException>(() => client.RebuildRollupsAsync(new RebuildRollupsRequest { From = "2026-01-01", To = "2026-01-01" }, Seed.Key(ServiceRun.ReaderKey)).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        // The import streams both ways: its call is logged too (here refused: a reader may not import).
+        using (var import = new ImportService.ImportServiceClient(channel).Import(Seed.Key(ServiceRun.ReaderKey)))
+        {
+            var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                await import.RequestStream.WriteAsync(new ImportBatch { Format = ImportFormat.Csv, FirstLine = 1 });
+                await import.ResponseStream.MoveNext(CancellationToken.None);
+            });
+            Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        }
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) })
         using (var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{run.HttpPort}/v1/stations"))
         {
             request.Headers.Add("x-api-key", ServiceRun.ReaderKey);
             Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(request)).StatusCode);
         }
-        // The call lines are written when the calls end, before their responses: all four are in once the last returned.
-        await TestInfrastructure.EventuallyAsync(() => run.Stdout.Count(l => l.Contains("CallLogging", StringComparison.Ordinal)) >= 4,
-            TimeSpan.FromSeconds(10), "four call lines");
+        // The call lines are written when the calls end, before their responses: all five are in once the last returned.
+        await TestInfrastructure.EventuallyAsync(() => run.Stdout.Count(l => l.Contains("CallLogging", StringComparison.Ordinal)) >= 5,
+            TimeSpan.FromSeconds(10), "five call lines");
         Assert.Equal(0, await run.StopAsync());
 
         var events = run.Stdout.Where(l => l.Length > 0).Select(line =>
@@ -259,7 +276,8 @@ public sealed class OperabilityTests
         Call("/ecomonitor.v1.QueryService/ListStations", "Unauthenticated", "-", "grpc");
         Call("/ecomonitor.v1.QueryService/RebuildRollups", "PermissionDenied", "officer", "grpc");
         Call("/ecomonitor.v1.QueryService/ListStations", "OK", "officer", "json");
-        Assert.Equal(4, calls.Count);
+        Call("/ecomonitor.v1.ImportService/Import", "PermissionDenied", "officer", "grpc");
+        Assert.Equal(5, calls.Count);
         Assert.All(calls, e => Assert.False(e.TryGetProperty("@l", out _), "a call line is at Information"));
 
         var everything = string.Join('\n', run.Stdout.Concat(run.Stderr));

@@ -47,6 +47,40 @@ public sealed class CallLogging(TimeProvider time, ILogger<CallLogging> log) : I
         }
     }
 
+    // The historical import (ImportService.Import) streams both ways: logged like the others, refusals included.
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var started = time.GetTimestamp();
+        try
+        {
+            await continuation(requestStream, responseStream, context);
+            Log(context, started, context.Status.StatusCode, context.Status.Detail);
+        }
+        catch (Exception e)
+        {
+            var (code, detail) = StatusOf(e, context);
+            Log(context, started, code, detail);
+            throw;
+        }
+    }
+
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        var started = time.GetTimestamp();
+        try
+        {
+            var response = await continuation(requestStream, context);
+            Log(context, started, context.Status.StatusCode, context.Status.Detail);
+            return response;
+        }
+        catch (Exception e)
+        {
+            var (code, detail) = StatusOf(e, context);
+            Log(context, started, code, detail);
+            throw;
+        }
+    }
+
     /// <summary>The status the client sees: an RpcException's own; a cancellation by the client or its deadline as
     /// CANCELLED / DEADLINE_EXCEEDED; anything else UNKNOWN (detailed errors are off).</summary>
     (StatusCode Code, string Detail) StatusOf(Exception e, ServerCallContext context) => e switch

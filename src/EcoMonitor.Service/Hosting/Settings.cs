@@ -152,6 +152,10 @@ public sealed class InfluxSettings : IValidatableObject
             yield return new($"Influx:RecoveryProbeInterval must be between 50 ms and 1 minute (got {RecoveryProbeInterval}).", [nameof(RecoveryProbeInterval)]);
         if (Url is { IsAbsoluteUri: true } u && u.Scheme is not ("http" or "https"))
             yield return new($"Influx:Url must be an http or https URL (got scheme '{u.Scheme}').", [nameof(Url)]);
+        // http://user:password@host is not sent as credentials by HttpClient, and the URL is logged at start: refuse
+        // it (without echoing it) rather than log a password and fail every write with 401.
+        if (Url is { IsAbsoluteUri: true, UserInfo.Length: > 0 })
+            yield return new("Influx:Url must not carry user:password@; give Influx:Username and Influx:Password (or Influx:Token).", [nameof(Url)]);
         if (!string.IsNullOrEmpty(Token) && !string.IsNullOrEmpty(Username))
             yield return new("Set either Influx:Token or Influx:Username/Password, not both.", [nameof(Token)]);
         if (string.IsNullOrEmpty(Username) && !string.IsNullOrEmpty(Password))

@@ -93,7 +93,9 @@ public static class StrictSettings
         }
         catch (Exception e) when (e is FormatException or ArgumentException or NotSupportedException or OverflowException or UriFormatException)
         {
-            problems.Add($"{key}: '{value}' is not a valid {Describe(target)}.");
+            // A URL may carry user:password@: never echo that part.
+            var shown = target == typeof(Uri) ? System.Text.RegularExpressions.Regex.Replace(value, "//[^/@]*@", "//***@") : value;
+            problems.Add($"{key}: '{shown}' is not a valid {Describe(target)}.");
         }
     }
 

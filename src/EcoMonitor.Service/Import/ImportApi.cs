@@ -104,8 +104,10 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
         }
 
         // The end of the file: bring the imported hours' rollups up to date before saying so.
+        // A call without batches is the resume of an import interrupted after its last batch was stored (while it
+        // waited here): the hours that import marked are not known to this call, so it waits for the stage as a whole.
         var current = false;
-        if (rollupOptions.Value.Enabled && marked > 0)
+        if (rollupOptions.Value.Enabled && (marked > 0 || batches == 0))
         {
             try
             {

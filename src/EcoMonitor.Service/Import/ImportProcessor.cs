@@ -91,6 +91,8 @@ public sealed partial class ImportProcessor
         for (var i = 0; i < lines.Count; i++)
         {
             var bytes = TrimLineEnd(lines[i].Span);
+            // A UTF-8 byte order mark (spreadsheets save CSV "UTF-8" with one) belongs to no field.
+            if (bytes.StartsWith(Utf8Bom)) bytes = bytes[Utf8Bom.Length..];
             if (IsBlank(bytes)) continue;
             if (format == ImportLineFormat.Csv && bytes[0] == (byte)'#') continue;
             if (bytes.Length > _settings.MaxLineBytes)
@@ -313,6 +315,8 @@ public sealed partial class ImportProcessor
             }
         }
     }
+
+    static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
 
     static ReadOnlySpan<byte> TrimLineEnd(ReadOnlySpan<byte> line)
     {

@@ -189,6 +189,8 @@ public sealed class QueryApi(
                 item.RoundedChangePercent = progress.RoundedChangePercent;
                 item.OnTrack = progress.OnTrack;
             }
+            if (status.ProjectedAnnualMean is { } projected) item.ProjectedAnnualMean = projected;
+            if (status.RequiredRemainingMean is { } required && double.IsFinite(required)) item.RequiredRemainingMean = required;
             response.Progress.Add(item);
 
             for (var year = asOf.Year - 1; year >= asOf.Year - request.PastYears; year--)

@@ -1,8 +1,6 @@
 // Overview: the zone's PM2.5 target progress, the latest hourly AQI of today per air station, alert counts and the
-// stations silent now. Every figure is the API's (/v1/target, /v1/aqi, /v1/alerts, /v1/latest); the projection
-// and the mean the remaining days must stay under are worked out here from /v1/target's figures the way the
-// pm25-target rule words them (last year's annual mean scaled by the year-to-date ratio; (annual × (1 + target) ×
-// days in year − year-to-date mean × elapsed days) / remaining days).
+// stations silent now. Every figure is the API's (/v1/target, /v1/aqi, /v1/alerts, /v1/latest), the projection and
+// the mean the remaining days must stay under included (the service's TargetCalculator, as the pm25-target rule uses).
 import { AQI_COLOURS, AQI_ITEMS, COMMON_STRINGS, kindOf, latestByStation, num, pct, silentStations } from '../common.js';
 
 export const strings = {
@@ -43,19 +41,14 @@ function dayOfYear(date) {
   return Math.round((Date.UTC(y, m - 1, d) - Date.UTC(y, 0, 1)) / 86400000) + 1;
 }
 
-/** Projection and required remaining mean, as the pm25-target rule computes them. */
-export function projection(progress, years, asOf) {
+/** The service's projection and required remaining mean (the pm25-target rule's figures, /v1/target), with the
+ * days left in the year; null when the service gives no projection. */
+export function projection(progress, asOf) {
+  if (typeof progress.projectedAnnualMean !== 'number') return null;
   const year = Number(asOf.slice(0, 4));
-  const last = (years || []).find((y) => y.scope === progress.scope && y.year === year - 1);
-  if (!last || !last.valid || typeof last.mean !== 'number' || typeof progress.currentMean !== 'number'
-      || typeof progress.previousMean !== 'number' || !(progress.previousMean > 0)) return null;
-  const projected = last.mean * progress.currentMean / progress.previousMean;
-  const daysInYear = isLeap(year) ? 366 : 365;
-  const elapsed = dayOfYear(asOf);
-  const remaining = daysInYear - elapsed;
-  const allowed = last.mean * (1 + progress.targetPercent / 100);
-  const required = remaining > 0 ? (allowed * daysInYear - progress.currentMean * elapsed) / remaining : null;
-  return { projected, required, remaining, lastAnnual: last.mean };
+  const remaining = (isLeap(year) ? 366 : 365) - dayOfYear(asOf);
+  const required = remaining > 0 && typeof progress.requiredRemainingMean === 'number' ? progress.requiredRemainingMean : null;
+  return { projected: progress.projectedAnnualMean, required, remaining };
 }
 
 function figure(ctx, id, label, value) {
@@ -75,7 +68,7 @@ function targetPanel(ctx, target) {
   panel.appendChild(el('p', null,
     `${t('ov.asOf')} ${target.asOf} `,
     el('span', { class: ['verdict', verdict], id: 'target-verdict', dataset: { verdict } }, verdictText)));
-  const p = projection(zone, target.years, target.asOf);
+  const p = projection(zone, target.asOf);
   panel.appendChild(el('dl', { class: 'figures' },
     figure(ctx, 'target-current', `${t('ov.current')} (${t('ov.unit')})`, num(zone.currentMean)),
     figure(ctx, 'target-previous', `${t('ov.previous')} (${t('ov.unit')})`, num(zone.previousMean)),
