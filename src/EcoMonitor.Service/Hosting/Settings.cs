@@ -205,8 +205,11 @@ public sealed class RollupSettings : IValidatableObject
     /// nothing dirty between two dirty ones are never spanned.</summary>
     [Range(1, 366)] public int MaxDaysPerQuery { get; set; } = 31;
     /// <summary>Dirty hours (station, parameter, hour) one recompute may take when it spans several days; a day is
-    /// added to a span only while the span stays within it (a single day is never cut, whatever its size).</summary>
-    [Range(1_000, 1_000_000)] public int MaxHoursPerQuery { get; set; } = 100_000;
+    /// added to a span only while the span stays within it (a single day is never cut, whatever its size). An hour
+    /// of minute data is 60 points to read: the default keeps a span of minute data no larger than one local day of
+    /// 100 stations' minute data was before (larger spans of minute data exceeded Influx:Timeout on a loaded
+    /// machine), while a backfill of hourly values (one point an hour) still takes many days per recompute.</summary>
+    [Range(24, 1_000_000)] public int MaxHoursPerQuery { get; set; } = 2_000;
     /// <summary>Dirty hours held in memory; beyond that the stage takes further work from the durable marks
     /// (slower, never lost).</summary>
     [Range(1_000, 10_000_000)] public int MaxPendingHours { get; set; } = 500_000;
