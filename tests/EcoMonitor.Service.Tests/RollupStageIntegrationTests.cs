@@ -174,6 +174,8 @@ public sealed class RollupStageIntegrationTests
     [Theory]
     [InlineData("Rollup:StationsPerQuery", "0", "StationsPerQuery")]
     [InlineData("Rollup:MaxPendingHours", "10", "MaxPendingHours")]
+    [InlineData("Rollup:MaxDaysPerQuery", "0", "MaxDaysPerQuery")]
+    [InlineData("Rollup:MaxHoursPerQuery", "10", "MaxHoursPerQuery")]
     [InlineData("Rollup:RepairInterval", "00:00:00.500", "Rollup:RepairInterval")]
     [InlineData("Rollup:OrphanAfter", "00:00:04", "Rollup:OrphanAfter")]
     [InlineData("Rollup:Enabled", "sometimes", "Rollup:Enabled")]

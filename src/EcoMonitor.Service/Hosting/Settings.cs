@@ -201,9 +201,19 @@ public sealed class RollupSettings : IValidatableObject
     /// <summary>False: this instance stores readings and their dirty marks but rolls nothing up (an ingest-only
     /// instance, or a bulk load); an instance with the stage on (or this one's next start) takes the marks over.</summary>
     public bool Enabled { get; set; } = true;
-    /// <summary>Stations per recompute (its queries span these stations over at most one local day): keeps every
-    /// query small, whatever the number of stations a batch touched.</summary>
+    /// <summary>Stations per recompute (its queries span these stations over at most Rollup:MaxDaysPerQuery local
+    /// days): keeps every query small, whatever the number of stations a batch touched.</summary>
     [Range(1, 10_000)] public int StationsPerQuery { get; set; } = 200;
+    /// <summary>Consecutive dirty local days one recompute may span (1: one day per recompute). A backlog of many
+    /// days (a bulk import, a backfill) is then done in a few round trips instead of several per day; days with
+    /// nothing dirty between two dirty ones are never spanned.</summary>
+    [Range(1, 366)] public int MaxDaysPerQuery { get; set; } = 31;
+    /// <summary>Dirty hours (station, parameter, hour) one recompute may take when it spans several days; a day is
+    /// added to a span only while the span stays within it (a single day is never cut, whatever its size). An hour
+    /// of minute data is 60 points to read: the default keeps a span of minute data no larger than one local day of
+    /// 100 stations' minute data was before (larger spans of minute data exceeded Influx:Timeout on a loaded
+    /// machine), while a backfill of hourly values (one point an hour) still takes many days per recompute.</summary>
+    [Range(24, 1_000_000)] public int MaxHoursPerQuery { get; set; } = 2_000;
     /// <summary>Dirty hours held in memory; beyond that the stage takes further work from the durable marks
     /// (slower, never lost).</summary>
     [Range(1_000, 10_000_000)] public int MaxPendingHours { get; set; } = 500_000;

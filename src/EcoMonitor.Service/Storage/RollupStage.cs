@@ -23,9 +23,10 @@ namespace EcoMonitor.Service.Storage;
 ///   meanwhile is deleted unread (no clock comparison between instances is involved).
 ///
 /// A recompute reads the stored data and writes the hour's figures (idempotent): a repeated recompute, by this
-/// instance or another, writes the same figures. Work per round is grouped by local day and chunked by
-/// Rollup:StationsPerQuery stations, so no query spans more than one day of that many stations, however many
-/// stations a batch touched and however much history is stored. A failed recompute is retried with the writer's
+/// instance or another, writes the same figures. Work per round is grouped into runs of consecutive dirty local days
+/// (at most Rollup:MaxDaysPerQuery days and Rollup:MaxHoursPerQuery hours) and chunked by Rollup:StationsPerQuery
+/// stations, so no query spans more than that, however many stations a batch touched and however much history is
+/// stored, and none spans days on which its stations have nothing dirty. A failed recompute is retried with the writer's
 /// backoff and recovery probe; acknowledgements never wait for it.
 ///
 /// Freshness: the query API and the alert evaluator read the rollups, so they see a batch's hours once the round that
@@ -57,7 +58,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
         advice: new() { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
     readonly double[] _lags = new double[LagWindow];
     long _lagCount;
-    long _recomputed, _failures, _repaired;
+    long _recomputed, _failures, _repaired, _recomputes;
 
     /// <summary>This instance's writer id in the dirty marks: new at every start, so a restarted instance treats
     /// its predecessor's marks as another writer's.</summary>
@@ -213,57 +214,119 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
         }
     }
 
-    /// <summary>Recomputes the hours by local day and station chunk, each chunk retried until it is done.</summary>
+    /// <summary>Recomputes the hours in recomputes of consecutive dirty local days (<see cref="Plan"/>) and station
+    /// chunks, each retried until it is done.</summary>
     async Task RecomputeAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> hours, CancellationToken ct)
     {
-        foreach (var day in hours.GroupBy(h => ChinaTime.DayStartOf(h.Hour)).OrderBy(g => g.Key))
+        var work = new Stack<List<(string StationId, string Parameter, DateTimeOffset Hour)>>(
+            Plan(hours, _settings.StationsPerQuery, _settings.MaxDaysPerQuery, _settings.MaxHoursPerQuery).Reverse());
+        while (work.TryPop(out var keys))
         {
-            var stations = day.GroupBy(h => h.StationId, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
-            // A chunk whose queries take longer than Influx:Timeout (a loaded InfluxDB, a day with much data) would
-            // time out again at every retry: it is split in two stations halves instead, down to one station.
-            var work = new Stack<IGrouping<string, (string StationId, string Parameter, DateTimeOffset Hour)>[]>(
-                stations.Chunk(_settings.StationsPerQuery).Reverse());
-            while (work.TryPop(out var chunk))
+            var stationCount = keys.Select(k => k.StationId).Distinct(StringComparer.Ordinal).Count();
+            var delay = _influx.RetryInitialDelay;
+            while (true)
             {
-                var keys = chunk.SelectMany(g => g).ToList();
-                var delay = _influx.RetryInitialDelay;
-                while (true)
+                try
                 {
-                    try
-                    {
-                        await rollup.UpdateHoursAsync(keys, ct, _verifyDays);
-                        Interlocked.Add(ref _recomputed, keys.Count);
-                        break;
-                    }
-                    catch (InfluxException e) when (e.Status == 400 && !ct.IsCancellationRequested)
-                    {
-                        // Refused for good (e.g. a day line beyond the retention policy): retrying would hold every
-                        // later rollup. InfluxDB 1.x keeps the points of a partial write that it could take.
-                        Interlocked.Increment(ref _failures);
-                        log.LogError("Rollup of {Count} hours of {Stations} station(s) refused by InfluxDB ({Reason}); skipped", keys.Count, chunk.Length, e.Message);
-                        break;
-                    }
-                    catch (OperationCanceledException) when (!ct.IsCancellationRequested && chunk.Length > 1)
-                    {
-                        Interlocked.Increment(ref _failures);
-                        log.LogWarning("Rollup of {Count} hours of {Stations} station(s) got no answer within {Timeout} (Influx:Timeout); split in two", keys.Count, chunk.Length, _influx.Timeout);
-                        work.Push(chunk[(chunk.Length / 2)..]);
-                        work.Push(chunk[..(chunk.Length / 2)]);
-                        break;
-                    }
-                    catch (Exception e) when (!ct.IsCancellationRequested)
-                    {
-                        Interlocked.Increment(ref _failures);
-                        log.LogWarning("Rollup of {Count} hours of {Stations} station(s) failed ({Reason}); retrying in {Delay}", keys.Count, chunk.Length, e.Message, delay);
-                        await writer.WaitBeforeRetryAsync(delay, unreachable: e is not InfluxException { Status: not (502 or 503 or 504) }, ct);
-                        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
-                        // The database may have been dropped meanwhile: the writer puts it back.
-                        if (e is InfluxException { Message: var m } && m.Contains("database not found", StringComparison.OrdinalIgnoreCase))
-                            await writer.EnsureDatabaseAsync(ct);
-                    }
+                    Interlocked.Increment(ref _recomputes);
+                    await rollup.UpdateHoursAsync(keys, ct, _verifyDays);
+                    Interlocked.Add(ref _recomputed, keys.Count);
+                    break;
+                }
+                catch (InfluxException e) when (e.Status == 400 && !ct.IsCancellationRequested)
+                {
+                    // Refused for good (e.g. a day line beyond the retention policy): retrying would hold every
+                    // later rollup. InfluxDB 1.x keeps the points of a partial write that it could take.
+                    Interlocked.Increment(ref _failures);
+                    log.LogError("Rollup of {Count} hours of {Stations} station(s) refused by InfluxDB ({Reason}); skipped", keys.Count, stationCount, e.Message);
+                    break;
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested && Split(keys) is { } halves)
+                {
+                    // Queries taking longer than Influx:Timeout (a loaded InfluxDB, days with much data) would time
+                    // out again at every retry: the recompute is split in two, its days first, then its stations,
+                    // down to one day of one station.
+                    Interlocked.Increment(ref _failures);
+                    log.LogWarning("Rollup of {Count} hours of {Stations} station(s) got no answer within {Timeout} (Influx:Timeout); split in two", keys.Count, stationCount, _influx.Timeout);
+                    work.Push(halves.Second);
+                    work.Push(halves.First);
+                    break;
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref _failures);
+                    log.LogWarning("Rollup of {Count} hours of {Stations} station(s) failed ({Reason}); retrying in {Delay}", keys.Count, stationCount, e.Message, delay);
+                    await writer.WaitBeforeRetryAsync(delay, unreachable: e is not InfluxException { Status: not (502 or 503 or 504) }, ct);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _influx.RetryMaxDelay.Ticks));
+                    // The database may have been dropped meanwhile: the writer puts it back.
+                    if (e is InfluxException { Message: var m } && m.Contains("database not found", StringComparison.OrdinalIgnoreCase))
+                        await writer.EnsureDatabaseAsync(ct);
                 }
             }
         }
+    }
+
+    /// <summary>The recomputes for these hours, oldest days first. The dirty local days are cut into runs of
+    /// consecutive days (at most <paramref name="maxDays"/>); a run's stations into chunks of
+    /// <paramref name="stationsPerQuery"/>; a chunk's hours again into runs of days consecutive for those stations
+    /// and holding at most <paramref name="maxHours"/> hours (a single day is never cut). A recompute's queries
+    /// span [its first hour, its last hour + 1): so none spans a day on which its stations have nothing dirty (live
+    /// load on today and a late reading weeks ago are two recomputes), and with <paramref name="maxDays"/> = 1 the
+    /// recomputes are exactly one local day of one station chunk each. Figures do not depend on the cut: every
+    /// hour and day is computed from the same stored data whichever recompute takes it (<see cref="HourlyRollup.UpdateHoursAsync"/>
+    /// writes only the hours and days it was given).</summary>
+    internal static IEnumerable<List<(string StationId, string Parameter, DateTimeOffset Hour)>> Plan(
+        IEnumerable<(string StationId, string Parameter, DateTimeOffset Hour)> hours, int stationsPerQuery, int maxDays, int maxHours)
+    {
+        var days = hours.GroupBy(h => ChinaTime.DayStartOf(h.Hour)).OrderBy(g => g.Key).ToList();
+        foreach (var run in Runs(days, maxDays, int.MaxValue))
+        {
+            var stations = run.SelectMany(d => d).GroupBy(h => h.StationId, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal);
+            foreach (var chunk in stations.Chunk(stationsPerQuery))
+            {
+                var chunkDays = chunk.SelectMany(g => g).GroupBy(h => ChinaTime.DayStartOf(h.Hour)).OrderBy(g => g.Key).ToList();
+                foreach (var part in Runs(chunkDays, maxDays, maxHours))
+                    yield return [.. part.SelectMany(d => d)];
+            }
+        }
+    }
+
+    /// <summary>Ordered days cut into runs of consecutive local days, at most <paramref name="maxDays"/> days and, for
+    /// more than one day, at most <paramref name="maxHours"/> hours.</summary>
+    static IEnumerable<List<IGrouping<DateTimeOffset, (string StationId, string Parameter, DateTimeOffset Hour)>>> Runs(
+        List<IGrouping<DateTimeOffset, (string StationId, string Parameter, DateTimeOffset Hour)>> days, int maxDays, int maxHours)
+    {
+        var run = new List<IGrouping<DateTimeOffset, (string StationId, string Parameter, DateTimeOffset Hour)>>();
+        var count = 0;
+        foreach (var day in days)
+        {
+            var size = day.Count();
+            if (run.Count > 0 && (run.Count >= maxDays || ChinaTime.DayStartOf(run[^1].Key.AddHours(36)) != day.Key || count + size > maxHours))
+            {
+                yield return run;
+                (run, count) = ([], 0);
+            }
+            run.Add(day);
+            count += size;
+        }
+        if (run.Count > 0) yield return run;
+    }
+
+    /// <summary>A timed-out recompute in two: its days in halves when it spans several, else its stations; null
+    /// for one day of one station.</summary>
+    static (List<(string StationId, string Parameter, DateTimeOffset Hour)> First, List<(string StationId, string Parameter, DateTimeOffset Hour)> Second)? Split(
+        List<(string StationId, string Parameter, DateTimeOffset Hour)> keys)
+    {
+        var days = keys.Select(k => ChinaTime.DayStartOf(k.Hour)).Distinct().Order().ToList();
+        if (days.Count > 1)
+        {
+            var middle = days[days.Count / 2];
+            return ([.. keys.Where(k => ChinaTime.DayStartOf(k.Hour) < middle)], [.. keys.Where(k => ChinaTime.DayStartOf(k.Hour) >= middle)]);
+        }
+        var stations = keys.Select(k => k.StationId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (stations.Count < 2) return null;
+        var firstHalf = stations[..(stations.Count / 2)].ToHashSet(StringComparer.Ordinal);
+        return ([.. keys.Where(k => firstHalf.Contains(k.StationId))], [.. keys.Where(k => !firstHalf.Contains(k.StationId))]);
     }
 
     const int MarksPerRead = 20_000;
@@ -383,6 +446,8 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
     }
 
     public long HoursRecomputed => Interlocked.Read(ref _recomputed);
+    /// <summary>Recompute calls made (each a few queries and writes): how well a backlog was grouped.</summary>
+    public long Recomputes => Interlocked.Read(ref _recomputes);
     public long HoursRepaired => Interlocked.Read(ref _repaired);
     public long Failures => Interlocked.Read(ref _failures);
 
