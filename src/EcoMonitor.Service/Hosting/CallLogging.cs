@@ -14,64 +14,28 @@ public sealed class CallLogging(TimeProvider time, ILogger<CallLogging> log) : I
 {
     const string HealthService = "/grpc.health.v1.Health/";
 
-    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = time.GetTimestamp();
-        try
-        {
-            var response = await continuation(request, context);
-            Log(context, started, context.Status.StatusCode, context.Status.Detail);
-            return response;
-        }
-        catch (Exception e)
-        {
-            var (code, detail) = StatusOf(e, context);
-            Log(context, started, code, detail);
-            throw;
-        }
-    }
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation) =>
+        LoggedAsync(context, () => continuation(request, context));
 
-    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = time.GetTimestamp();
-        try
-        {
-            await continuation(request, responseStream, context);
-            Log(context, started, context.Status.StatusCode, context.Status.Detail);
-        }
-        catch (Exception e)
-        {
-            var (code, detail) = StatusOf(e, context);
-            Log(context, started, code, detail);
-            throw;
-        }
-    }
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
+        LoggedAsync(context, () => continuation(requestStream, context));
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
+        LoggedAsync(context, async () => { await continuation(request, responseStream, context); return true; });
 
     // The historical import (ImportService.Import) streams both ways: logged like the others, refusals included.
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        var started = time.GetTimestamp();
-        try
-        {
-            await continuation(requestStream, responseStream, context);
-            Log(context, started, context.Status.StatusCode, context.Status.Detail);
-        }
-        catch (Exception e)
-        {
-            var (code, detail) = StatusOf(e, context);
-            Log(context, started, code, detail);
-            throw;
-        }
-    }
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        LoggedAsync(context, async () => { await continuation(requestStream, responseStream, context); return true; });
 
-    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    /// <summary>Runs the call and logs it when it ends, with the status the client sees.</summary>
+    async Task<T> LoggedAsync<T>(ServerCallContext context, Func<Task<T>> call)
     {
         var started = time.GetTimestamp();
         try
         {
-            var response = await continuation(requestStream, context);
+            var result = await call();
             Log(context, started, context.Status.StatusCode, context.Status.Detail);
-            return response;
+            return result;
         }
         catch (Exception e)
         {
