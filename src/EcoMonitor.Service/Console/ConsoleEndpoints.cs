@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 
 namespace EcoMonitor.Service.WebConsole;
 
-/// <summary>The web console (issue 11): static files under /console/ on the HTTP/1.1 endpoint (Http:Url), "/"
+/// <summary>The web console: static files under /console/ on the HTTP/1.1 endpoint (Http:Url), "/"
 /// redirecting there, a Content-Security-Policy on every console response, and the two endpoints the page needs
 /// besides the JSON API: /v1/whoami (the calling key's name and role, so the page offers only what the role may do)
 /// and /v1/live (server-sent events of readings and alert events). Both authenticate like the API (header x-api-key

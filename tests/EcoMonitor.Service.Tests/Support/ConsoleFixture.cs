@@ -15,7 +15,7 @@ namespace EcoMonitor.Service.Tests.Support;
 /// - rule nmhc-hourly (critical, NMHC hourly mean over Voc:HourlyMeanLimit 10 mg/m³) does not fire at first: a test
 ///   seeds voc-1 over it to see a new alert arrive;
 /// - air-x: a station whose name is markup (<see cref="XssName"/>) and which sends nothing: the silent rule fires.
-/// Pages of other helpers reuse it: derive and override <see cref="StationsJson"/> / <see cref="SeedAsync"/>.</summary>
+/// Other pages' tests reuse it: derive and override <see cref="StationsJson"/> / <see cref="SeedAsync"/>.</summary>
 public class ConsoleFixture : IAsyncLifetime
 {
     public const string XssName = "<img src=x onerror=alert(1)>";
