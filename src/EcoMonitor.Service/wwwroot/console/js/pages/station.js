@@ -162,6 +162,47 @@ export function translator(ctx, table) {
   };
 }
 
+/** A page over a chosen period: heading, the from/to date inputs and the apply button (ids `<prefix>-from`,
+ * `<prefix>-to`, `<prefix>-apply`), a message line (`<prefix>-message`) and a body. load() checks the range, asks
+ * `path` for it and hands the answer to show(answer, from, to); an answer overtaken by a later load() is dropped, a
+ * bad range or a failed request is shown in the message line. Strings: `<prefix>.title`, `.from`, `.to`, `.apply`,
+ * `.badRange`, `.unavailable`. */
+export function rangePage(root, ctx, tr, { prefix, from, bodyClass, path, show }) {
+  const { el } = ctx;
+  const fromInput = el('input', { type: 'date', id: `${prefix}-from`, value: from, 'aria-label': tr(`${prefix}.from`) });
+  const toInput = el('input', { type: 'date', id: `${prefix}-to`, value: ctx.chinaToday(), 'aria-label': tr(`${prefix}.to`) });
+  const message = el('p', { class: `${prefix}-message`, id: `${prefix}-message` });
+  const body = el('div', { class: bodyClass, id: `${prefix}-body` });
+  let seq = 0;
+  const fail = (text) => {
+    message.textContent = text;
+    message.className = `${prefix}-message error`;
+  };
+  async function load() {
+    const mine = ++seq;
+    const [start, end] = [fromInput.value, toInput.value];
+    if (!start || !end || start > end) {
+      fail(tr(`${prefix}.badRange`));
+      return;
+    }
+    let answer;
+    try {
+      answer = await ctx.api(path, { from: start, to: end });
+    } catch (e) {
+      if (mine === seq) fail(`${tr(`${prefix}.unavailable`)}${e.message}`);
+      return;
+    }
+    if (mine === seq) show(answer, start, end, { message, body });
+  }
+  root.append(
+    el('h1', null, tr(`${prefix}.title`)),
+    el('div', { class: 'toolbar' }, tr(`${prefix}.from`), fromInput, tr(`${prefix}.to`), toInput,
+      el('button', { type: 'button', id: `${prefix}-apply`, class: 'primary', onclick: () => load() }, tr(`${prefix}.apply`))),
+    message,
+    body);
+  return load;
+}
+
 export function kindOf(station) {
   const k = String((station && station.kind) || '').toLowerCase();
   if (k.includes('water')) return 'water';

@@ -2,7 +2,7 @@
 // /v1/voc/exceedances: hourly means over the point's 1-hour limit and single values over its single value limit
 // (GB 37822-2019 defaults 10 and 30 mg/m³, Voc settings per point). Each point links to its station detail.
 
-import { fmtNum, translator } from './station.js';
+import { fmtNum, rangePage, translator } from './station.js';
 
 export const strings = {
   zh: {
@@ -26,39 +26,10 @@ export const strings = {
 export async function render(root, ctx) {
   const tr = translator(ctx, strings);
   const { el } = ctx;
-  const fromInput = el('input', { type: 'date', id: 'vx-from', value: ctx.chinaToday(-6), 'aria-label': tr('vx.from') });
-  const toInput = el('input', { type: 'date', id: 'vx-to', value: ctx.chinaToday(), 'aria-label': tr('vx.to') });
-  const message = el('p', { class: 'vx-message', id: 'vx-message' });
-  const body = el('div', { class: 'vx-body', id: 'vx-body' });
-  root.append(
-    el('h1', null, tr('vx.title')),
-    el('div', { class: 'toolbar' }, tr('vx.from'), fromInput, tr('vx.to'), toInput,
-      el('button', { type: 'button', id: 'vx-apply', class: 'primary', onclick: () => load() }, tr('vx.apply'))),
-    message,
-    body);
-
+  const load = rangePage(root, ctx, tr, { prefix: 'vx', from: ctx.chinaToday(-6), bodyClass: 'vx-body', path: '/v1/voc/exceedances', show });
   const stations = new Map((await ctx.stations()).map((s) => [s.id, s]));
-  let seq = 0;
 
-  async function load() {
-    const mine = ++seq;
-    const from = fromInput.value;
-    const to = toInput.value;
-    if (!from || !to || from > to) {
-      message.textContent = tr('vx.badRange');
-      message.className = 'vx-message error';
-      return;
-    }
-    let answer;
-    try {
-      answer = await ctx.api('/v1/voc/exceedances', { from, to });
-    } catch (e) {
-      if (mine !== seq) return;
-      message.textContent = `${tr('vx.unavailable')}${e.message}`;
-      message.className = 'vx-message error';
-      return;
-    }
-    if (mine !== seq) return;
+  function show(answer, from, to, { message, body }) {
     message.className = 'vx-message muted';
     message.textContent = tr('vx.period', from, to);
     const points = answer.stations || [];

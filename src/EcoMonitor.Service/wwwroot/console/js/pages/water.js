@@ -2,7 +2,7 @@
 // target class, meets / fails / unknown, and the parameters that decide it; from /v1/water, numbers as the API gives
 // them (means rounded to two decimals for display only).
 
-import { CLASSES, className, fmtNum, paramName, PARAMS, translator } from './station.js';
+import { CLASSES, className, fmtNum, paramName, PARAMS, rangePage, translator } from './station.js';
 
 export const strings = {
   zh: {
@@ -26,40 +26,12 @@ export const strings = {
 export async function render(root, ctx) {
   const tr = translator(ctx, strings);
   const { el, lang } = ctx;
-  const today = ctx.chinaToday();
-  const fromInput = el('input', { type: 'date', id: 'wq-from', value: `${today.slice(0, 8)}01`, 'aria-label': tr('wq.from') });
-  const toInput = el('input', { type: 'date', id: 'wq-to', value: today, 'aria-label': tr('wq.to') });
-  const message = el('p', { class: 'wq-message', id: 'wq-message' });
-  const body = el('div', { class: 'panel wq-body', id: 'wq-body' });
-  root.append(
-    el('h1', null, tr('wq.title')),
-    el('div', { class: 'toolbar' }, tr('wq.from'), fromInput, tr('wq.to'), toInput,
-      el('button', { type: 'button', id: 'wq-apply', class: 'primary', onclick: () => load() }, tr('wq.apply'))),
-    message,
-    body);
-
+  const load = rangePage(root, ctx, tr, {
+    prefix: 'wq', from: `${ctx.chinaToday().slice(0, 8)}01`, bodyClass: 'panel wq-body', path: '/v1/water', show,
+  });
   const stations = new Map((await ctx.stations()).map((s) => [s.id, s]));
-  let seq = 0;
 
-  async function load() {
-    const mine = ++seq;
-    const from = fromInput.value;
-    const to = toInput.value;
-    if (!from || !to || from > to) {
-      message.textContent = tr('wq.badRange');
-      message.className = 'wq-message error';
-      return;
-    }
-    let answer;
-    try {
-      answer = await ctx.api('/v1/water', { from, to });
-    } catch (e) {
-      if (mine !== seq) return;
-      message.textContent = `${tr('wq.unavailable')}${e.message}`;
-      message.className = 'wq-message error';
-      return;
-    }
-    if (mine !== seq) return;
+  function show(answer, from, to, { message, body }) {
     const sections = answer.sections || [];
     const verdictOf = (s) => (!s.waterClass ? 'unknown' : s.meetsTarget ? 'meets' : 'fails');
     const counts = { meets: 0, fails: 0, unknown: 0 };
