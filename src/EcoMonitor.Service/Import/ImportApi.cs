@@ -145,9 +145,7 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
             owners.Add((s.Index, s.Statistic.Parameter));
         }
         var touched = HourlyRollup.HoursOf(r.Accepted.Select(a => a.Reading), r.Statistics.Select(s => s.Statistic));
-        var span = touched.Count > 0 ? RollupMarkSchema.Span(touched) : 0;
-        var sequence = touched.Count > 0 ? rollups.NextSequence(span) : 0;
-        if (touched.Count > 0) lines.AddRange(RollupMarkSchema.ToLineProtocol(rollups.WriterId, sequence, touched));
+        var lastMark = rollups.AddMarks(touched, lines);
         var refused = await writer.WriteAsync(lines, ct);
         var refusedLines = new HashSet<int>();
         foreach (var (index, error) in refused)
@@ -163,7 +161,7 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
         var storedHours = refusedLines.Count == 0 ? touched : HourlyRollup.HoursOf(
             r.Accepted.Where((_, i) => !refusedLines.Contains(i)).Select(a => a.Reading),
             r.Statistics.Where((_, i) => !refusedLines.Contains(r.Accepted.Count + i)).Select(s => s.Statistic));
-        if (touched.Count > 0) rollups.Stored(sequence + span - 1, storedHours);
+        if (touched.Count > 0) rollups.Stored(lastMark, storedHours);
         return (touched, refusedLines.Count(i => i >= r.Accepted.Count));
     }
 }

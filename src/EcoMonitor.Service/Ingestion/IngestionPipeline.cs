@@ -184,7 +184,7 @@ public sealed class IngestionPipeline
     sealed record Prepared(List<InboundMessage> Batch, List<string> Lines, int Owned,
         List<(InboundMessage Message, int Index, string Parameter)> Owners,
         List<(int Line, Domain.Reading Reading)> ReadingLines, List<(int Line, Domain.Statistic Statistic)> StatisticLines,
-        int TouchedCount, long Sequence, int Span, HashSet<PointKey> Points);
+        int TouchedCount, long LastMark, HashSet<PointKey> Points);
 
     /// <summary>The batch's line protocol, its dirty marks and its rollup sequence: done in arrival order, before
     /// any later batch is prepared (the marks' sequences grow with the batches).</summary>
@@ -216,10 +216,8 @@ public sealed class IngestionPipeline
         // The rollup's durable dirty marks, after the readings in the same request: stored together (RollupStage).
         var owned = lines.Count;
         var touched = HourlyRollup.HoursOf(readingLines.Select(r => r.Reading), statisticLines.Select(s => s.Statistic));
-        var span = touched.Count > 0 ? RollupMarkSchema.Span(touched) : 0;
-        var sequence = touched.Count > 0 ? _rollups.NextSequence(span) : 0;
-        if (touched.Count > 0) lines.AddRange(RollupMarkSchema.ToLineProtocol(_rollups.WriterId, sequence, touched));
-        return new Prepared(batch, lines, owned, owners, readingLines, statisticLines, touched.Count, sequence, span, points);
+        var lastMark = _rollups.AddMarks(touched, lines);
+        return new Prepared(batch, lines, owned, owners, readingLines, statisticLines, touched.Count, lastMark, points);
     }
 
     /// <summary>Writes a prepared batch, then (after every earlier batch) hands its hours to the rollup stage,
@@ -261,7 +259,7 @@ public sealed class IngestionPipeline
             await previous;
             // Handed over, not awaited: the rollups are brought up to date by their own stage. (In sequence order:
             // the stage deletes this writer's marks up to the last batch it took.)
-            if (p.TouchedCount > 0) _rollups.Stored(p.Sequence + p.Span - 1, HourlyRollup.HoursOf(stored, storedStatistics));
+            if (p.TouchedCount > 0) _rollups.Stored(p.LastMark, HourlyRollup.HoursOf(stored, storedStatistics));
             if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
             // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.

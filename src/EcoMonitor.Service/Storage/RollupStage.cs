@@ -64,16 +64,22 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
     /// its predecessor's marks as another writer's.</summary>
     public string WriterId { get; } = Guid.NewGuid().ToString("N")[..16];
 
-    /// <summary>Reserves the sequence of a batch about to be written: its marks' time, in epoch milliseconds. Strictly
-    /// increasing (at least the clock's milliseconds); <paramref name="span"/> milliseconds are taken.</summary>
-    public long NextSequence(int span)
+    /// <summary>Adds to <paramref name="lines"/> (a batch about to be written) the durable dirty marks of the hours it
+    /// touches, under a reserved sequence: the marks' times, in epoch milliseconds, strictly increasing (at least the
+    /// clock's milliseconds), one per mark. Returns the last mark's sequence, for <see cref="Stored"/> once the batch
+    /// is written (0 when it touches no hour).</summary>
+    public long AddMarks(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> touched, List<string> lines)
     {
+        if (touched.Count == 0) return 0;
+        var span = RollupMarkSchema.Span(touched);
+        long sequence;
         lock (_lock)
         {
-            var sequence = Math.Max(time.GetUtcNow().ToUnixTimeMilliseconds(), _lastSequence + 1);
+            sequence = Math.Max(time.GetUtcNow().ToUnixTimeMilliseconds(), _lastSequence + 1);
             _lastSequence = sequence + span - 1;
-            return sequence;
         }
+        lines.AddRange(RollupMarkSchema.ToLineProtocol(WriterId, sequence, touched));
+        return sequence + span - 1;
     }
 
     /// <summary>A batch whose marks end at <paramref name="sequence"/> is stored (readings and marks): its hours are
