@@ -335,9 +335,11 @@ public sealed class ImportIntegrationTests
     {
         await using var service = new ServiceUnderTest();
         await service.StartAsync();
-        // 12 000 comment lines of 100 bytes (1.2 MB), then 10 rows: the first 11 batches of 1000 lines end at byte 1 100 000.
+        // 20 000 comment lines of 100 bytes (2 MB), then 10 rows: the first 11 batches of 1000 lines end at byte 1 100 000.
+        // The rows are in batch 21, beyond the batches the CLI may have in flight (4) when it stops after the 11th:
+        // none of them can have been sent, so the refused resume is seen to store nothing.
         var text = new StringBuilder();
-        for (var i = 0; i < 12_000; i++) text.Append('#').Append('x', 98).Append('\n');
+        for (var i = 0; i < 20_000; i++) text.Append('#').Append('x', 98).Append('\n');
         for (var i = 0; i < 10; i++) text.Append(CultureInfo.InvariantCulture, $"air-2,{Csv(LocalDay(150).AddHours(i))},pm25,{10 + i},,,hour\n");
         var file = TempFile("edited.csv", text.ToString());
         try
