@@ -80,7 +80,12 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// computed are taken from memory, not read back). The queries span the given stations and parameters over
     /// [earliest hour, latest hour + 1): callers keep a call to a bounded set (see <see cref="RollupStage"/>).
     ///
-    /// <paramref name="verifyDays"/> (several instances writing rollups to one database): the day lines are written
+    /// <paramref name="verify"/> (several instances writing rollups to one database): the same holds one level down.
+    /// Two instances may store readings of one hour at the same time, each recompute the hour before the other's
+    /// readings are visible, and the one computed from less data may land last. So after writing the hour lines they
+    /// are computed again; hours that changed are written again, until a computation agrees with what was written (at
+    /// most <see cref="MaxDayPasses"/> passes; the argument below, with readings in place of hours). And the day
+    /// lines are written
     /// from a read of the day's hours, and another instance may write an hour of the same day between that read and
     /// this write; its own day line may then land before this one, which would leave the day without its hour. So
     /// after writing the day lines their hours are read again; if any hour that counts for a day changed, the day
@@ -90,21 +95,30 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// read is in the line; an hour written after it is followed by its writer's own day line, later than the last
     /// one: there is none. So the last line always holds every hour.</summary>
     public async Task UpdateHoursAsync(IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, CancellationToken ct,
-        bool verifyDays = false)
+        bool verify = false)
     {
         if (dirty.Count == 0) return;
         var stations = dirty.Select(d => d.StationId).Distinct().ToList();
         var parameters = dirty.Select(d => d.Parameter).Distinct().ToList();
-        var computed = await ComputeAsync(stations, parameters, dirty.Min(d => d.Hour), dirty.Max(d => d.Hour).AddHours(1), ct);
+        var (first, end) = (dirty.Min(d => d.Hour), dirty.Max(d => d.Hour).AddHours(1));
+        var computed = await ComputeAsync(stations, parameters, first, end, ct);
         var hours = dirty.ToDictionary(d => d, d => computed.TryGetValue(d, out var f) ? f : HourFigures.None);
         await WriteAsync([.. hours.Select(kv => Line(kv.Key.StationId, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
+        for (var pass = 1; verify && pass < MaxDayPasses; pass++)
+        {
+            var again = await ComputeAsync(stations, parameters, first, end, ct);
+            var changed = hours.Keys.Where(k => (again.TryGetValue(k, out var f) ? f : HourFigures.None) != hours[k]).ToList();
+            if (changed.Count == 0) break;
+            foreach (var k in changed) hours[k] = again.TryGetValue(k, out var f) ? f : HourFigures.None;
+            await WriteAsync([.. changed.Select(k => Line(k.StationId, k.Parameter, k.Hour, hours[k]))], ct);
+        }
 
         var days = dirty.Select(d => (d.StationId, d.Parameter, Day: ChinaTime.DayStartOf(d.Hour))).ToHashSet();
         var (from, to) = (days.Min(d => d.Day), days.Max(d => d.Day).AddDays(1));
         var known = await ReadHoursAsync(stations, parameters, from, to, ct);
         foreach (var (key, figures) in hours) known[key] = figures;
         await WriteAsync(DayLines(known, days), ct);
-        for (var pass = 1; verifyDays && pass < MaxDayPasses; pass++)
+        for (var pass = 1; verify && pass < MaxDayPasses; pass++)
         {
             var again = await ReadHoursAsync(stations, parameters, from, to, ct);
             if (!TakeChanges(known, again, days)) return;

@@ -38,10 +38,10 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
 {
     readonly RollupSettings _settings = options.Value;
 
-    /// <summary>With Mqtt:SharedGroup several instances roll up the same database at the same time: day lines are
-    /// verified after they are written (<see cref="HourlyRollup.UpdateHoursAsync"/>). One instance runs one round at
+    /// <summary>With Mqtt:SharedGroup several instances roll up the same database at the same time: hour and day
+    /// lines are verified after they are written (<see cref="HourlyRollup.UpdateHoursAsync"/>). One instance runs one round at
     /// a time and needs no such check.</summary>
-    readonly bool _verifyDays = !string.IsNullOrEmpty(mqtt.Value.SharedGroup);
+    readonly bool _verify = !string.IsNullOrEmpty(mqtt.Value.SharedGroup);
     readonly InfluxSettings _influx = influx.Settings;
     readonly Lock _lock = new();
     HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> _pending = [];
@@ -235,7 +235,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                 try
                 {
                     Interlocked.Increment(ref _recomputes);
-                    await rollup.UpdateHoursAsync(keys, ct, _verifyDays);
+                    await rollup.UpdateHoursAsync(keys, ct, _verify);
                     Interlocked.Add(ref _recomputed, keys.Count);
                     break;
                 }
