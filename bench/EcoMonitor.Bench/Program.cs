@@ -21,7 +21,9 @@ using MQTTnet.Protocol;
 //   2. end to end (MQTT -> validation -> InfluxDB -> acknowledgement) vs. a bare MQTTnet subscriber that only
 //      acknowledges, on a tuned broker and on a stock one (TCP_NODELAY off), for each data set (DataSets.cs): the
 //      dense one (20 stations, PM only) and the realistic ones (2,000 and 10,000 stations, a minute of all parameters
-//      per message). The service runs as its own process: its CPU seconds and peak resident set are its own;
+//      per message). The service runs as its own process: its CPU seconds and peak resident set are its own.
+//      --instances N (2..4) runs N service processes as one MQTT 5 shared group (the scaled-out deployment) and, right
+//      after each such run, the same data set and broker with one process, so the two are measured in the same period;
 //   3. the service's points/s vs. writing the same points straight to InfluxDB;
 //   4. reading aggregates from the rollups vs. a plain hourly GROUP BY over the raw minutes;
 //   5. one evaluation of the shipped alert rules for a zone vs. one plain query over the same day of raw minutes.
@@ -38,10 +40,19 @@ if (options.Sections.Contains(2))
     foreach (var set in options.DataSets)
     {
         Func<DataSet> make = set == 0 ? () => new DenseDataSet() : () => new RealisticDataSet(set, RealisticDataSet.StartFor(set, options.Messages));
-        results.Add(await EndToEndAsync(options, dll, make, tcpNoDelay: true, direct: options.Sections.Contains(3)));
-        results.Add(await EndToEndAsync(options, dll, make, tcpNoDelay: false, direct: false));
+        foreach (var tuned in new[] { true, false })
+        {
+            var run = await EndToEndAsync(options, dll, make, tcpNoDelay: tuned, direct: tuned && options.Sections.Contains(3), options.Instances);
+            results.Add(run);
+            if (options.Instances == 1) continue;
+            // The same data set and broker with one instance, right after: the comparison the option is for.
+            var single = await EndToEndAsync(options, dll, make, tcpNoDelay: tuned, direct: false, instances: 1);
+            results.Add(single);
+            Console.WriteLine($"   {options.Instances} instances vs 1                  {run.Rate / single.Rate,12:N2}x the msg/s of one instance, " +
+                $"{run.CpuPer100k / single.CpuPer100k:N2}x its CPU s per 100k messages, {(double)run.PeakRssSum / single.PeakRssSum:N2}x its peak RSS (summed)");
+        }
     }
-    if (results.Count > 0) Summary(results);
+    if (results.Count > 0) Summary(results, options.Instances);
     if (options.SoakSeconds > 0) await SoakAsync(options, dll);
 }
 if (options.Sections.Contains(4)) await QueryAsync(options);
@@ -94,7 +105,10 @@ static Dictionary<string, string> ServiceSettings(int brokerPort, string prefix,
     ["Influx:Database"] = database,
 };
 
-static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll, Func<DataSet> make, bool tcpNoDelay, bool direct)
+/// <summary>One end-to-end run on a broker of its own: the bare subscriber, then <paramref name="instances"/> service
+/// processes (a shared group when more than one). With --instances above 1 the data set label names the number of
+/// instances of every run, the one-instance runs included.</summary>
+static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll, Func<DataSet> make, bool tcpNoDelay, bool direct, int instances)
 {
     await using var broker = await Broker.StartAsync(tcpNoDelay);
     var prefix = $"bench{Guid.NewGuid():N}"[..14];
@@ -102,8 +116,9 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
     var count = options.Messages;
     var values = data.ValuesOf(0, count);
     var brokerName = tcpNoDelay ? "tuned broker (set_tcp_nodelay true)" : "stock broker (set_tcp_nodelay false)";
+    var label = options.Instances > 1 ? $"{data.Name}, {instances} instance{(instances == 1 ? "" : "s")}" : data.Name;
     Console.WriteLine();
-    Console.WriteLine($"2. end to end, {data.Name}, {brokerName}, {count:N0} messages, {values:N0} values");
+    Console.WriteLine($"2. end to end, {label}, {brokerName}, {count:N0} messages, {values:N0} values");
 
     // Reference: a bare subscriber on a persistent session that acknowledges on receipt.
     var bare = await BareSubscriberAsync(broker.Port, prefix, data.Messages(count), count);
@@ -117,19 +132,20 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
     var checkSeconds = 0.0;
     long rollupMinutes = 0;
     TimeSpan cpuAck, cpuAll;
-    long peak;
-    Dictionary<string, long> metrics;
-    await using (var service = await ServiceProcess.StartAsync(dll, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
+    long peak, peakSum;
+    Dictionary<string, long>[] perInstance;
+    // Every instance started and subscribed before the first publish.
+    await using (var service = await ServiceGroup.StartAsync(dll, instances, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
     {
         var cpu0 = service.CpuTime;
         var sw = Stopwatch.StartNew();
         var publishing = PublishAsync(broker.Port, prefix, data.Messages(count), CancellationToken.None);
-        // Polled every 100 ms: each poll is a Prometheus collection in the service (at a 50 ms poll, about 3 % of its CPU
-        // in a profile). The run ends at the first poll that sees the count, so the rate is a lower bound, low by at most
-        // one poll interval of the run's duration.
-        while (await service.AcknowledgedAsync() < count)
+        // Acknowledged = the sum over the instances. Polled every 100 ms: each poll is a Prometheus collection in every
+        // instance (at a 50 ms poll, about 3 % of the service's CPU in a profile). The run ends at the first poll that
+        // sees the count, so the rate is a lower bound, low by at most one poll interval of the run's duration.
+        while ((await service.AcknowledgedAsync()).Sum() < count)
         {
-            if (sw.Elapsed > options.Timeout) throw new TimeoutException($"only {await service.AcknowledgedAsync()} of {count} acknowledged in {options.Timeout}: {service.Log}");
+            if (sw.Elapsed > options.Timeout) throw new TimeoutException($"only {(await service.AcknowledgedAsync()).Sum()} of {count} acknowledged in {options.Timeout}: {service.Log}");
             await Task.Delay(100);
         }
         ackSeconds = sw.Elapsed.TotalSeconds;
@@ -157,9 +173,10 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
         rollupMinutes = minutes;
         if (rollupSeconds is null) Console.WriteLine($"   (the hourly rollup holds {minutes:N0} of {expected:N0} value-minutes {options.RollupWait.TotalSeconds:N0} s after the last acknowledgement)");
         cpuAll = service.CpuTime - cpu0;
-        metrics = await service.MetricsAsync();
-        peak = service.Memory().Peak;
+        perInstance = await service.MetricsAsync();
+        (peak, peakSum) = service.PeakMemory();
     }
+    var metrics = ServiceGroup.Sum(perInstance);
     File.Delete(stationsFile);
     var points = metrics.GetValueOrDefault("ecomonitor_points_written_total");
     var accepted = metrics.GetValueOrDefault("ecomonitor_readings_accepted_total");
@@ -170,7 +187,15 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
     Console.WriteLine($"   EcoMonitor stored + acknowledged  {rate,12:N0} msg/s  {values / ackSeconds,12:N0} values/s  ({points:N0} points written, {accepted:N0} values accepted, {rejected} rejected)");
     Console.WriteLine($"   ratio                             {rate / bare,12:P1} of the bare subscriber");
     Console.WriteLine($"   rollups current                   {(rollupSeconds is { } r ? $"{r,10:N1} s after the first publish (last acknowledgement at {ackSeconds:N1} s; the check itself takes {checkSeconds:N1} s)" : $"not within {options.RollupWait.TotalSeconds:N0} s of the last acknowledgement")}");
-    Console.WriteLine($"   service process                   {cpuAck.TotalSeconds * 100_000 / count,10:N1} CPU s per 100k messages to the last acknowledgement, {cpuAll.TotalSeconds * 100_000 / count:N1} to rollups current; peak RSS {peak / 1048576.0:N0} MiB");
+    if (instances == 1)
+        Console.WriteLine($"   service process                   {cpuAck.TotalSeconds * 100_000 / count,10:N1} CPU s per 100k messages to the last acknowledgement, {cpuAll.TotalSeconds * 100_000 / count:N1} to rollups current; peak RSS {peak / 1048576.0:N0} MiB");
+    else
+    {
+        // The split the broker made: each instance's own count (a shared group hands the messages round in turn).
+        Console.WriteLine($"   instances acknowledged            {string.Join(" + ", perInstance.Select(m => m.GetValueOrDefault("ecomonitor_messages_acknowledged_total").ToString("N0", CultureInfo.InvariantCulture)))}");
+        Console.WriteLine($"   {instances} service processes               {cpuAck.TotalSeconds * 100_000 / count,10:N1} CPU s per 100k messages to the last acknowledgement, {cpuAll.TotalSeconds * 100_000 / count:N1} to rollups current (summed); " +
+            $"peak RSS {peak / 1048576.0:N0} MiB (largest instance), {peakSum / 1048576.0:N0} MiB summed");
+    }
 
     double? directRate = null;
     if (direct)
@@ -194,7 +219,8 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
         await influx.QueryAsync($"DROP DATABASE \"{directDb}\"", post: true);
         Console.WriteLine($"3. InfluxDB: direct batched writes {directRate,12:N0} points/s; EcoMonitor reaches {points / ackSeconds / directRate:P0} of it");
     }
-    return new EndToEndResult(data.Name, tcpNoDelay, count, values, bare, rate, rollupSeconds, (double)rollupMinutes / data.MinutesOf(count), ackSeconds, cpuAck.TotalSeconds * 100_000 / count, cpuAll.TotalSeconds * 100_000 / count, peak, directRate, points);
+    return new EndToEndResult(data.Name, tcpNoDelay, instances, count, values, bare, rate, rollupSeconds, (double)rollupMinutes / data.MinutesOf(count), ackSeconds,
+        cpuAck.TotalSeconds * 100_000 / count, cpuAll.TotalSeconds * 100_000 / count, peak, peakSum, directRate, points);
 }
 
 static string DirectLine(DataSet data, long i)
@@ -210,15 +236,27 @@ static string DirectLine(DataSet data, long i)
     return ReadingSchema.ToLineProtocol(new Reading(station.Id, parameters[j % parameters.Length], data.Start.AddMinutes(j / parameters.Length), 30 + i % 50, "N"));
 }
 
-static void Summary(List<EndToEndResult> results)
+/// <summary>The table of section 2. With --instances above 1 it has three more columns: the number of instances, the
+/// peak RSS summed over them (next to the largest instance's) and, on the several-instance rows, their msg/s over the
+/// one-instance run of the same data set and broker that followed.</summary>
+static void Summary(List<EndToEndResult> results, int instances)
 {
+    var several = instances > 1;
     Console.WriteLine();
     Console.WriteLine("2. summary (end to end = published -> stored -> acknowledged; the reference is the bare subscriber of the same broker and run)");
-    Console.WriteLine($"   {"data set",-30} {"broker",-6} {"bare msg/s",11} {"msg/s",9} {"values/s",10} {"ratio",7} {"rollups",8} {"CPU s/100k",11} {"peak RSS",9}");
+    Console.WriteLine($"   {"data set",-30} {"broker",-6}{(several ? $" {"inst",4}" : "")} {"bare msg/s",11} {"msg/s",9} {"values/s",10} {"ratio",7} {"rollups",8} {"CPU s/100k",11} {"peak RSS",9}" +
+        (several ? $" {"RSS sum",9} {"x 1 inst",8}" : ""));
     foreach (var r in results)
-        Console.WriteLine($"   {r.DataSet,-30} {(r.Tuned ? "tuned" : "stock"),-6} {r.Bare,11:N0} {r.Rate,9:N0} {r.Rate * r.Values / r.Messages,10:N0} {r.Rate / r.Bare,7:P1} {(r.RollupSeconds is { } s ? $"{s:N1} s" : $"{r.RollupShare:P0} late"),8} {r.CpuPer100k,11:N1} {r.PeakRss / 1048576.0,5:N0} MiB");
+    {
+        var single = results.FirstOrDefault(o => o.Instances == 1 && o.DataSet == r.DataSet && o.Tuned == r.Tuned);
+        Console.WriteLine($"   {r.DataSet,-30} {(r.Tuned ? "tuned" : "stock"),-6}{(several ? $" {r.Instances,4}" : "")} {r.Bare,11:N0} {r.Rate,9:N0} {r.Rate * r.Values / r.Messages,10:N0} {r.Rate / r.Bare,7:P1} {(r.RollupSeconds is { } s ? $"{s:N1} s" : $"{r.RollupShare:P0} late"),8} {r.CpuPer100k,11:N1} {r.PeakRss / 1048576.0,5:N0} MiB" +
+            (several ? $" {r.PeakRssSum / 1048576.0,5:N0} MiB {(r.Instances > 1 && single is not null ? $"{r.Rate / single.Rate:N2}x" : ""),8}".TrimEnd() : ""));
+    }
     Console.WriteLine("   (rollups: seconds from the first publish until reading_1h holds every value-minute of the run, or the share it held --rollup-wait after the");
-    Console.WriteLine("   last acknowledgement; CPU: the service process until the last acknowledgement)");
+    Console.WriteLine(several
+        ? "   last acknowledgement; CPU: the service processes until the last acknowledgement, summed; peak RSS: the largest instance's VmHWM;\n" +
+          "   x 1 inst: msg/s over that of the one-instance run of the same data set and broker, measured right after)"
+        : "   last acknowledgement; CPU: the service process until the last acknowledgement)");
 }
 
 /// <summary>A long realistic run (2,000 stations, tuned broker): the service's resident set and throughput every 30 s.</summary>
@@ -484,11 +522,13 @@ static async Task<long> PublishAsync(int port, string prefix, IEnumerable<(strin
     return published;
 }
 
-sealed record EndToEndResult(string DataSet, bool Tuned, long Messages, long Values, double Bare, double Rate, double? RollupSeconds, double RollupShare, double AckSeconds,
-    double CpuPer100k, double CpuAllPer100k, long PeakRss, double? DirectRate, long Points);
+/// <summary>One end-to-end run. CPU: summed over the instances; PeakRss: the largest instance's VmHWM, PeakRssSum: all
+/// instances' added up (the same with one instance).</summary>
+sealed record EndToEndResult(string DataSet, bool Tuned, int Instances, long Messages, long Values, double Bare, double Rate, double? RollupSeconds, double RollupShare,
+    double AckSeconds, double CpuPer100k, double CpuAllPer100k, long PeakRss, long PeakRssSum, double? DirectRate, long Points);
 
 sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays, int[] DataSets, int[] Sections, int SoakSeconds,
-    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int[] LagStations, int LagRate)
+    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int[] LagStations, int LagRate, int Instances)
 {
     /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
     /// set of that many stations; none: only the soak), --sections 1,2,3,4,5,6, --soak SECONDS (0: none; part of
@@ -496,7 +536,9 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
     /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
     /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days,
     /// --soak-unpaced true (the soak's publisher not held back by the service), --lag-stations 2000 (section 6: one
-    /// run per number of stations), --lag-rate 1000 (section 6: the steady rate, msg/s).</summary>
+    /// run per number of stations), --lag-rate 1000 (section 6: the steady rate, msg/s), --instances N (section 2: 1..4
+    /// service processes as one MQTT 5 shared group; above 1 each run is followed by the same run with one instance;
+    /// default 1; the soak always runs one).</summary>
     public static BenchOptions Parse(string[] args)
     {
         var messages = 20000;
@@ -511,6 +553,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         var soakUnpaced = false;
         int[] lagStations = [2000];
         var lagRate = 1000;
+        var instances = 1;
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
         static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
         if (args.Length % 2 != 0) throw new ArgumentException($"argument {args[^1]} has no value");
@@ -532,10 +575,14 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 case "--soak-unpaced": soakUnpaced = bool.Parse(value); break;
                 case "--lag-stations": lagStations = [.. value.Split(',').Select(Int)]; break;
                 case "--lag-rate": lagRate = Int(value); break;
+                case "--instances":
+                    instances = Int(value);
+                    if (instances is < 1 or > 4) throw new ArgumentException($"--instances must be 1..4 (got {value})");
+                    break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
-        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, lagStations, lagRate);
+        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, lagStations, lagRate, instances);
     }
 }
 

@@ -153,3 +153,79 @@ sealed partial class ServiceProcess : IAsyncDisposable
         Directory.Delete(_dir, true);
     }
 }
+
+/// <summary>One or more service processes against the same broker, database and stations file. With more than one
+/// they form an MQTT 5 shared group (<c>Mqtt:SharedGroup</c>, the broker hands each message to one member), each with
+/// its own <c>Mqtt:ClientId</c> (its persistent session) and its own HTTP, gRPC and HJ 212 ports, as a scaled-out
+/// deployment runs them. Every member is started and subscribed before <see cref="StartAsync"/> returns.</summary>
+sealed class ServiceGroup : IAsyncDisposable
+{
+    /// <summary>The shared group's name (each benchmark run has a broker of its own).</summary>
+    public const string GroupName = "ecomonitor-bench";
+
+    readonly ServiceProcess[] _members;
+
+    ServiceGroup(ServiceProcess[] members) => _members = members;
+
+    public int Count => _members.Length;
+
+    /// <summary>Starts <paramref name="instances"/> processes one after the other. With one, the settings are passed
+    /// as they are; with more, member i (from 1) gets <c>Mqtt:ClientId</c> = the given id + i and the group.</summary>
+    public static async Task<ServiceGroup> StartAsync(string dll, int instances, IReadOnlyDictionary<string, string> settings)
+    {
+        var members = new List<ServiceProcess>();
+        try
+        {
+            for (var i = 1; i <= instances; i++)
+            {
+                var own = new Dictionary<string, string>(settings);
+                if (instances > 1)
+                {
+                    own["Mqtt:SharedGroup"] = GroupName;
+                    own["Mqtt:ClientId"] = settings["Mqtt:ClientId"] + i.ToString(CultureInfo.InvariantCulture);
+                }
+                members.Add(await ServiceProcess.StartAsync(dll, own));
+            }
+        }
+        catch
+        {
+            await Task.WhenAll(members.Select(m => m.DisposeAsync().AsTask()));
+            throw;
+        }
+        return new ServiceGroup([.. members]);
+    }
+
+    /// <summary><c>ecomonitor_messages_acknowledged_total</c> of each member, polled at the same time.</summary>
+    public Task<long[]> AcknowledgedAsync() => Task.WhenAll(_members.Select(m => m.AcknowledgedAsync()));
+
+    /// <summary>The counters of each member's GET /metrics.</summary>
+    public Task<Dictionary<string, long>[]> MetricsAsync() => Task.WhenAll(_members.Select(m => m.MetricsAsync()));
+
+    /// <summary>The members' counters added up, name by name (with labels).</summary>
+    public static Dictionary<string, long> Sum(IEnumerable<Dictionary<string, long>> metrics)
+    {
+        var sum = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var member in metrics)
+            foreach (var (name, value) in member)
+                sum[name] = sum.GetValueOrDefault(name) + value;
+        return sum;
+    }
+
+    /// <summary>User + system CPU time of all members so far.</summary>
+    public TimeSpan CpuTime => _members.Aggregate(TimeSpan.Zero, (total, m) => total + m.CpuTime);
+
+    /// <summary>Peak resident set (VmHWM) of the largest member and of all members added up, in bytes.</summary>
+    public (long Largest, long Sum) PeakMemory()
+    {
+        var peaks = _members.Select(m => m.Memory().Peak).ToList();
+        return (peaks.Max(), peaks.Sum());
+    }
+
+    /// <summary>The last lines each member logged, named by member when there are several.</summary>
+    public string Log => _members.Length == 1
+        ? _members[0].Log
+        : string.Join('\n', _members.Select((m, i) => $"[instance {i + 1}, pid {m.Id}]\n{m.Log}"));
+
+    /// <summary>Stops every member at once (each as <see cref="ServiceProcess.DisposeAsync"/> does).</summary>
+    public async ValueTask DisposeAsync() => await Task.WhenAll(_members.Select(m => m.DisposeAsync().AsTask()));
+}
