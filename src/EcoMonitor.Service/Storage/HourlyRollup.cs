@@ -388,7 +388,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     {
         foreach (var chunk in lines.Chunk(5000))
         {
-            using var content = new StringContent(string.Join('\n', chunk), System.Text.Encoding.UTF8, "text/plain");
+            using var content = new LineProtocolContent(chunk);
             using var response = await influx.Http.PostAsync(influx.WriteUrl, content, ct);
             if (!response.IsSuccessStatusCode)
                 throw new InfluxException((int)response.StatusCode, InfluxConnection.ErrorOf(await response.Content.ReadAsStringAsync(ct)) ?? "rollup write failed");

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using EcoMonitor.Service.Hosting;
 
 namespace EcoMonitor.Service.Storage;
@@ -94,11 +93,9 @@ public sealed class InfluxWriter(InfluxConnection influx, IngestionMetrics metri
 
     async Task<(Outcome, string)> TryWriteAsync(IReadOnlyList<string> lines, int start, int count, CancellationToken ct)
     {
-        var body = new StringBuilder(count * 96);
-        for (var i = start; i < start + count; i++) body.Append(lines[i]).Append('\n');
         try
         {
-            using var content = new StringContent(body.ToString(), Encoding.UTF8, "text/plain");
+            using var content = new LineProtocolContent(lines, start, count);
             using var response = await influx.Http.PostAsync(influx.WriteUrl, content, ct);
             if (response.IsSuccessStatusCode) return (Outcome.Written, "");
             var text = await response.Content.ReadAsStringAsync(ct);
