@@ -70,6 +70,8 @@ public sealed class IngestionPipeline
         _log = log;
         // The broker never has more than ReceiveMaximum unacknowledged messages out to us, so this never fills
         // while the connection follows the protocol; the bound is a guard, not a flow control.
+        // Reading from the broker pauses while the pipeline holds too much (a broker sending beyond the Receive Maximum).
+        mqtt.Gate.Held = () => Pending;
         _queue = Channel.CreateBounded<InboundMessage>(new BoundedChannelOptions(mqttSettings.Value.ReceiveMaximum + 64)
         {
             SingleReader = true,

@@ -30,7 +30,11 @@ public sealed class MqttConnection : IDisposable
         _settings = options.Value;
         _log = log;
         _time = time;
-        _client = new MqttClientFactory().CreateMqttClient();
+        Gate = new ReceiveGate(2 * _settings.ReceiveMaximum);
+        Gate.Paused += outstanding => _log.LogWarning(
+            "The broker sent more messages than Mqtt:ReceiveMaximum ({Max}) allows before their acknowledgement ({Outstanding} held); reading from it pauses until the service has room (see README, \"Flow control\")",
+            _settings.ReceiveMaximum, outstanding);
+        _client = new MqttClientFactory().CreateMqttClient(Gate.AdapterFactory());
         _options = BuildOptions(_settings, MaximumPacketSize(ingestion.Value.MaxPayloadBytes));
         _client.DisconnectedAsync += e =>
         {
@@ -42,9 +46,13 @@ public sealed class MqttConnection : IDisposable
         _client.ApplicationMessageReceivedAsync += e =>
         {
             e.AutoAcknowledge = false;
+            Gate.Handed();
             return MessageReceived is { } handler ? handler(e, Generation) : Task.CompletedTask;
         };
     }
+
+    /// <summary>What bounds the messages read from the broker and not yet acknowledged (<see cref="ReceiveGate"/>).</summary>
+    public ReceiveGate Gate { get; }
 
     /// <summary>Called for every message, in arrival order, with the generation of the connection it came on.
     /// The handler acknowledges it later through <see cref="AcknowledgeAsync"/>.</summary>
