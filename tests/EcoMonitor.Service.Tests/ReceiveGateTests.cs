@@ -13,7 +13,8 @@ namespace EcoMonitor.Service.Tests;
 
 /// <summary>The service's own bound on what it reads from the broker (<see cref="ReceiveGate"/>), against the real
 /// mosquitto: a publisher faster than the service acknowledges builds a deep queue in the session, and mosquitto 2.0
-/// then sends far beyond the Receive Maximum; the service's connection must still hold no more than its limit.</summary>
+/// then sends far beyond the Receive Maximum; the service's connection must still hold no more than its limit, and the
+/// service's own requests on that connection (dead letters) must still get their answers.</summary>
 public sealed class ReceiveGateTests
 {
     [Fact]
@@ -41,19 +42,30 @@ public sealed class ReceiveGateTests
             return Task.CompletedTask;
         };
         using var stop = new CancellationTokenSource();
-        var running = connection.RunAsync([$"{prefix}/#"], stop.Token);
+        var running = connection.RunAsync([$"{prefix}/+/readings"], stop.Token);
         for (var i = 0; !connection.IsSubscribed; i++)
         {
             Assert.True(i < 200, "not subscribed within 10 s");
             await Task.Delay(50);
         }
 
-        // The service's side: acknowledges 100 messages every 20 ms, slower than the publisher sends.
+        // The service's side: acknowledges 100 messages every 20 ms, slower than the publisher sends; every tenth
+        // round it first publishes a dead letter and waits for the broker's PUBACK, as the pipeline does before it
+        // acknowledges a batch with rejections. That PUBACK arrives behind the messages the broker floods in: the
+        // connection must read on while it waits, or the dead letter and everything held behind it would stall.
+        var deadLetters = new List<(PublishOutcome Outcome, TimeSpan Took)>();
         var acking = Task.Run(async () =>
         {
-            while (Interlocked.Read(ref acknowledged) < count && !stop.IsCancellationRequested)
+            for (var round = 0; Interlocked.Read(ref acknowledged) < count && !stop.IsCancellationRequested; round++)
             {
                 await Task.Delay(20);
+                if (round % 10 == 5)
+                {
+                    var sw = System.Diagnostics.Stopwatch.StartNew();
+                    var outcome = await connection.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"{prefix}/deadletter/s")
+                        .WithPayload($"dl{round}").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), CancellationToken.None);
+                    deadLetters.Add((outcome, sw.Elapsed));
+                }
                 for (var i = 0; i < 100 && held.TryDequeue(out var ack); i++)
                     if (await ack.AcknowledgeAsync(CancellationToken.None)) Interlocked.Increment(ref acknowledged);
             }
@@ -82,7 +94,11 @@ public sealed class ReceiveGateTests
         Assert.All(bodies.Values, n => Assert.Equal(1, n));
         // The broker did send beyond what the service allows (else this test proves nothing)...
         Assert.True(connection.Gate.Pauses > 0, "the broker never sent beyond twice the Receive Maximum: the gate was not exercised");
-        // ...and the service never held more than its limit (plus the message read just before the pause).
+        // ...and the service never held more than its limit (plus the message read just before a pause).
         Assert.InRange(Interlocked.Read(ref mostOutstanding), 1, connection.Gate.Limit + 1);
+        // Every dead letter was taken by the broker, none waited for MQTTnet's 10 s request timeout.
+        Assert.NotEmpty(deadLetters);
+        Assert.All(deadLetters, d => Assert.Equal(PublishOutcome.Published, d.Outcome));
+        Assert.True(deadLetters.Max(d => d.Took) < TimeSpan.FromSeconds(5), $"slowest dead letter {deadLetters.Max(d => d.Took)}");
     }
 }

@@ -68,9 +68,9 @@ public sealed class IngestionPipeline
         _receiveMaximum = mqttSettings.Value.ReceiveMaximum;
         _time = time;
         _log = log;
-        // The broker never has more than ReceiveMaximum unacknowledged messages out to us, so this never fills
-        // while the connection follows the protocol; the bound is a guard, not a flow control.
-        // Reading from the broker pauses while the pipeline holds too much (a broker sending beyond the Receive Maximum).
+        // A broker keeping to the protocol never has more than ReceiveMaximum unacknowledged messages out to us, so
+        // this rarely fills; mosquitto may send more, and then the MQTT handler waits here while the connection stops
+        // reading once the pipeline and MQTTnet's queue hold twice ReceiveMaximum (ReceiveGate): memory stays bounded.
         mqtt.Gate.Held = () => Pending;
         _queue = Channel.CreateBounded<InboundMessage>(new BoundedChannelOptions(mqttSettings.Value.ReceiveMaximum + 64)
         {
@@ -298,18 +298,26 @@ public sealed class IngestionPipeline
             .WithContentType("application/json")
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        switch (await _mqtt.PublishAsync(message, ct))
+        var delay = TimeSpan.FromMilliseconds(500);
+        while (true)
         {
-            case PublishOutcome.Published:
-                _metrics.DeadLetterPublished();
-                return true;
-            case PublishOutcome.Refused:
-                // The broker will not take dead letters (an ACL, most likely). Retrying would hold the message
-                // forever; the dead letter goes to the log in full instead and the message is acknowledged.
-                _log.LogError("Dead letter not accepted by the broker; logged here instead: {DeadLetter}", System.Text.Encoding.UTF8.GetString(deadLetter));
-                return true;
-            default:
-                return false; // connection lost: the message is redelivered and dead-lettered again
+            switch (await _mqtt.PublishAsync(message, ct))
+            {
+                case PublishOutcome.Published:
+                    _metrics.DeadLetterPublished();
+                    return true;
+                case PublishOutcome.Refused:
+                    // The broker will not take dead letters (an ACL, most likely). Retrying would hold the message
+                    // forever; the dead letter goes to the log in full instead and the message is acknowledged.
+                    _log.LogError("Dead letter not accepted by the broker; logged here instead: {DeadLetter}", System.Text.Encoding.UTF8.GetString(deadLetter));
+                    return true;
+            }
+            // The broker could not be reached on the publishing connection. A message whose own connection is gone
+            // is redelivered (and dead-lettered again) on the new one; otherwise the dead letter is retried, as a
+            // write to InfluxDB is: the message is acknowledged only once its dead letter is out.
+            if (m.Ack.IsStale) return false;
+            await Task.Delay(delay, _time, ct);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
         }
     }
 }

@@ -20,6 +20,9 @@ public sealed class MqttConnection : IDisposable
     readonly TimeProvider _time;
     readonly IMqttClient _client;
     readonly MqttClientOptions _options;
+    readonly IMqttClient _publisher;
+    readonly MqttClientOptions _publisherOptions;
+    readonly SemaphoreSlim _publisherLock = new(1, 1);
     int _generation;
     int _subscribedGeneration = -1;
     volatile bool _stopping;
@@ -36,6 +39,9 @@ public sealed class MqttConnection : IDisposable
             _settings.ReceiveMaximum, outstanding);
         _client = new MqttClientFactory().CreateMqttClient(Gate.AdapterFactory());
         _options = BuildOptions(_settings, MaximumPacketSize(ingestion.Value.MaxPayloadBytes));
+        _publisher = new MqttClientFactory().CreateMqttClient();
+        _publisherOptions = BaseOptions(_settings).WithClientId(_settings.ClientId + ".out").WithCleanStart(true)
+            .WithKeepAlivePeriod(_settings.KeepAlive).Build();
         _client.DisconnectedAsync += e =>
         {
             if (e.ClientWasConnected && !_stopping)
@@ -124,7 +130,8 @@ public sealed class MqttConnection : IDisposable
                     var filters = topicFilters.Select(_settings.SubscriptionFilter).ToList();
                     foreach (var filter in filters)
                         subscribe.WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
-                    await _client.SubscribeAsync(subscribe.Build(), ct);
+                    using (Gate.AwaitingBroker()) // its SUBACK may arrive behind redelivered messages
+                        await _client.SubscribeAsync(subscribe.Build(), ct);
                     Volatile.Write(ref _subscribedGeneration, Generation);
                     _log.LogInformation("MQTT connected to {Host}:{Port} as {ClientId} (session present: {SessionPresent}); subscribed to {Filters}",
                         _settings.Host, _settings.Port, _settings.ClientId, result.IsSessionPresent, filters);
@@ -190,12 +197,34 @@ public sealed class MqttConnection : IDisposable
         }
     }
 
-    /// <summary>Publishes a message; says whether the broker took it, refused it, or could not be reached.</summary>
+    /// <summary>Connects the publishing connection (client id {Mqtt:ClientId}.out, clean start, nothing subscribed).
+    /// The service publishes (dead letters, the mqtt alert channel) on a connection of its own: on the ingestion
+    /// connection a dead letter's PUBACK would arrive behind the messages the broker sends meanwhile, which the
+    /// <see cref="ReceiveGate"/> may hold unread while the pipeline waits for that very PUBACK.</summary>
+    async Task ConnectPublisherAsync(CancellationToken ct)
+    {
+        await _publisherLock.WaitAsync(ct);
+        try
+        {
+            if (_publisher.IsConnected) return;
+            var result = await _publisher.ConnectAsync(_publisherOptions, ct);
+            if (result.ResultCode != MqttClientConnectResultCode.Success)
+                throw new InvalidOperationException($"the broker refused the publishing connection: {result.ResultCode} {result.ReasonString}");
+        }
+        finally
+        {
+            _publisherLock.Release();
+        }
+    }
+
+    /// <summary>Publishes a message on the publishing connection (connected on first use, again after it dropped);
+    /// says whether the broker took it, refused it, or could not be reached.</summary>
     public async Task<PublishOutcome> PublishAsync(MqttApplicationMessage message, CancellationToken ct)
     {
         try
         {
-            var result = await _client.PublishAsync(message, ct);
+            if (!_publisher.IsConnected) await ConnectPublisherAsync(ct);
+            var result = await _publisher.PublishAsync(message, ct);
             if (result.IsSuccess) return PublishOutcome.Published;
             _log.LogError("Broker refused publish to {Topic}: {Code} {Reason}", message.Topic, result.ReasonCode, result.ReasonString);
             return PublishOutcome.Refused;
@@ -210,20 +239,28 @@ public sealed class MqttConnection : IDisposable
     public async Task DisconnectAsync()
     {
         _stopping = true;
-        if (!_client.IsConnected) return;
-        try
+        foreach (var client in new[] { _client, _publisher })
         {
-            await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build());
-        }
-        catch (Exception e)
-        {
-            _log.LogDebug("MQTT disconnect: {Reason}", e.Message);
+            if (!client.IsConnected) continue;
+            try
+            {
+                await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.NormalDisconnection).Build());
+            }
+            catch (Exception e)
+            {
+                _log.LogDebug("MQTT disconnect: {Reason}", e.Message);
+            }
         }
     }
 
     static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public void Dispose() => _client.Dispose();
+    public void Dispose()
+    {
+        _client.Dispose();
+        _publisher.Dispose();
+        _publisherLock.Dispose();
+    }
 }
 
 public enum PublishOutcome { Published, Refused, Failed }

@@ -22,9 +22,11 @@ namespace EcoMonitor.Service.Ingestion;
 /// read and not yet through the pipeline (read by MQTTnet and not yet handed to the service, plus those the pipeline
 /// holds until their acknowledgement) reach <see cref="Limit"/>. Unread packets then stay in the socket's buffers and
 /// TCP flow control holds the broker, which keeps the rest in the session where it belongs. Packets are read one by
-/// one in order, so the gate also holds back control packets behind the messages (PINGRESP, SUBACK): while the
-/// pipeline is full (InfluxDB away) and the broker over-sends, a keep-alive ping may go unanswered for Mqtt:KeepAlive +
-/// 10 s and the connection is made again, which redelivers what was not acknowledged (nothing lost).</summary>
+/// one in order, so a pause also holds back control packets behind the messages: while the service awaits an answer
+/// of its own on this connection (<see cref="AwaitingBroker"/>: a SUBACK) reading does not pause; MQTTnet's
+/// keep-alive ping is not covered, so while the pipeline is full (InfluxDB away) and the broker over-sends, a ping may
+/// go unanswered for Mqtt:KeepAlive + 10 s and the connection is made again, which redelivers what was not
+/// acknowledged (nothing lost).</summary>
 public sealed class ReceiveGate(int limit)
 {
     long _read, _handed, _pauses;
@@ -61,7 +63,29 @@ public sealed class ReceiveGate(int limit)
 
     internal void PublishRead() => Interlocked.Increment(ref _read);
 
-    internal bool MustWait => Outstanding >= Limit;
+    int _awaiting;
+
+    /// <summary>While the service waits for the broker's answer to a request of its own on this connection (the
+    /// SUBACK after a reconnect, which may sit behind redelivered messages), reading never pauses. The service's
+    /// publishes (dead letters, which a batch waits for before its acknowledgements) go over a connection of their
+    /// own (<see cref="MqttConnection.PublishAsync"/>) for the same reason.</summary>
+    public IDisposable AwaitingBroker()
+    {
+        Interlocked.Increment(ref _awaiting);
+        return new Awaiting(this);
+    }
+
+    sealed class Awaiting(ReceiveGate gate) : IDisposable
+    {
+        int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0) Interlocked.Decrement(ref gate._awaiting);
+        }
+    }
+
+    internal bool MustWait => Volatile.Read(ref _awaiting) == 0 && Outstanding >= Limit;
 
     /// <summary>Waits while the service holds too much, or until <paramref name="connection"/> is replaced.</summary>
     internal async ValueTask WaitAsync(int connection, bool firstPause, CancellationToken ct)

@@ -7,8 +7,8 @@ namespace EcoMonitor.Service.Storage;
 
 /// <summary>A /write request body: lines of line protocol, each followed by '\n', encoded as UTF-8 straight into the
 /// request stream through one pooled buffer. A batch of 5,000 points was a 1 MB string and a 500 KB byte array per
-/// request (both on the large object heap, collected only with generation 2): under load they set the process's
-/// resident set. The length is computed up front, so the request carries a Content-Length as before.</summary>
+/// request, both on the large object heap (collected only with generation 2). The length is computed up front, so the
+/// request carries a Content-Length as before.</summary>
 public sealed class LineProtocolContent : HttpContent
 {
     readonly IReadOnlyList<string> _lines;
