@@ -150,6 +150,8 @@ public sealed class ReadinessIntegrationTests(Xunit.Abstractions.ITestOutputHelp
         await UntilAsync(service, r => r.Status == HttpStatusCode.OK, "/readyz 200 once batches complete");
         await TestInfrastructure.EventuallyAsync(() => service.Metrics.Acknowledgements == 2, Wait, "both acknowledged");
         Assert.Contains("ecomonitor_pipeline_queue_depth 0\n", await MetricsAsync(service));
+        // Two messages never come near twice Mqtt:ReceiveMaximum: reading from the broker never paused.
+        Assert.Contains("ecomonitor_mqtt_receive_pauses_total 0\n", await MetricsAsync(service));
     }
 
     /// <summary>With the default backoff (0.5 s doubling to 30 s) a 20 s outage used to leave the write waiting

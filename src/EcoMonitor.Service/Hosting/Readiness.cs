@@ -42,6 +42,8 @@ public sealed class Readiness
         meter.CreateObservableGauge("ecomonitor.influx.last_success_age", () => InfluxAge.TotalSeconds, unit: "s",
             description: "seconds since InfluxDB last accepted a write or answered a probe (since start when never)");
         meter.CreateObservableGauge("ecomonitor.pipeline.queue_depth", () => _pipeline.Pending, description: "messages received and not yet stored and acknowledged");
+        meter.CreateObservableCounter("ecomonitor.mqtt.receive_pauses", () => _mqtt.Gate.Pauses,
+            description: "times reading from the broker paused because the service held twice Mqtt:ReceiveMaximum messages (the broker sent beyond the Receive Maximum)");
         meter.CreateObservableGauge("ecomonitor.pipeline.progress_age", () => ProgressAge.TotalSeconds, unit: "s",
             description: "seconds since a batch last started or completed (since start when never)");
     }
