@@ -106,7 +106,16 @@ public sealed class ReceiveGate(int limit)
         public IMqttChannelAdapter CreateClientAdapter(MqttClientOptions options, MqttPacketInspector packetInspector, IMqttNetLogger logger)
         {
             gate.NewConnection();
-            return new GatedAdapter(_inner.CreateClientAdapter(options, packetInspector, logger), gate, gate.Connection);
+            // MQTTnet's own adapter over its TCP channel (TLS included), with the writes coalesced (CoalescingChannel).
+            IMqttChannelAdapter adapter = options.ChannelOptions is MqttClientTcpOptions
+                ? new MqttChannelAdapter(new CoalescingChannel(new MqttTcpChannel(options)),
+                    new MqttPacketFormatterAdapter(options.ProtocolVersion, new MqttBufferWriter(options.WriterBufferSize, options.WriterBufferSizeMax)), logger)
+                {
+                    AllowPacketFragmentation = options.AllowPacketFragmentation,
+                    PacketInspector = packetInspector,
+                }
+                : _inner.CreateClientAdapter(options, packetInspector, logger);
+            return new GatedAdapter(adapter, gate, gate.Connection);
         }
     }
 
