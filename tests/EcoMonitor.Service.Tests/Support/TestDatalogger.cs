@@ -73,7 +73,14 @@ public sealed class TestDatalogger : IAsyncDisposable
         return Frames();
     }
 
-    List<string> Frames() => Encoding.ASCII.GetString(_received.ToArray()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Select(f => f + "\r\n").ToList();
+    /// <summary>The complete answers received so far: a read may end in the middle of one, which is not an answer
+    /// yet (counting it let a test stop reading one chunk early and compare half an answer).</summary>
+    List<string> Frames()
+    {
+        var text = Encoding.ASCII.GetString(_received.ToArray());
+        var end = text.LastIndexOf("\r\n", StringComparison.Ordinal);
+        return end < 0 ? [] : [.. text[..end].Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Select(f => f + "\r\n")];
+    }
 
     /// <summary>Reads answers in the background until the connection ends, noting when each arrived.</summary>
     public Task StartCollectingAnswers() => Task.Run(async () =>
