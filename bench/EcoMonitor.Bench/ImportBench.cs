@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Storage;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 /// <summary>7. The historical import: a generated CSV of <c>values</c> minute values (100 air stations, PM2.5, local
@@ -63,22 +62,12 @@ static class ImportBench
 
         await using var broker = await Broker.StartAsync(tcpNoDelay: true);
         const string key = "bench-operator-key-0000001";
-        var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        var app = InProcessService.Build(broker.Port, database, influxUrl, database, stationsFile, new Dictionary<string, string?>
         {
-            ["Http:Url"] = "http://127.0.0.1:0",
-            ["Grpc:Url"] = "http://127.0.0.1:0",
-            ["Serilog:MinimumLevel:Default"] = "Warning",
-            ["Stations:File"] = stationsFile,
-            ["Mqtt:Port"] = broker.Port.ToString(CultureInfo.InvariantCulture),
-            ["Mqtt:ClientId"] = database + "-svc",
-            ["Ingestion:TopicPrefix"] = database,
-            ["Influx:Url"] = influxUrl,
-            ["Influx:Database"] = database,
-            ["Alerting:Enabled"] = "false",
             ["Api:Keys:0:Name"] = "bench",
             ["Api:Keys:0:Key"] = key,
             ["Api:Keys:0:Role"] = "Operator",
-        }));
+        });
         await app.StartAsync();
         try
         {

@@ -1,11 +1,9 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using EcoMonitor.Service.Hosting;
 using EcoMonitor.Service.Ingestion;
 using EcoMonitor.Service.Storage;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -28,19 +26,7 @@ static class RollupLag
         {
             stations = ids.Select(id => new { id, name = id, kind = "air", region = "zone", latitude = 37.7, longitude = 115.7 }),
         }));
-        var app = EcoMonitorApp.Build([], c => c.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Http:Url"] = "http://127.0.0.1:0",
-            ["Grpc:Url"] = "http://127.0.0.1:0",
-            ["Serilog:MinimumLevel:Default"] = "Warning",
-            ["Stations:File"] = stationsFile,
-            ["Mqtt:Port"] = broker.Port.ToString(CultureInfo.InvariantCulture),
-            ["Mqtt:ClientId"] = prefix + "-svc",
-            ["Ingestion:TopicPrefix"] = prefix,
-            ["Influx:Url"] = influxUrl,
-            ["Influx:Database"] = database,
-            ["Alerting:Enabled"] = "false",
-        }));
+        var app = InProcessService.Build(broker.Port, prefix, influxUrl, database, stationsFile);
         await app.StartAsync();
         try
         {
