@@ -131,38 +131,15 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
     /// stage. Returns the hours marked and how many statistics InfluxDB refused.</summary>
     async Task<(HashSet<(string StationId, string Parameter, DateTimeOffset Hour)> Hours, int RefusedStatistics)> StoreAsync(ProcessedMessage r, CancellationToken ct)
     {
-        var count = r.Accepted.Count + r.Statistics.Count;
-        var lines = new List<string>(count + 8);
-        var owners = new List<(int Index, string Parameter)>(count);
-        foreach (var a in r.Accepted)
-        {
-            lines.Add(ReadingSchema.ToLineProtocol(a.Reading));
-            owners.Add((a.Index, a.Reading.Parameter));
-        }
-        foreach (var s in r.Statistics)
-        {
-            lines.Add(StatisticSchema.ToLineProtocol(s.Statistic));
-            owners.Add((s.Index, s.Statistic.Parameter));
-        }
-        var touched = HourlyRollup.HoursOf(r.Accepted.Select(a => a.Reading), r.Statistics.Select(s => s.Statistic));
-        var lastMark = rollups.AddMarks(touched, lines);
-        var refused = await writer.WriteAsync(lines, ct);
-        var refusedLines = new HashSet<int>();
-        foreach (var (index, error) in refused)
-        {
-            if (index >= owners.Count)
-            {
-                log.LogError("InfluxDB refused a rollup dirty mark of an import: {Error}", error);
-                continue;
-            }
-            refusedLines.Add(index);
-            r.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, owners[index].Index, owners[index].Parameter));
-        }
-        var storedHours = refusedLines.Count == 0 ? touched : HourlyRollup.HoursOf(
-            r.Accepted.Where((_, i) => !refusedLines.Contains(i)).Select(a => a.Reading),
-            r.Statistics.Where((_, i) => !refusedLines.Contains(r.Accepted.Count + i)).Select(s => s.Statistic));
+        var lines = new BatchLines();
+        lines.Add(r);
+        var touched = HourlyRollup.HoursOf(lines.Readings, lines.Statistics);
+        var lastMark = rollups.AddMarks(touched, lines.Lines);
+        var refused = await writer.WriteAsync(lines.Lines, ct);
+        var (stored, storedStatistics, refusedStatistics) = lines.Apply(refused, error => log.LogError("InfluxDB refused a rollup dirty mark of an import: {Error}", error));
+        var storedHours = refused.Count == 0 ? touched : HourlyRollup.HoursOf(stored, storedStatistics);
         if (touched.Count > 0) rollups.Stored(lastMark, storedHours);
-        return (touched, refusedLines.Count(i => i >= r.Accepted.Count));
+        return (touched, refusedStatistics);
     }
 }
 

@@ -183,43 +183,27 @@ public sealed class IngestionPipeline
         }
     }
 
-    sealed record Prepared(List<InboundMessage> Batch, List<string> Lines, int Owned,
-        List<(InboundMessage Message, int Index, string Parameter)> Owners,
-        List<(int Line, Domain.Reading Reading)> ReadingLines, List<(int Line, Domain.Statistic Statistic)> StatisticLines,
-        int TouchedCount, long LastMark, HashSet<PointKey> Points);
+    sealed record Prepared(List<InboundMessage> Batch, BatchLines Lines, int TouchedCount, long LastMark, HashSet<PointKey> Points);
 
     /// <summary>The batch's line protocol, its dirty marks and its rollup sequence: done in arrival order, before
     /// any later batch is prepared (the marks' sequences grow with the batches).</summary>
     Prepared Prepare(List<InboundMessage> batch)
     {
-        var lines = new List<string>();
-        var owners = new List<(InboundMessage Message, int Index, string Parameter)>();
-        var readingLines = new List<(int Line, Domain.Reading Reading)>();
-        var statisticLines = new List<(int Line, Domain.Statistic Statistic)>();
+        var lines = new BatchLines();
         var points = new HashSet<PointKey>();
         foreach (var m in batch)
         {
+            lines.Add(m.Result);
             foreach (var a in m.Result.Accepted)
-            {
-                readingLines.Add((lines.Count, a.Reading));
-                lines.Add(ReadingSchema.ToLineProtocol(a.Reading));
-                owners.Add((m, a.Index, a.Reading.Parameter));
                 points.Add(new PointKey(a.Reading.StationId, a.Reading.Parameter, null, a.Reading.Timestamp.UtcTicks));
-            }
             foreach (var a in m.Result.Statistics)
-            {
-                statisticLines.Add((lines.Count, a.Statistic));
-                lines.Add(StatisticSchema.ToLineProtocol(a.Statistic));
-                owners.Add((m, a.Index, a.Statistic.Parameter));
                 points.Add(new PointKey(a.Statistic.StationId, a.Statistic.Parameter, a.Statistic.Period, a.Statistic.Start.UtcTicks));
-            }
             foreach (var note in m.Result.Notes) _log.LogDebug("{Source}: {Note}", m.Result.Topic, note);
         }
         // The rollup's durable dirty marks, after the readings in the same request: stored together (RollupStage).
-        var owned = lines.Count;
-        var touched = HourlyRollup.HoursOf(readingLines.Select(r => r.Reading), statisticLines.Select(s => s.Statistic));
-        var lastMark = _rollups.AddMarks(touched, lines);
-        return new Prepared(batch, lines, owned, owners, readingLines, statisticLines, touched.Count, lastMark, points);
+        var touched = HourlyRollup.HoursOf(lines.Readings, lines.Statistics);
+        var lastMark = _rollups.AddMarks(touched, lines.Lines);
+        return new Prepared(batch, lines, touched.Count, lastMark, points);
     }
 
     /// <summary>Writes a prepared batch, then (after every earlier batch) hands its hours to the rollup stage,
@@ -234,27 +218,16 @@ public sealed class IngestionPipeline
             {
                 // A point also in a batch still on its way is written after it: the later value stays.
                 if (overlapping.Length > 0) await Task.WhenAll(overlapping);
-                refused = await _writer.WriteAsync(p.Lines, ct);
+                refused = await _writer.WriteAsync(p.Lines.Lines, ct);
             }
             finally
             {
                 written.TrySetResult();
                 WriteDone();
             }
-            foreach (var (index, error) in refused)
-            {
-                if (index >= p.Owned)
-                {
-                    // Cannot happen with valid tags; the stage still has the hours in memory.
-                    _log.LogError("InfluxDB refused a rollup dirty mark: {Error}", error);
-                    continue;
-                }
-                var (m, readingIndex, parameter) = p.Owners[index];
-                m.Result.Rejections.Add(new Rejection(RejectReason.RejectedByDatabase, error, readingIndex, parameter));
-            }
-            var refusedLines = refused.Select(r => r.Index).ToHashSet();
-            var stored = p.ReadingLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Reading).ToList();
-            var storedStatistics = p.StatisticLines.Where(r => !refusedLines.Contains(r.Line)).Select(r => r.Statistic).ToList();
+            // What InfluxDB refused becomes a rejection of its item (dead-lettered below). A refused dirty mark cannot
+            // happen with valid tags, and the stage still has the hours in memory.
+            var (stored, storedStatistics, _) = p.Lines.Apply(refused, error => _log.LogError("InfluxDB refused a rollup dirty mark: {Error}", error));
             _metrics.Stored(stored, storedStatistics, _time.GetUtcNow());
 
             // In order: every earlier batch is handed to the rollup stage and acknowledged first.
