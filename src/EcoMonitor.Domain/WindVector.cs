@@ -15,15 +15,31 @@ public static class WindVector
     /// <summary>The mean unit vector's components: (mean of sin, mean of cos) of the directions.</summary>
     public static (double Sin, double Cos) Components(IEnumerable<double> degrees)
     {
-        double s = 0, c = 0;
-        var n = 0;
-        foreach (var d in degrees)
+        var sum = new Sum();
+        foreach (var d in degrees) sum.Add(d);
+        return sum.Components;
+    }
+
+    /// <summary>Directions taken one at a time, in order (the running sums behind <see cref="Components"/>), for
+    /// callers that see them as they come.</summary>
+    public struct Sum
+    {
+        double _sin, _cos;
+
+        public int Count { get; private set; }
+
+        public void Add(double degrees)
         {
-            s += Math.Sin(Radians(d));
-            c += Math.Cos(Radians(d));
-            n++;
+            _sin += Math.Sin(Radians(degrees));
+            _cos += Math.Cos(Radians(degrees));
+            Count++;
         }
-        return n == 0 ? (0, 0) : (s / n, c / n);
+
+        /// <summary>(mean of sin, mean of cos); (0, 0) for none.</summary>
+        public readonly (double Sin, double Cos) Components => Count == 0 ? (0, 0) : (_sin / Count, _cos / Count);
+
+        /// <summary>As <see cref="WindVector.Mean"/>: null for none, or for directions that cancel out.</summary>
+        public readonly double? Mean => Count == 0 ? null : Direction(Components.Sin, Components.Cos);
     }
 
     /// <summary>The direction of a vector (sin, cos) in degrees, 0 ≤ result &lt; 360; null when the vector is too

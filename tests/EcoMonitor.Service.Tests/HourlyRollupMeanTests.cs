@@ -47,6 +47,45 @@ public sealed class HourlyRollupMeanTests
         Assert.Equal(expected, actual);
     }
 
+    /// <summary>Wind directions are read raw, in chunks of InfluxConnection.ChunkRows rows, and each minute's vector
+    /// mean is taken once its last reading has come. One reading every 2 s for three hours is 5,400 rows of one
+    /// series: minutes straddle the chunks' edges. Expected: per minute the mean unit vector of its valid readings,
+    /// per hour the mean unit vector of its minutes' directions (worked out here from the readings as written).</summary>
+    [Fact]
+    public async Task Wind_direction_minutes_that_straddle_the_answers_chunks_count_once_with_all_their_readings()
+    {
+        var random = new Random(7);
+        var readings = new List<(DateTimeOffset T, double Degrees, bool Valid)>();
+        for (var t = First; t < First.AddHours(3); t = t.AddSeconds(2))
+            readings.Add((t, Math.Round((350 + random.NextDouble() * 40) % 360, 3), random.Next(10) > 0));
+        Assert.True(readings.Count > 2 * InfluxConnection.ChunkRows);
+        var database = TestInfrastructure.UniqueName("rollup_wdir");
+        await Seed.WriteAsync(database, readings.Select(r => Seed.Line("air-9", "wdir", r.T, r.Degrees, r.Valid ? "N" : "D")));
+
+        static (double Sin, double Cos) Unit(double degrees) => (Math.Sin(degrees * Math.PI / 180), Math.Cos(degrees * Math.PI / 180));
+        static double Direction(IEnumerable<double> degrees)
+        {
+            var units = degrees.Select(Unit).ToList();
+            var d = Math.Atan2(units.Average(u => u.Sin), units.Average(u => u.Cos)) * 180 / Math.PI;
+            return d < 0 ? d + 360 : d;
+        }
+        var expected = readings.Where(r => r.Valid)
+            .GroupBy(r => r.T.AddSeconds(-r.T.Second))
+            .Select(m => (Minute: m.Key, Direction: Direction(m.Select(r => r.Degrees))))
+            .GroupBy(m => m.Minute.AddMinutes(-m.Minute.Minute))
+            .ToDictionary(h => h.Key.ToUnixTimeMilliseconds(), h => (Minutes: h.Count(), Direction: Direction(h.Select(m => m.Direction))));
+
+        using var influx = TestInfrastructure.Influx(database);
+        var rows = (await influx.QueryAsync("SELECT \"minutes\", \"mean\" FROM \"reading_1h\" WHERE \"parameter\" = 'wdir'")).Single().Rows().ToList();
+        Assert.Equal(3, rows.Count);
+        foreach (var row in rows)
+        {
+            var (minutes, direction) = expected[row["time"].GetInt64()];
+            Assert.Equal(minutes, row["minutes"].GetInt32());
+            Assert.Equal(direction, row["mean"].GetDouble(), 1e-9);
+        }
+    }
+
     /// <summary>A row with its doubles as their exact bits (R: the shortest text that reads back to the same double).</summary>
     static string Row(string station, string parameter, long time, long minutes, double mean, double min, double max) =>
         string.Create(CultureInfo.InvariantCulture, $"{station} {parameter} {time} {minutes} {mean:R} {min:R} {max:R} {BitConverter.DoubleToInt64Bits(mean)}");

@@ -318,11 +318,27 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
         Dictionary<(string Station, string Parameter, DateTimeOffset Minute), double> statMinutes, CancellationToken ct)
     {
-        // Per hour, its minute values in time order (InfluxDB answers each series in time order). Hours that also
-        // have the station's minute means are merged minute by minute.
-        var perMinute = new Dictionary<(string Station, string Parameter, DateTimeOffset Hour), List<(long Minute, double Value)>>();
-        List<(long Minute, double Value)> MinutesOf((string, string, DateTimeOffset) key) =>
-            perMinute.TryGetValue(key, out var list) ? list : perMinute[key] = [];
+        // The answers are streamed in chunks and each minute is taken as it comes (InfluxDB answers each series in
+        // time order), so memory holds one figure per hour, not the minutes: a recompute may span many days of many
+        // stations. Only hours that also have the station's minute means keep their minutes, to merge them.
+        var merged = new Dictionary<(string Station, string Parameter, DateTimeOffset Hour), SortedDictionary<long, double>>();
+        foreach (var ((station, parameter, minute), avg) in statMinutes)
+        {
+            var key = (station, parameter, HourOf(minute));
+            if (!merged.TryGetValue(key, out var minutes)) merged[key] = minutes = [];
+            minutes[minute.ToUnixTimeMilliseconds()] = avg; // the station's own minute mean wins: readings fill the rest
+        }
+        var hours = new Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourAccumulator>();
+        void Add(string station, string parameter, long minute, double value)
+        {
+            var key = (station, parameter, HourOf(DateTimeOffset.FromUnixTimeMilliseconds(minute)));
+            if (merged.TryGetValue(key, out var minutes)) minutes.TryAdd(minute, value);
+            else
+            {
+                if (!hours.TryGetValue(key, out var hour)) hours[key] = hour = new HourAccumulator(IsDirection(parameter));
+                hour.Add(value);
+            }
+        }
 
         // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
         if (parameters is null || parameters.Any(p => !IsDirection(p)))
@@ -331,68 +347,79 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             var filter = Filter(bind, stations, parameters);
             var q = $"SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND \"parameter\" != $wd " +
                     "AND time >= $from AND time < $to GROUP BY time(1m), \"station\", \"parameter\" fill(none)";
-            foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
+            await foreach (var series in influx.QueryChunksAsync(q, bind, ct))
             {
                 var (station, parameter) = (series.Tags["station"], series.Tags["parameter"]);
                 var (time, m) = (IndexOf(series.Columns, "time"), IndexOf(series.Columns, "m"));
-                List<(long Minute, double Value)>? list = null;
-                var listHour = long.MinValue;
                 foreach (var row in series.Values)
-                {
-                    if (row[m].ValueKind != JsonValueKind.Number) continue;
-                    var ms = row[time].GetInt64();
-                    var hour = HourOf(DateTimeOffset.FromUnixTimeMilliseconds(ms));
-                    if (list is null || hour.UtcTicks != listHour)
-                    {
-                        list = MinutesOf((station, parameter, hour));
-                        listHour = hour.UtcTicks;
-                    }
-                    list.Add((ms, row[m].GetDouble()));
-                }
+                    if (row[m].ValueKind == JsonValueKind.Number) Add(station, parameter, row[time].GetInt64(), row[m].GetDouble());
             }
         }
         if (parameters is null || parameters.Any(IsDirection))
         {
+            // Raw directions, each minute's vector mean taken once its last reading has come (a minute may straddle
+            // two chunks).
             var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
             var filter = Filter(bind, stations, null);
             var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $wd AND {InfluxQl.ValidFlags}{filter} " +
                     "AND time >= $from AND time < $to GROUP BY \"station\"";
-            foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
-                foreach (var minute in series.Rows().GroupBy(r => MinuteOf(TimeOf(r))))
-                    if (WindVector.Mean(minute.Select(r => Number(r, "value"))) is { } direction)
-                        MinutesOf((series.Tags["station"], Parameters.WindDirection, HourOf(minute.Key))).Add((minute.Key.ToUnixTimeMilliseconds(), direction));
-        }
-        // The station's own minute mean wins over the readings' mean of the same minute.
-        foreach (var hour in statMinutes.GroupBy(kv => (kv.Key.Station, kv.Key.Parameter, Hour: HourOf(kv.Key.Minute))))
-        {
-            var merged = new SortedDictionary<long, double>();
-            var list = MinutesOf(hour.Key);
-            foreach (var (minute, value) in list) merged[minute] = value;
-            foreach (var (key, avg) in hour) merged[key.Minute.ToUnixTimeMilliseconds()] = avg;
-            list.Clear();
-            foreach (var (minute, value) in merged) list.Add((minute, value));
+            var open = new Dictionary<string, (long Minute, List<double> Directions)>();
+            void Close(string station)
+            {
+                if (open.Remove(station, out var minute) && WindVector.Mean(minute.Directions) is { } direction)
+                    Add(station, Parameters.WindDirection, minute.Minute, direction);
+            }
+            await foreach (var series in influx.QueryChunksAsync(q, bind, ct))
+            {
+                var station = series.Tags["station"];
+                var (time, value) = (IndexOf(series.Columns, "time"), IndexOf(series.Columns, "value"));
+                foreach (var row in series.Values)
+                {
+                    if (row[value].ValueKind != JsonValueKind.Number) continue;
+                    var minute = MinuteOf(DateTimeOffset.FromUnixTimeMilliseconds(row[time].GetInt64())).ToUnixTimeMilliseconds();
+                    if (open.TryGetValue(station, out var current) && current.Minute != minute) Close(station);
+                    if (!open.TryGetValue(station, out current)) open[station] = current = (minute, []);
+                    current.Directions.Add(row[value].GetDouble());
+                }
+            }
+            foreach (var station in open.Keys.ToList()) Close(station);
         }
 
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
-        foreach (var (key, minutes) in perMinute)
+        foreach (var (key, hour) in hours) result[key] = hour.Figures();
+        foreach (var (key, minutes) in merged)
         {
-            if (minutes.Count == 0) continue;
-            if (IsDirection(key.Parameter))
-            {
-                result[key] = new HourFigures(minutes.Count, WindVector.Mean(minutes.Select(x => x.Value)) ?? double.NaN, double.NaN, double.NaN, SourceMinutes);
-                continue;
-            }
-            // In time order, one by one: the same sum, and so the same mean, as InfluxDB's mean() of the minutes.
-            double sum = 0, min = minutes[0].Value, max = minutes[0].Value;
-            foreach (var (_, value) in minutes)
-            {
-                sum += value;
-                if (value < min) min = value;
-                if (value > max) max = value;
-            }
-            result[key] = new HourFigures(minutes.Count, sum / minutes.Count, min, max, SourceMinutes);
+            var hour = new HourAccumulator(IsDirection(key.Parameter));
+            foreach (var value in minutes.Values) hour.Add(value);
+            result[key] = hour.Figures();
         }
         return result;
+    }
+
+    /// <summary>An hour's minute values, taken one by one in time order: count, sum, min and max (the same sum, and
+    /// so the same mean, as InfluxDB's mean() of them), or for wind direction the vector sum
+    /// (<see cref="WindVector.Sum"/>, the same as <see cref="WindVector.Mean"/> of them in that order).</summary>
+    sealed class HourAccumulator(bool direction)
+    {
+        int _count;
+        double _sum, _min, _max;
+        WindVector.Sum _directions;
+
+        public void Add(double value)
+        {
+            if (direction) _directions.Add(value);
+            else
+            {
+                _sum += value;
+                if (_count == 0 || value < _min) _min = value;
+                if (_count == 0 || value > _max) _max = value;
+            }
+            _count++;
+        }
+
+        public HourFigures Figures() => direction
+            ? new HourFigures(_count, _directions.Mean ?? double.NaN, double.NaN, double.NaN, SourceMinutes)
+            : new HourFigures(_count, _sum / _count, _min, _max, SourceMinutes);
     }
 
     static string Line(string station, string parameter, DateTimeOffset hour, HourFigures f)

@@ -65,6 +65,79 @@ public sealed class InfluxConnection : IDisposable
         return InfluxSeries.Parse(body);
     }
 
+    /// <summary>Rows per chunk of a <see cref="QueryChunksAsync"/> answer (a chunk is about 30 bytes a row).</summary>
+    public const int ChunkRows = 2000;
+
+    /// <summary>Runs InfluxQL whose answer may be large (minute data of many stations and hours): InfluxDB sends it
+    /// in chunks of <see cref="ChunkRows"/> rows (<c>chunked=true</c>, one JSON answer per line), and each chunk is
+    /// parsed and handed on by itself, so only one is held at a time. A series longer than a chunk comes in several,
+    /// in time order. A server that does not chunk sends one answer, taken the same way. The whole answer must
+    /// arrive within Influx:Timeout (an <see cref="OperationCanceledException"/> otherwise, as for
+    /// <see cref="QueryAsync"/>).</summary>
+    public async IAsyncEnumerable<InfluxSeries> QueryChunksAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var form = new Dictionary<string, string>
+        {
+            ["db"] = Settings.Database,
+            ["q"] = influxQl,
+            ["epoch"] = "ms",
+            ["chunked"] = "true",
+            ["chunk_size"] = ChunkRows.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        if (!string.IsNullOrEmpty(Settings.RetentionPolicy)) form["rp"] = Settings.RetentionPolicy;
+        if (parameters is { Count: > 0 }) form["params"] = JsonSerializer.Serialize(parameters);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Settings.Timeout);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "query") { Content = new FormUrlEncodedContent(form) };
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        if (!response.IsSuccessStatusCode)
+        {
+            var body = await response.Content.ReadAsStringAsync(timeout.Token);
+            throw new InfluxException((int)response.StatusCode, ErrorOf(body) ?? body);
+        }
+        await using var stream = await response.Content.ReadAsStreamAsync(timeout.Token);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var (start, end) = (0, 0);
+        try
+        {
+            while (true)
+            {
+                var newline = buffer.AsSpan(start, end - start).IndexOf((byte)'\n');
+                if (newline >= 0)
+                {
+                    var line = buffer.AsMemory(start, newline);
+                    start += newline + 1;
+                    foreach (var series in InfluxSeries.Parse(line)) yield return series;
+                    continue;
+                }
+                if (start > 0)
+                {
+                    Buffer.BlockCopy(buffer, start, buffer, 0, end - start);
+                    (start, end) = (0, end - start);
+                }
+                if (end == buffer.Length)
+                {
+                    var larger = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    Buffer.BlockCopy(buffer, 0, larger, 0, end);
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+                var read = await stream.ReadAsync(buffer.AsMemory(end), timeout.Token);
+                if (read == 0)
+                {
+                    foreach (var series in InfluxSeries.Parse(buffer.AsMemory(start, end - start))) yield return series;
+                    yield break;
+                }
+                end += read;
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     /// <summary>The "error" member of an InfluxDB error body, if it has one.</summary>
     public static string? ErrorOf(string body)
     {
@@ -90,11 +163,16 @@ public sealed class InfluxException(int status, string message) : Exception($"In
 /// <summary>One series of a /query answer; values keep InfluxDB's JSON (times are epoch milliseconds).</summary>
 public sealed record InfluxSeries(string Name, IReadOnlyDictionary<string, string> Tags, IReadOnlyList<string> Columns, IReadOnlyList<JsonElement[]> Values)
 {
-    public static IReadOnlyList<InfluxSeries> Parse(string body)
+    // One copy of the answer that the values point into (not pooled, so it needs no disposing), instead of a
+    // clone per value: a rollup query's answer has tens of thousands of them.
+    public static IReadOnlyList<InfluxSeries> Parse(string body) => Parse(JsonElement.Parse(body));
+
+    /// <summary>One answer in UTF-8 (a chunk of a chunked answer); blank input has no series.</summary>
+    public static IReadOnlyList<InfluxSeries> Parse(ReadOnlyMemory<byte> utf8) =>
+        utf8.Span.Trim(" \t\r\n"u8).IsEmpty ? [] : Parse(JsonElement.Parse(utf8.Span));
+
+    static IReadOnlyList<InfluxSeries> Parse(JsonElement root)
     {
-        // One copy of the answer that the values point into (not pooled, so it needs no disposing), instead of a
-        // clone per value: a rollup query's answer has tens of thousands of them.
-        var root = JsonElement.Parse(body);
         var list = new List<InfluxSeries>();
         if (!root.TryGetProperty("results", out var results)) return list;
         foreach (var result in results.EnumerateArray())
