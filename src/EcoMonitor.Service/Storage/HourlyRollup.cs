@@ -178,12 +178,6 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     static double Number(IReadOnlyDictionary<string, JsonElement> row, string column) =>
         row.TryGetValue(column, out var e) && e.ValueKind == JsonValueKind.Number ? e.GetDouble() : double.NaN;
 
-    static int IndexOf(IReadOnlyList<string> columns, string column)
-    {
-        for (var i = 0; i < columns.Count; i++) if (columns[i] == column) return i;
-        throw new InvalidOperationException($"InfluxDB's answer has no column '{column}'");
-    }
-
     static DateTimeOffset TimeOf(IReadOnlyDictionary<string, JsonElement> row) => DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
 
     /// <summary>The hours of the rollup in [from, to).</summary>
@@ -347,13 +341,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             var filter = Filter(bind, stations, parameters);
             var q = $"SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND \"parameter\" != $wd " +
                     "AND time >= $from AND time < $to GROUP BY time(1m), \"station\", \"parameter\" fill(none)";
-            await foreach (var series in influx.QueryChunksAsync(q, bind, ct))
-            {
-                var (station, parameter) = (series.Tags["station"], series.Tags["parameter"]);
-                var (time, m) = (IndexOf(series.Columns, "time"), IndexOf(series.Columns, "m"));
-                foreach (var row in series.Values)
-                    if (row[m].ValueKind == JsonValueKind.Number) Add(station, parameter, row[time].GetInt64(), row[m].GetDouble());
-            }
+            await influx.QueryNumbersAsync(q, bind, "m", (tags, minute, mean) => Add(tags["station"], tags["parameter"], minute, mean), ct);
         }
         if (parameters is null || parameters.Any(IsDirection))
         {
@@ -369,19 +357,14 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                 if (open.Remove(station, out var minute) && WindVector.Mean(minute.Directions) is { } direction)
                     Add(station, Parameters.WindDirection, minute.Minute, direction);
             }
-            await foreach (var series in influx.QueryChunksAsync(q, bind, ct))
+            await influx.QueryNumbersAsync(q, bind, "value", (tags, time, degrees) =>
             {
-                var station = series.Tags["station"];
-                var (time, value) = (IndexOf(series.Columns, "time"), IndexOf(series.Columns, "value"));
-                foreach (var row in series.Values)
-                {
-                    if (row[value].ValueKind != JsonValueKind.Number) continue;
-                    var minute = MinuteOf(DateTimeOffset.FromUnixTimeMilliseconds(row[time].GetInt64())).ToUnixTimeMilliseconds();
-                    if (open.TryGetValue(station, out var current) && current.Minute != minute) Close(station);
-                    if (!open.TryGetValue(station, out current)) open[station] = current = (minute, []);
-                    current.Directions.Add(row[value].GetDouble());
-                }
-            }
+                var station = tags["station"];
+                var minute = MinuteOf(DateTimeOffset.FromUnixTimeMilliseconds(time)).ToUnixTimeMilliseconds();
+                if (open.TryGetValue(station, out var current) && current.Minute != minute) Close(station);
+                if (!open.TryGetValue(station, out current)) open[station] = current = (minute, []);
+                current.Directions.Add(degrees);
+            }, ct);
             foreach (var station in open.Keys.ToList()) Close(station);
         }
 

@@ -65,17 +65,27 @@ public sealed class InfluxConnection : IDisposable
         return InfluxSeries.Parse(body);
     }
 
-    /// <summary>Rows per chunk of a <see cref="QueryChunksAsync"/> answer (a chunk is about 30 bytes a row).</summary>
+    /// <summary>Rows per chunk of a <see cref="QueryNumbersAsync"/> answer (a chunk is about 30 bytes a row).</summary>
     public const int ChunkRows = 2000;
 
-    /// <summary>Runs InfluxQL whose answer may be large (minute data of many stations and hours): InfluxDB sends it
-    /// in chunks of <see cref="ChunkRows"/> rows (<c>chunked=true</c>, one JSON answer per line), and each chunk is
-    /// parsed and handed on by itself, so only one is held at a time. A series longer than a chunk comes in several,
-    /// in time order. A server that does not chunk sends one answer, taken the same way. The whole answer must
-    /// arrive within Influx:Timeout (an <see cref="OperationCanceledException"/> otherwise, as for
-    /// <see cref="QueryAsync"/>).</summary>
-    public async IAsyncEnumerable<InfluxSeries> QueryChunksAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters,
-        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    /// <summary>Runs InfluxQL whose answer may be large (minute data of many stations and hours) and whose columns are
+    /// <c>time</c> and one number (<paramref name="column"/>). InfluxDB sends the answer in chunks of
+    /// <see cref="ChunkRows"/> rows (<c>chunked=true</c>, one JSON answer per line); each chunk is read token by token
+    /// and each row with a number handed to <paramref name="row"/> (the series' tags, epoch milliseconds, the number)
+    /// in the answer's order, so only one chunk is held at a time and nothing is kept per row. A series longer than a
+    /// chunk comes in several, in time order. Rows without a number (null) are skipped. A server that does not
+    /// chunk sends one answer, taken the same way. The whole answer must arrive within Influx:Timeout (an
+    /// <see cref="OperationCanceledException"/> otherwise, as for <see cref="QueryAsync"/>).</summary>
+    public async Task QueryNumbersAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters, string column,
+        Action<IReadOnlyDictionary<string, string>, long, double> row, CancellationToken ct = default)
+    {
+        await foreach (var chunk in ChunksAsync(influxQl, parameters, ct)) NumberRows.Read(chunk.Span, column, row);
+    }
+
+    /// <summary>The chunks of a chunked answer (see <see cref="QueryNumbersAsync"/>); each is valid until the next
+    /// is asked for.</summary>
+    async IAsyncEnumerable<ReadOnlyMemory<byte>> ChunksAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         var form = new Dictionary<string, string>
         {
@@ -108,7 +118,7 @@ public sealed class InfluxConnection : IDisposable
                 {
                     var line = buffer.AsMemory(start, newline);
                     start += newline + 1;
-                    foreach (var series in InfluxSeries.Parse(line)) yield return series;
+                    if (!line.Span.Trim(" \t\r"u8).IsEmpty) yield return line;
                     continue;
                 }
                 if (start > 0)
@@ -126,7 +136,7 @@ public sealed class InfluxConnection : IDisposable
                 var read = await stream.ReadAsync(buffer.AsMemory(end), timeout.Token);
                 if (read == 0)
                 {
-                    foreach (var series in InfluxSeries.Parse(buffer.AsMemory(start, end - start))) yield return series;
+                    if (!buffer.AsSpan(0, end).Trim(" \t\r\n"u8).IsEmpty) yield return buffer.AsMemory(0, end);
                     yield break;
                 }
                 end += read;
@@ -163,16 +173,11 @@ public sealed class InfluxException(int status, string message) : Exception($"In
 /// <summary>One series of a /query answer; values keep InfluxDB's JSON (times are epoch milliseconds).</summary>
 public sealed record InfluxSeries(string Name, IReadOnlyDictionary<string, string> Tags, IReadOnlyList<string> Columns, IReadOnlyList<JsonElement[]> Values)
 {
-    // One copy of the answer that the values point into (not pooled, so it needs no disposing), instead of a
-    // clone per value: a rollup query's answer has tens of thousands of them.
-    public static IReadOnlyList<InfluxSeries> Parse(string body) => Parse(JsonElement.Parse(body));
-
-    /// <summary>One answer in UTF-8 (a chunk of a chunked answer); blank input has no series.</summary>
-    public static IReadOnlyList<InfluxSeries> Parse(ReadOnlyMemory<byte> utf8) =>
-        utf8.Span.Trim(" \t\r\n"u8).IsEmpty ? [] : Parse(JsonElement.Parse(utf8.Span));
-
-    static IReadOnlyList<InfluxSeries> Parse(JsonElement root)
+    public static IReadOnlyList<InfluxSeries> Parse(string body)
     {
+        // One copy of the answer that the values point into (not pooled, so it needs no disposing), instead of a
+        // clone per value: a rollup query's answer has tens of thousands of them.
+        var root = JsonElement.Parse(body);
         var list = new List<InfluxSeries>();
         if (!root.TryGetProperty("results", out var results)) return list;
         foreach (var result in results.EnumerateArray())
@@ -198,4 +203,107 @@ public sealed record InfluxSeries(string Name, IReadOnlyDictionary<string, strin
     /// <summary>Rows as column name -> value.</summary>
     public IEnumerable<IReadOnlyDictionary<string, JsonElement>> Rows() =>
         Values.Select(row => (IReadOnlyDictionary<string, JsonElement>)Columns.Zip(row).ToDictionary(x => x.First, x => x.Second));
+}
+
+/// <summary>The rows of one /query answer whose columns are <c>time</c> and one number, read token by token
+/// (<see cref="InfluxConnection.QueryNumbersAsync"/>). InfluxDB writes a series' members in the order name, tags,
+/// columns, values; members this reader does not know are skipped.</summary>
+static class NumberRows
+{
+    public static void Read(ReadOnlySpan<byte> answer, string column, Action<IReadOnlyDictionary<string, string>, long, double> row)
+    {
+        var reader = new Utf8JsonReader(answer);
+        Expect(ref reader, JsonTokenType.StartObject);
+        while (Property(ref reader) is { } name)
+        {
+            if (name == "error")
+            {
+                reader.Read();
+                throw new InfluxException(200, reader.GetString() ?? "query error");
+            }
+            if (name != "results")
+            {
+                reader.Skip();
+                continue;
+            }
+            Expect(ref reader, JsonTokenType.StartArray);
+            while (Next(ref reader) == JsonTokenType.StartObject)
+                while (Property(ref reader) is { } member)
+                {
+                    if (member == "error")
+                    {
+                        reader.Read();
+                        throw new InfluxException(200, reader.GetString() ?? "query error");
+                    }
+                    if (member != "series")
+                    {
+                        reader.Skip();
+                        continue;
+                    }
+                    Expect(ref reader, JsonTokenType.StartArray);
+                    while (Next(ref reader) == JsonTokenType.StartObject) Series(ref reader, column, row);
+                }
+        }
+    }
+
+    static void Series(ref Utf8JsonReader reader, string column, Action<IReadOnlyDictionary<string, string>, long, double> row)
+    {
+        IReadOnlyDictionary<string, string> tags = new Dictionary<string, string>();
+        var (time, value, count) = (-1, -1, 0);
+        while (Property(ref reader) is { } member)
+            switch (member)
+            {
+                case "tags":
+                    Expect(ref reader, JsonTokenType.StartObject);
+                    var t = new Dictionary<string, string>();
+                    while (Property(ref reader) is { } tag)
+                    {
+                        reader.Read();
+                        t[tag] = reader.GetString() ?? "";
+                    }
+                    tags = t;
+                    break;
+                case "columns":
+                    Expect(ref reader, JsonTokenType.StartArray);
+                    while (Next(ref reader) == JsonTokenType.String)
+                    {
+                        var name = reader.GetString();
+                        if (name == "time") time = count;
+                        else if (name == column) value = count;
+                        count++;
+                    }
+                    break;
+                case "values":
+                    if (time < 0 || value < 0) throw new InvalidOperationException($"InfluxDB's answer has no 'time' or '{column}' column");
+                    Expect(ref reader, JsonTokenType.StartArray);
+                    while (Next(ref reader) == JsonTokenType.StartArray)
+                    {
+                        var (ms, number, has, i) = (0L, 0.0, false, 0);
+                        while (Next(ref reader) != JsonTokenType.EndArray)
+                        {
+                            if (i == time) ms = reader.GetInt64();
+                            else if (i == value && reader.TokenType == JsonTokenType.Number) (number, has) = (reader.GetDouble(), true);
+                            else reader.Skip();
+                            i++;
+                        }
+                        if (has) row(tags, ms, number);
+                    }
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+    }
+
+    /// <summary>The next property's name (the reader then stands on it), or null at the end of the object.</summary>
+    static string? Property(ref Utf8JsonReader reader) =>
+        Next(ref reader) == JsonTokenType.PropertyName ? reader.GetString() : null;
+
+    static JsonTokenType Next(ref Utf8JsonReader reader) =>
+        reader.Read() ? reader.TokenType : throw new JsonException("InfluxDB's answer ends early");
+
+    static void Expect(ref Utf8JsonReader reader, JsonTokenType type)
+    {
+        if (Next(ref reader) != type) throw new JsonException($"InfluxDB's answer has {reader.TokenType} where {type} was expected");
+    }
 }
