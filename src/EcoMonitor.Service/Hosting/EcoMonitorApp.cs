@@ -152,7 +152,8 @@ public static class EcoMonitorApp
         services.AddOptions<StandardsSettings>().BindConfiguration(StandardsSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<StandardsCatalog>();
         services.AddSingleton(sp => new HourlyRollup(sp.GetRequiredService<InfluxConnection>(), sp.GetRequiredService<StandardsCatalog>().Air.MinMinutesPerHour,
-            sp.GetRequiredService<IOptions<IngestionSettings>>().Value.HourlyPrecedence));
+            sp.GetRequiredService<IOptions<IngestionSettings>>().Value.HourlyPrecedence,
+            string.IsNullOrEmpty(sp.GetRequiredService<IOptions<MqttSettings>>().Value.SharedGroup) ? sp.GetRequiredService<IOptions<RollupSettings>>().Value.RecentHours : 0));
         services.AddOptions<RollupSettings>().BindConfiguration(RollupSettings.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<RollupStage>();
         // Registered before the ingestion worker: hosted services stop in reverse order, so the stage stops last.

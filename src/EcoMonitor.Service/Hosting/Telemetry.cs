@@ -145,6 +145,10 @@ public sealed class ServiceInstruments
         storage.CreateObservableCounter("ecomonitor.rollup.hours_recomputed", () => rollups.HoursRecomputed, description: "hours recomputed by the rollup stage");
         storage.CreateObservableCounter("ecomonitor.rollup.hours_repaired", () => rollups.HoursRepaired,
             description: "hours recomputed from durable dirty marks (other or crashed instances, overflow)");
+        storage.CreateObservableCounter("ecomonitor.rollup.minute_rows_read", () => rollups.MinuteRowsRead,
+            description: "rows of minute means and raw wind directions the rollup's recomputes read from InfluxDB");
+        storage.CreateObservableGauge("ecomonitor.rollup.recent_hours", () => rollups.RecentHoursKept,
+            description: "hours whose minute values the rollup keeps in memory (Rollup:RecentHours)");
         storage.CreateObservableCounter("ecomonitor.rollup.failures", () => rollups.Failures, description: "failed rollup recomputes, mark reads and mark deletions (retried)");
 
         var api = meters.Create(Telemetry.ApiMeter);

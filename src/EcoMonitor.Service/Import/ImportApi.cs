@@ -137,8 +137,7 @@ public sealed class ImportApi(ImportProcessor processor, InfluxWriter writer, Ro
         var lastMark = rollups.AddMarks(touched, lines.Lines);
         var refused = await writer.WriteAsync(lines.Lines, ct);
         var (stored, storedStatistics, refusedStatistics) = lines.Apply(refused, error => log.LogError("InfluxDB refused a rollup dirty mark of an import: {Error}", error));
-        var storedHours = refused.Count == 0 ? touched : HourlyRollup.HoursOf(stored, storedStatistics);
-        if (touched.Count > 0) rollups.Stored(lastMark, storedHours);
+        if (touched.Count > 0) rollups.Stored(lastMark, stored, storedStatistics);
         return (touched, refusedStatistics);
     }
 }

@@ -234,7 +234,7 @@ public sealed class IngestionPipeline
             await previous;
             // Handed over, not awaited: the rollups are brought up to date by their own stage. (In sequence order:
             // the stage deletes this writer's marks up to the last batch it took.)
-            if (p.TouchedCount > 0) _rollups.Stored(p.LastMark, HourlyRollup.HoursOf(stored, storedStatistics));
+            if (p.TouchedCount > 0) _rollups.Stored(p.LastMark, stored, storedStatistics);
             if (_broadcast.Watchers > 0) _broadcast.Publish(stored);
 
             // Dead letters of the whole batch go out together; a message is acknowledged only once its dead letter is out.

@@ -38,8 +38,30 @@ namespace EcoMonitor.Service.Storage;
 /// the standard's minutes), <c>mean</c>, <c>min</c>, <c>max</c> (of those hourly means; wdir: the vector mean only);
 /// time = local midnight (China time). Whether a day is valid (GB 3095: 20 hours) is decided when it is read.</summary>
 public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour = HourlyRollup.MinMinutesPerHour,
-    HourlyPrecedence precedence = HourlyPrecedence.Station)
+    HourlyPrecedence precedence = HourlyPrecedence.Station, int recentHours = 0)
 {
+    /// <summary>Minute values of recently computed hours (Rollup:RecentHours; 0, the default here, and always with
+    /// Mqtt:SharedGroup: off): a recompute of such an hour reads only the minutes changed since.</summary>
+    readonly RecentHours _recent = new(recentHours);
+
+    /// <summary>Hours whose minutes are kept (<see cref="RecentHours"/>).</summary>
+    public int RecentHoursKept => _recent.Count;
+
+    long _rowsRead;
+
+    /// <summary>Rows of readings' minute means and raw wind directions read by recomputes so far: what a recompute
+    /// costs InfluxDB grows with them.</summary>
+    public long MinuteRowsRead => Interlocked.Read(ref _rowsRead);
+
+    /// <summary>Notes the minutes of stored readings: the rollup stage calls it before it queues their hours.</summary>
+    public void Touched(IEnumerable<Reading> readings) => _recent.Touched(readings);
+
+    /// <summary>These hours may have changed in ways not noted (hours from the durable marks): read them whole.</summary>
+    public void Forget(IEnumerable<(string StationId, string Parameter, DateTimeOffset Hour)> hours) => _recent.Forget(hours);
+
+    /// <summary>Forgets every kept hour.</summary>
+    public void ForgetAll() => _recent.Clear();
+
     public const string Measurement = "reading_1h";
     public const string DailyMeasurement = "reading_1d";
     public const string SourceMinutes = "minutes";
@@ -101,7 +123,9 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var stations = dirty.Select(d => d.StationId).Distinct().ToList();
         var parameters = dirty.Select(d => d.Parameter).Distinct().ToList();
         var (first, end) = (dirty.Min(d => d.Hour), dirty.Max(d => d.Hour).AddHours(1));
-        var computed = await ComputeAsync(stations, parameters, first, end, ct);
+        var computed = verify || !_recent.Enabled
+            ? await ComputeAsync(stations, parameters, first, end, ct)
+            : await ComputeRecentAsync(dirty, stations, parameters, first, end, ct);
         var hours = dirty.ToDictionary(d => d, d => computed.TryGetValue(d, out var f) ? f : HourFigures.None);
         await WriteAsync([.. hours.Select(kv => Line(kv.Key.StationId, kv.Key.Parameter, kv.Key.Hour, kv.Value))], ct);
         for (var pass = 1; verify && pass < MaxDayPasses; pass++)
@@ -166,6 +190,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
     /// minute/hourly statistics (an operator's backfill, or data loaded around the service), 30 local days at a time.</summary>
     public async Task RebuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
+        _recent.Clear(); // the data may have been written around the service
         for (var start = ChinaTime.DayStartOf(from); start < to; start = start.AddDays(30))
         {
             var end = start.AddDays(30);
@@ -255,6 +280,73 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         return result;
     }
 
+    /// <summary><see cref="ComputeAsync"/> for the dirty hours only, with the minutes of recently computed hours
+    /// taken from memory (<see cref="RecentHours"/>): InfluxDB is asked for the minutes of hours not kept (whole) and
+    /// for the changed minutes of kept ones, over one span [earliest, latest) for the stations and parameters that
+    /// need it. The figures are taken from the minutes in time order, as by <see cref="MinuteHoursAsync"/>: the same
+    /// figures (RecentHoursTests compares both after every batch). A failure forgets the hours (their kept minutes may
+    /// be half updated): the retry reads them whole.</summary>
+    async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ComputeRecentAsync(
+        IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, IReadOnlyList<string> stations,
+        IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
+    {
+        var (whole, changed, unchanged) = _recent.Take(dirty);
+        try
+        {
+            var (stationHours, stationMinutes) = await StatisticsAsync(stations, parameters, from, to, ct);
+            var fresh = whole.ToDictionary(k => k, _ => RecentHours.Empty());
+            long spanFrom = long.MaxValue, spanTo = long.MinValue;
+            foreach (var k in whole)
+                (spanFrom, spanTo) = (Math.Min(spanFrom, k.Hour.ToUnixTimeMilliseconds()), Math.Max(spanTo, k.Hour.AddHours(1).ToUnixTimeMilliseconds()));
+            foreach (var (_, (f, t, _)) in changed) (spanFrom, spanTo) = (Math.Min(spanFrom, f), Math.Max(spanTo, t));
+            if (spanFrom < spanTo)
+            {
+                // The span is read again in full: the changed hours' minutes in it are cleared first (a minute whose
+                // readings all became invalid has no value any more).
+                foreach (var (key, (_, _, minutes)) in changed)
+                    for (var i = 0; i < RecentHours.MinutesPerHour; i++)
+                        if (key.Hour.AddMinutes(i).ToUnixTimeMilliseconds() is var t && t >= spanFrom && t < spanTo) minutes[i] = double.NaN;
+                void Set(string station, string parameter, long minute, double value)
+                {
+                    var key = (station, parameter, HourOf(DateTimeOffset.FromUnixTimeMilliseconds(minute)));
+                    var minutes = fresh.TryGetValue(key, out var f) ? f : changed.TryGetValue(key, out var c) ? c.Minutes : null;
+                    if (minutes is not null) minutes[(int)((minute - key.Item3.ToUnixTimeMilliseconds()) / 60_000)] = value;
+                }
+                var read = whole.Concat(changed.Keys).ToList();
+                var (bindFrom, bindTo) = (DateTimeOffset.FromUnixTimeMilliseconds(spanFrom), DateTimeOffset.FromUnixTimeMilliseconds(spanTo));
+                var values = read.Where(k => !IsDirection(k.Parameter)).ToList();
+                if (values.Count > 0)
+                    await MinuteMeansAsync([.. values.Select(k => k.Station).Distinct()], [.. values.Select(k => k.Parameter).Distinct()], bindFrom, bindTo, Set, ct);
+                var directions = read.Where(k => IsDirection(k.Parameter)).ToList();
+                if (directions.Count > 0)
+                    await MinuteDirectionsAsync([.. directions.Select(k => k.Station).Distinct()], bindFrom, bindTo, Set, ct);
+            }
+            _recent.Put(fresh);
+
+            var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
+            foreach (var key in dirty)
+            {
+                var kept = fresh.TryGetValue(key, out var f) ? f : changed.TryGetValue(key, out var c) ? c.Minutes : unchanged[key];
+                var hour = new HourAccumulator(IsDirection(key.Parameter));
+                for (var i = 0; i < RecentHours.MinutesPerHour; i++)
+                {
+                    // The station's own minute mean wins over the readings' mean of the same minute.
+                    var value = stationMinutes.TryGetValue((key.StationId, key.Parameter, key.Hour.AddMinutes(i)), out var avg) ? avg : kept[i];
+                    if (!double.IsNaN(value)) hour.Add(value);
+                }
+                var minutes = hour.Count > 0 ? hour.Figures() : HourFigures.None;
+                if (stationHours.TryGetValue(key, out var station)) result[key] = Choose(key.Parameter, minutes, station);
+                else if (hour.Count > 0) result[key] = minutes;
+            }
+            return result;
+        }
+        catch
+        {
+            _recent.Forget(dirty);
+            throw;
+        }
+    }
+
     /// <summary>Ingestion:HourlyPrecedence between the minutes and the station's own hourly value.</summary>
     HourFigures Choose(string parameter, HourFigures minutes, StationHour station)
     {
@@ -334,39 +426,10 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             }
         }
 
-        // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
         if (parameters is null || parameters.Any(p => !IsDirection(p)))
-        {
-            var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
-            var filter = Filter(bind, stations, parameters);
-            var q = $"SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND \"parameter\" != $wd " +
-                    "AND time >= $from AND time < $to GROUP BY time(1m), \"station\", \"parameter\" fill(none)";
-            await influx.QueryNumbersAsync(q, bind, "m", (tags, minute, mean) => Add(tags["station"], tags["parameter"], minute, mean), ct);
-        }
+            await MinuteMeansAsync(stations, parameters, from, to, Add, ct);
         if (parameters is null || parameters.Any(IsDirection))
-        {
-            // Raw directions, each minute's vector mean taken once its last reading has come (a minute may straddle
-            // two chunks).
-            var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
-            var filter = Filter(bind, stations, null);
-            var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $wd AND {InfluxQl.ValidFlags}{filter} " +
-                    "AND time >= $from AND time < $to GROUP BY \"station\"";
-            var open = new Dictionary<string, (long Minute, List<double> Directions)>();
-            void Close(string station)
-            {
-                if (open.Remove(station, out var minute) && WindVector.Mean(minute.Directions) is { } direction)
-                    Add(station, Parameters.WindDirection, minute.Minute, direction);
-            }
-            await influx.QueryNumbersAsync(q, bind, "value", (tags, time, degrees) =>
-            {
-                var station = tags["station"];
-                var minute = MinuteOf(DateTimeOffset.FromUnixTimeMilliseconds(time)).ToUnixTimeMilliseconds();
-                if (open.TryGetValue(station, out var current) && current.Minute != minute) Close(station);
-                if (!open.TryGetValue(station, out current)) open[station] = current = (minute, []);
-                current.Directions.Add(degrees);
-            }, ct);
-            foreach (var station in open.Keys.ToList()) Close(station);
-        }
+            await MinuteDirectionsAsync(stations, from, to, Add, ct);
 
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         foreach (var (key, hour) in hours) result[key] = hour.Figures();
@@ -379,6 +442,71 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         return result;
     }
 
+    /// <summary>The minute means of valid readings (not wind direction) in [from, to), handed on minute by minute in
+    /// time order per series.</summary>
+    async Task MinuteMeansAsync(IReadOnlyList<string>? stations, IReadOnlyList<string>? parameters, DateTimeOffset from, DateTimeOffset to,
+        Action<string, string, long, double> minute, CancellationToken ct)
+    {
+        // Hours start at the same instants in UTC and in China time (a whole-hour offset): no tz() needed here.
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
+        var filter = Filter(bind, stations, parameters);
+        var q = $"SELECT mean(\"value\") AS \"m\" FROM \"{ReadingSchema.Measurement}\" WHERE {InfluxQl.ValidFlags}{filter} AND \"parameter\" != $wd " +
+                "AND time >= $from AND time < $to GROUP BY time(1m), \"station\", \"parameter\" fill(none)";
+        var rows = 0L;
+        try
+        {
+            await influx.QueryNumbersAsync(q, bind, "m", (tags, time, mean) =>
+            {
+                rows++;
+                minute(tags["station"], tags["parameter"], time, mean);
+            }, ct);
+        }
+        finally
+        {
+            Interlocked.Add(ref _rowsRead, rows);
+        }
+    }
+
+    /// <summary>The minutes' vector mean wind directions of valid readings in [from, to), handed on minute by minute
+    /// in time order per station. The directions are read raw; a minute's mean is taken once its last reading has come
+    /// (a minute may straddle two chunks of the answer). A minute whose directions cancel out has none.</summary>
+    async Task MinuteDirectionsAsync(IReadOnlyList<string>? stations, DateTimeOffset from, DateTimeOffset to,
+        Action<string, string, long, double> minute, CancellationToken ct)
+    {
+        var bind = new Dictionary<string, object> { ["from"] = ChinaTime.Utc(from), ["to"] = ChinaTime.Utc(to), ["wd"] = Parameters.WindDirection };
+        var filter = Filter(bind, stations, null);
+        var q = $"SELECT \"value\" FROM \"{ReadingSchema.Measurement}\" WHERE \"parameter\" = $wd AND {InfluxQl.ValidFlags}{filter} " +
+                "AND time >= $from AND time < $to GROUP BY \"station\"";
+        var open = new Dictionary<string, (long Minute, WindVector.Sum Directions)>();
+        void Close(string station)
+        {
+            if (open.Remove(station, out var m) && m.Directions.Mean is { } direction) minute(station, Parameters.WindDirection, m.Minute, direction);
+        }
+        var rows = 0L;
+        try
+        {
+            await influx.QueryNumbersAsync(q, bind, "value", (tags, time, degrees) =>
+            {
+                rows++;
+                Direction(tags["station"], time, degrees);
+            }, ct);
+        }
+        finally
+        {
+            Interlocked.Add(ref _rowsRead, rows);
+        }
+        foreach (var station in open.Keys.ToList()) Close(station);
+
+        void Direction(string station, long time, double degrees)
+        {
+            var at = MinuteOf(DateTimeOffset.FromUnixTimeMilliseconds(time)).ToUnixTimeMilliseconds();
+            if (open.TryGetValue(station, out var current) && current.Minute != at) Close(station);
+            if (!open.TryGetValue(station, out current)) current = (at, default);
+            current.Directions.Add(degrees);
+            open[station] = current;
+        }
+    }
+
     /// <summary>An hour's minute values, taken one by one in time order: count, sum, min and max (the same sum, and
     /// so the same mean, as InfluxDB's mean() of them), or for wind direction the vector sum
     /// (<see cref="WindVector.Sum"/>, the same as <see cref="WindVector.Mean"/> of them in that order).</summary>
@@ -387,6 +515,8 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         int _count;
         double _sum, _min, _max;
         WindVector.Sum _directions;
+
+        public int Count => _count;
 
         public void Add(double value)
         {

@@ -82,12 +82,16 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
         return sequence + span - 1;
     }
 
-    /// <summary>A batch whose marks end at <paramref name="sequence"/> is stored (readings and marks): its hours are
-    /// queued for the next round. Never blocks; beyond Rollup:MaxPendingHours the hours are left to the durable
-    /// marks.</summary>
-    public void Stored(long sequence, IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> hours)
+    /// <summary>A batch whose marks end at <paramref name="sequence"/> is stored (these readings and statistics, and
+    /// the marks): its hours are queued for the next round, its readings' minutes noted for the recompute
+    /// (<see cref="HourlyRollup.Touched"/>). Never blocks; beyond Rollup:MaxPendingHours the hours are left to the
+    /// durable marks.</summary>
+    public void Stored(long sequence, IReadOnlyList<Reading> readings, IReadOnlyList<Statistic> statistics)
     {
-        if (!_settings.Enabled || hours.Count == 0) return;
+        if (!_settings.Enabled) return;
+        var hours = HourlyRollup.HoursOf(readings, statistics);
+        if (hours.Count == 0) return;
+        rollup.Touched(readings);
         lock (_lock)
         {
             if (_overflow || _pending.Count + hours.Count > _settings.MaxPendingHours)
@@ -194,6 +198,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
             // Hours dropped from memory are only in the marks: read them all before this writer's marks are deleted.
             // A repair that could not read and delete them all leaves this writer's marks in place for the next round.
             var keepOwnMarks = false;
+            if (overflow) rollup.ForgetAll(); // the hours come back from the marks, read whole
             if (overflow && !await RepairAsync(othersOnly: false, olderThan: null, ct))
             {
                 lock (_lock) _overflow = true;
@@ -373,6 +378,7 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
                     limit *= 2; // one millisecond holds more marks than a page: read a larger page
                     continue;
                 }
+                rollup.Forget(hours); // changed by another writer, or by batches whose minutes were not noted here
                 await RecomputeAsync(hours, ct);
                 Interlocked.Add(ref _repaired, hours.Count);
                 log.LogInformation("Rolled up {Hours} hour(s) from {Marks} durable mark(s) of {Writers}", hours.Count, rows, string.Join(", ", newest.Keys));
@@ -455,6 +461,10 @@ public sealed class RollupStage(HourlyRollup rollup, InfluxConnection influx, In
     /// <summary>Recompute calls made (each a few queries and writes): how well a backlog was grouped.</summary>
     public long Recomputes => Interlocked.Read(ref _recomputes);
     public long HoursRepaired => Interlocked.Read(ref _repaired);
+    /// <summary>Minute rows the recomputes read (<see cref="HourlyRollup.MinuteRowsRead"/>).</summary>
+    public long MinuteRowsRead => rollup.MinuteRowsRead;
+    /// <summary>Hours whose minutes are kept in memory (Rollup:RecentHours).</summary>
+    public int RecentHoursKept => rollup.RecentHoursKept;
     public long Failures => Interlocked.Read(ref _failures);
 
     public override void Dispose()

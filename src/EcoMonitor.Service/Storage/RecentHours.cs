@@ -1,0 +1,116 @@
+using EcoMonitor.Domain;
+
+namespace EcoMonitor.Service.Storage;
+
+/// <summary>The minute values of recently rolled-up hours (readings' minute means; for wind direction the minutes'
+/// vector means), kept so that the next recompute of such an hour reads from InfluxDB only the minutes whose readings
+/// changed since (<see cref="HourlyRollup"/>): a round's work then follows the new data, not what the hour already
+/// holds. At most Rollup:RecentHours hours are kept (about 0.5 KB each); beyond that the oldest hours are dropped and
+/// read whole when touched again.
+///
+/// How the kept minutes stay what is stored: every stored reading's minute is noted (<see cref="Touched"/>) before
+/// its hour is handed to the rollup stage, and a recompute takes the noted minutes of its hours (<see cref="Take"/>)
+/// before it queries: a minute noted later is read by the next recompute. Hours recomputed from the durable marks
+/// (a crash, an overflow of the stage's memory, another writer) are forgotten first and read whole, and a rebuild
+/// forgets everything. Readings written around the service (straight into InfluxDB) need RebuildRollups, as
+/// before. Off with Mqtt:SharedGroup: other instances store readings of the same hours.</summary>
+internal sealed class RecentHours(int capacity)
+{
+    public const int MinutesPerHour = 60;
+    const long MinuteMs = 60_000, HourMs = 3_600_000;
+
+    readonly Lock _lock = new();
+    readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> _hours = [];
+    readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), (long From, long To)> _touched = [];
+
+    public bool Enabled => capacity > 0;
+
+    /// <summary>Hours kept now.</summary>
+    public int Count
+    {
+        get { lock (_lock) return _hours.Count; }
+    }
+
+    /// <summary>An hour's minutes, NaN where there is none.</summary>
+    public static double[] Empty()
+    {
+        var minutes = new double[MinutesPerHour];
+        Array.Fill(minutes, double.NaN);
+        return minutes;
+    }
+
+    static long Floor(long ms, long unit) => ms - (((ms % unit) + unit) % unit);
+
+    /// <summary>Notes the minutes of these stored readings (call before their hours are handed to the stage).</summary>
+    public void Touched(IEnumerable<Reading> readings)
+    {
+        if (!Enabled) return;
+        lock (_lock)
+            foreach (var r in readings)
+            {
+                var minute = Floor(r.Timestamp.ToUnixTimeMilliseconds(), MinuteMs);
+                var key = (r.StationId, r.Parameter, DateTimeOffset.FromUnixTimeMilliseconds(Floor(minute, HourMs)));
+                _touched[key] = _touched.TryGetValue(key, out var span)
+                    ? (Math.Min(span.From, minute), Math.Max(span.To, minute + MinuteMs))
+                    : (minute, minute + MinuteMs);
+            }
+    }
+
+    /// <summary>What a recompute of these hours works from, taking their noted minutes: hours not kept (to be read
+    /// whole), kept hours with changed minutes (their minutes and the span [From, To) of epoch milliseconds to read
+    /// again), kept hours whose readings did not change (their minutes). The arrays are the kept ones: the recompute
+    /// updates them in place.</summary>
+    public (HashSet<(string Station, string Parameter, DateTimeOffset Hour)> Whole,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Hour), (long From, long To, double[] Minutes)> Changed,
+        Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> Unchanged) Take(
+        IEnumerable<(string Station, string Parameter, DateTimeOffset Hour)> hours)
+    {
+        var whole = new HashSet<(string, string, DateTimeOffset)>();
+        var changed = new Dictionary<(string, string, DateTimeOffset), (long, long, double[])>();
+        var unchanged = new Dictionary<(string, string, DateTimeOffset), double[]>();
+        lock (_lock)
+            foreach (var key in hours)
+            {
+                var touched = _touched.Remove(key, out var span);
+                if (!_hours.TryGetValue(key, out var minutes)) whole.Add(key);
+                else if (touched) changed[key] = (span.From, span.To, minutes);
+                else unchanged[key] = minutes;
+            }
+        return (whole, changed, unchanged);
+    }
+
+    /// <summary>Keeps hours read whole; beyond the capacity the oldest hours are dropped (a tenth more than needed,
+    /// so that dropping is rare).</summary>
+    public void Put(IEnumerable<KeyValuePair<(string Station, string Parameter, DateTimeOffset Hour), double[]>> hours)
+    {
+        if (!Enabled) return;
+        lock (_lock)
+        {
+            foreach (var (key, minutes) in hours) _hours[key] = minutes;
+            if (_hours.Count <= capacity) return;
+            var drop = _hours.Count - capacity + capacity / 10;
+            foreach (var key in _hours.Keys.OrderBy(k => k.Hour).Take(drop).ToList()) _hours.Remove(key);
+        }
+    }
+
+    /// <summary>These hours' stored readings may have changed unnoted: they are read whole next time.</summary>
+    public void Forget(IEnumerable<(string Station, string Parameter, DateTimeOffset Hour)> hours)
+    {
+        lock (_lock)
+            foreach (var key in hours)
+            {
+                _hours.Remove(key);
+                _touched.Remove(key);
+            }
+    }
+
+    /// <summary>Forgets every hour (a rebuild: data may have been written around the service).</summary>
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _hours.Clear();
+            _touched.Clear();
+        }
+    }
+}
