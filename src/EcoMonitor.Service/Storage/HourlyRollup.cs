@@ -290,7 +290,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         IReadOnlyCollection<(string StationId, string Parameter, DateTimeOffset Hour)> dirty, IReadOnlyList<string> stations,
         IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
-        var (whole, changed, unchanged) = _recent.Take(dirty);
+        var (whole, changed, unchanged, generation) = _recent.Take(dirty);
         try
         {
             var (stationHours, stationMinutes) = await StatisticsAsync(stations, parameters, from, to, ct);
@@ -321,7 +321,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                 if (directions.Count > 0)
                     await MinuteDirectionsAsync([.. directions.Select(k => k.Station).Distinct()], bindFrom, bindTo, Set, ct);
             }
-            _recent.Put(fresh);
+            _recent.Put(fresh, generation);
 
             var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
             foreach (var key in dirty)

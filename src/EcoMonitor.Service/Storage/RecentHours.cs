@@ -23,6 +23,9 @@ internal sealed class RecentHours(int capacity)
     readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> _hours = [];
     readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), (long From, long To)> _touched = [];
 
+    /// <summary>Counts <see cref="Clear"/>s: hours read before a clear are not kept after it.</summary>
+    long _generation;
+
     public bool Enabled => capacity > 0;
 
     /// <summary>Hours kept now.</summary>
@@ -62,13 +65,14 @@ internal sealed class RecentHours(int capacity)
     /// updates them in place.</summary>
     public (HashSet<(string Station, string Parameter, DateTimeOffset Hour)> Whole,
         Dictionary<(string Station, string Parameter, DateTimeOffset Hour), (long From, long To, double[] Minutes)> Changed,
-        Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> Unchanged) Take(
+        Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> Unchanged, long Generation) Take(
         IEnumerable<(string Station, string Parameter, DateTimeOffset Hour)> hours)
     {
         var whole = new HashSet<(string, string, DateTimeOffset)>();
         var changed = new Dictionary<(string, string, DateTimeOffset), (long, long, double[])>();
         var unchanged = new Dictionary<(string, string, DateTimeOffset), double[]>();
         lock (_lock)
+        {
             foreach (var key in hours)
             {
                 var touched = _touched.Remove(key, out var span);
@@ -76,16 +80,19 @@ internal sealed class RecentHours(int capacity)
                 else if (touched) changed[key] = (span.From, span.To, minutes);
                 else unchanged[key] = minutes;
             }
-        return (whole, changed, unchanged);
+            return (whole, changed, unchanged, _generation);
+        }
     }
 
-    /// <summary>Keeps hours read whole; beyond the capacity the oldest hours are dropped (a tenth more than needed,
-    /// so that dropping is rare).</summary>
-    public void Put(IEnumerable<KeyValuePair<(string Station, string Parameter, DateTimeOffset Hour), double[]>> hours)
+    /// <summary>Keeps hours read whole since <see cref="Take"/> gave <paramref name="generation"/> (none if everything
+    /// was forgotten meanwhile: they may have been read before data written around the service); beyond the capacity
+    /// the oldest hours are dropped (a tenth more than needed, so that dropping is rare).</summary>
+    public void Put(IEnumerable<KeyValuePair<(string Station, string Parameter, DateTimeOffset Hour), double[]>> hours, long generation)
     {
         if (!Enabled) return;
         lock (_lock)
         {
+            if (generation != _generation) return;
             foreach (var (key, minutes) in hours) _hours[key] = minutes;
             if (_hours.Count <= capacity) return;
             var drop = _hours.Count - capacity + capacity / 10;
@@ -111,6 +118,7 @@ internal sealed class RecentHours(int capacity)
         {
             _hours.Clear();
             _touched.Clear();
+            _generation++;
         }
     }
 }

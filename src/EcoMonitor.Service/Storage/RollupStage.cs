@@ -23,7 +23,10 @@ namespace EcoMonitor.Service.Storage;
 ///   meanwhile is deleted unread (no clock comparison between instances is involved).
 ///
 /// A recompute reads the stored data and writes the hour's figures (idempotent): a repeated recompute, by this
-/// instance or another, writes the same figures. Work per round is grouped into runs of consecutive dirty local days
+/// instance or another, writes the same figures. With one instance, the minutes of the hours it computed are kept
+/// (Rollup:RecentHours) and the next recompute of such an hour reads only the minutes whose readings changed: the
+/// stage notes every stored batch's minutes (<see cref="HourlyRollup.Touched"/>) before it queues the batch's hours;
+/// hours taken from the durable marks are read whole. Work per round is grouped into runs of consecutive dirty local days
 /// (at most Rollup:MaxDaysPerQuery days and Rollup:MaxHoursPerQuery hours) and chunked by Rollup:StationsPerQuery
 /// stations, so no query spans more than that, however many stations a batch touched and however much history is
 /// stored, and none spans days on which its stations have nothing dirty. A failed recompute is retried with the writer's
