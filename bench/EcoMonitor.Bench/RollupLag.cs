@@ -31,7 +31,7 @@ static class RollupLag
         try
         {
             var mqtt = app.Services.GetRequiredService<MqttConnection>();
-            while (!mqtt.IsSubscribed) await Task.Delay(20);
+            await WaitAsync(() => mqtt.IsSubscribed, "the service subscribed to the bench broker");
             var metrics = app.Services.GetRequiredService<IngestionMetrics>();
             var stage = app.Services.GetRequiredService<RollupStage>();
             var hour = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddHours(-3).ToUnixTimeMilliseconds() / 3_600_000 * 3_600_000);

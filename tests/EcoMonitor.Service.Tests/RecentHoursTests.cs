@@ -90,3 +90,50 @@ public sealed class RecentHoursTests
         Assert.Equal(0, service.Rollups.Failures);
     }
 }
+
+/// <summary>The bookkeeping of kept hours alone (no InfluxDB).</summary>
+public sealed class RecentHoursBookkeepingTests
+{
+    static readonly DateTimeOffset Hour = new(2025, 11, 3, 0, 0, 0, TimeSpan.Zero);
+
+    static (string, string, DateTimeOffset) Key(int i) => ($"air-{i}", "pm25", Hour.AddHours(i % 3));
+
+    static KeyValuePair<(string, string, DateTimeOffset), double[]> Kept(int i) => new(Key(i), RecentHours.Empty());
+
+    [Fact]
+    public void Beyond_the_capacity_the_hours_kept_first_are_dropped_down_to_nine_tenths()
+    {
+        var recent = new RecentHours(10);
+        var generation = recent.Take([]).Generation;
+        recent.Put(Enumerable.Range(0, 10).Select(Kept), generation);
+        Assert.Equal(10, recent.Count);
+        recent.Put([Kept(3), Kept(10)], generation); // 3 again: still in its first place
+        Assert.Equal(9, recent.Count);
+        var (whole, _, unchanged, _) = recent.Take(Enumerable.Range(0, 11).Select(Key));
+        Assert.Equal(Enumerable.Range(0, 2).Select(Key), whole.Order());
+        Assert.Equal(9, unchanged.Count);
+    }
+
+    [Fact]
+    public void Noted_minutes_make_a_kept_hour_changed_once_and_forgetting_or_clearing_makes_it_whole()
+    {
+        var recent = new RecentHours(100);
+        var generation = recent.Take([]).Generation;
+        recent.Put([Kept(1), Kept(2)], generation);
+        recent.Touched([new Domain.Reading("air-1", "pm25", Hour.AddHours(1).AddMinutes(7).AddSeconds(30), 5, "N"),
+            new Domain.Reading("air-1", "pm25", Hour.AddHours(1).AddMinutes(3), 6, "N")]);
+        var (whole, changed, unchanged, _) = recent.Take([Key(1), Key(2)]);
+        Assert.Empty(whole);
+        var span = Assert.Single(changed).Value;
+        Assert.Equal((Hour.AddHours(1).AddMinutes(3).ToUnixTimeMilliseconds(), Hour.AddHours(1).AddMinutes(8).ToUnixTimeMilliseconds()), (span.From, span.To));
+        Assert.Equal(Key(2), Assert.Single(unchanged).Key);
+        Assert.Empty(recent.Take([Key(1)]).Changed); // taken: unchanged now
+
+        recent.Forget([Key(1)]);
+        Assert.Equal(Key(1), Assert.Single(recent.Take([Key(1)]).Whole));
+        var before = recent.Take([]).Generation;
+        recent.Clear();
+        recent.Put([Kept(5)], before); // read before the clear: not kept
+        Assert.Equal(0, recent.Count);
+    }
+}

@@ -294,7 +294,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         try
         {
             var (stationHours, stationMinutes) = await StatisticsAsync(stations, parameters, from, to, ct);
-            var fresh = whole.ToDictionary(k => k, _ => RecentHours.Empty());
+            var fresh = new Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]>(); // hours read whole that have readings
             long spanFrom = long.MaxValue, spanTo = long.MinValue;
             foreach (var k in whole)
                 (spanFrom, spanTo) = (Math.Min(spanFrom, k.Hour.ToUnixTimeMilliseconds()), Math.Max(spanTo, k.Hour.AddHours(1).ToUnixTimeMilliseconds()));
@@ -309,7 +309,12 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                 void Set(string station, string parameter, long minute, double value)
                 {
                     var key = (station, parameter, HourOf(DateTimeOffset.FromUnixTimeMilliseconds(minute)));
-                    var minutes = fresh.TryGetValue(key, out var f) ? f : changed.TryGetValue(key, out var c) ? c.Minutes : null;
+                    double[]? minutes;
+                    if (whole.Contains(key))
+                    {
+                        if (!fresh.TryGetValue(key, out minutes)) fresh[key] = minutes = RecentHours.Empty();
+                    }
+                    else minutes = changed.TryGetValue(key, out var c) ? c.Minutes : null;
                     if (minutes is not null) minutes[(int)((minute - key.Item3.ToUnixTimeMilliseconds()) / 60_000)] = value;
                 }
                 var read = whole.Concat(changed.Keys).ToList();
@@ -326,7 +331,8 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
             var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
             foreach (var key in dirty)
             {
-                var kept = fresh.TryGetValue(key, out var f) ? f : changed.TryGetValue(key, out var c) ? c.Minutes : unchanged[key];
+                var kept = fresh.TryGetValue(key, out var f) ? f : changed.TryGetValue(key, out var c) ? c.Minutes
+                    : unchanged.TryGetValue(key, out var u) ? u : RecentHours.None;
                 var hour = new HourAccumulator(IsDirection(key.Parameter));
                 for (var i = 0; i < RecentHours.MinutesPerHour; i++)
                 {

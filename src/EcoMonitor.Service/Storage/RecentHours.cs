@@ -5,8 +5,8 @@ namespace EcoMonitor.Service.Storage;
 /// <summary>The minute values of recently rolled-up hours (readings' minute means; for wind direction the minutes'
 /// vector means), kept so that the next recompute of such an hour reads from InfluxDB only the minutes whose readings
 /// changed since (<see cref="HourlyRollup"/>): a round's work then follows the new data, not what the hour already
-/// holds. At most Rollup:RecentHours hours are kept (about 0.5 KB each); beyond that the oldest hours are dropped and
-/// read whole when touched again.
+/// holds. Only hours with readings are kept, at most Rollup:RecentHours of them (about 0.5 KB each); beyond that the
+/// hours kept first are dropped and read whole when touched again.
 ///
 /// How the kept minutes stay what is stored: every stored reading's minute is noted (<see cref="Touched"/>) before
 /// its hour is handed to the rollup stage, and a recompute takes the noted minutes of its hours (<see cref="Take"/>)
@@ -23,8 +23,15 @@ internal sealed class RecentHours(int capacity)
     readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> _hours = [];
     readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), (long From, long To)> _touched = [];
 
+    /// <summary>Kept hours in the order they were first kept: the first ones are dropped beyond the capacity. May hold
+    /// hours forgotten since (skipped when dropping; compacted when it grows to twice the capacity).</summary>
+    Queue<(string Station, string Parameter, DateTimeOffset Hour)> _order = new();
+
     /// <summary>Counts <see cref="Clear"/>s: hours read before a clear are not kept after it.</summary>
     long _generation;
+
+    /// <summary>An hour without minute values (not kept: nothing to save reading it again).</summary>
+    public static readonly double[] None = Empty();
 
     public bool Enabled => capacity > 0;
 
@@ -85,18 +92,21 @@ internal sealed class RecentHours(int capacity)
     }
 
     /// <summary>Keeps hours read whole since <see cref="Take"/> gave <paramref name="generation"/> (none if everything
-    /// was forgotten meanwhile: they may have been read before data written around the service); beyond the capacity
-    /// the oldest hours are dropped (a tenth more than needed, so that dropping is rare).</summary>
+    /// was forgotten meanwhile: they may have been read before data written around the service). Beyond the capacity
+    /// the hours kept first are dropped, down to nine tenths of it.</summary>
     public void Put(IEnumerable<KeyValuePair<(string Station, string Parameter, DateTimeOffset Hour), double[]>> hours, long generation)
     {
         if (!Enabled) return;
         lock (_lock)
         {
             if (generation != _generation) return;
-            foreach (var (key, minutes) in hours) _hours[key] = minutes;
-            if (_hours.Count <= capacity) return;
-            var drop = _hours.Count - capacity + capacity / 10;
-            foreach (var key in _hours.Keys.OrderBy(k => k.Hour).Take(drop).ToList()) _hours.Remove(key);
+            foreach (var (key, minutes) in hours)
+                if (_hours.TryAdd(key, minutes)) _order.Enqueue(key);
+                else _hours[key] = minutes;
+            if (_hours.Count > capacity)
+                while (_hours.Count > capacity - capacity / 10 && _order.TryDequeue(out var oldest)) _hours.Remove(oldest);
+            if (_order.Count > 2 * Math.Max(capacity, _hours.Count))
+                _order = new Queue<(string, string, DateTimeOffset)>(_order.Where(_hours.ContainsKey).Distinct());
         }
     }
 
@@ -118,6 +128,7 @@ internal sealed class RecentHours(int capacity)
         {
             _hours.Clear();
             _touched.Clear();
+            _order.Clear();
             _generation++;
         }
     }
