@@ -68,6 +68,14 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
 
     static string[] Lines(string s) => s.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    /// <summary>The second line (the hint), failing with the whole output when there is none.</summary>
+    static string Hint(string err)
+    {
+        var lines = Lines(err);
+        Assert.True(lines.Length > 1, $"expected an error line and a hint, got: {err}");
+        return lines[1];
+    }
+
     static void OneErrorLine(string err, string prefix)
     {
         var lines = Lines(err);
@@ -84,19 +92,22 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
     [Fact]
     public async Task Errors_are_one_line_with_the_status_and_exit_1_never_a_stack_trace()
     {
-        // A stopped service: nobody listens on the port.
-        var closed = ChildProcesses.FreePort();
+        // A stopped service: nobody listens on the port. The port stays bound (not listening: connections are refused)
+        // so that no other test's listener can take it meanwhile.
+        using var holder = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        var closed = ((System.Net.IPEndPoint)holder.LocalEndPoint!).Port;
         var (code, output, err) = await Ecomon(null, "stations", "--server", $"127.0.0.1:{closed}", "--key", ServiceUnderTest.ReaderKey);
         Assert.Equal(1, code);
         Assert.Equal("", output);
         OneErrorLine(err, "error: Unavailable: ");
-        Assert.Contains($"127.0.0.1:{closed}", Lines(err)[1]);
+        Assert.Contains($"127.0.0.1:{closed}", Hint(err));
 
         // A wrong key (from the environment), and no key at all.
         (code, _, err) = await Ecomon(new() { ["ECOMON_API_KEY"] = "not-a-key-of-this-service" }, "stations", "--server", HostPort);
         Assert.Equal(1, code);
         OneErrorLine(err, "error: Unauthenticated: ");
-        Assert.Equal("hint: give an API key with --key KEY or the environment variable ECOMON_API_KEY", Lines(err)[1]);
+        Assert.Equal("hint: give an API key with --key KEY or the environment variable ECOMON_API_KEY", Hint(err));
 
         // A reader asking for an operator's call.
         (code, _, err) = await Ecomon(null, "alerts", "evaluate", "--server", HostPort, "--key", ServiceUnderTest.ReaderKey);
@@ -107,7 +118,7 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
         (code, _, err) = await Ecomon(null, "stations", "--server", _service.HttpAddress.ToString(), "--key", ServiceUnderTest.ReaderKey);
         Assert.Equal(1, code);
         OneErrorLine(err, "error: ");
-        Assert.Equal("hint: that is the service's HTTP port (Http:Url, 8480 by default); gRPC listens on Grpc:Url (8481 by default)", Lines(err)[1]);
+        Assert.Equal("hint: that is the service's HTTP port (Http:Url, 8480 by default); gRPC listens on Grpc:Url (8481 by default)", Hint(err));
 
         // A bad argument found by the service, one found by ecomon, and a command line that does not parse (exit 2).
         (code, _, err) = await Ecomon(null, "aggregate", "--station", "nope", "--parameter", "pm25", "--period", "day", "--from", "2026-01-07", "--to", "2026-01-07",
@@ -130,7 +141,7 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
         (code, _, err) = await Ecomon(null, "aggregate", "--station", "air-1");
         Assert.Equal(2, code);
         OneErrorLine(err, "error: InvalidArgument: Option '--parameter' is required");
-        Assert.Equal("hint: ecomon aggregate --help", Lines(err)[1]);
+        Assert.Equal("hint: ecomon aggregate --help", Hint(err));
     }
 
     [Fact]

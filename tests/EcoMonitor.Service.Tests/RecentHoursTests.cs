@@ -98,16 +98,16 @@ public sealed class RecentHoursBookkeepingTests
 
     static (string, string, DateTimeOffset) Key(int i) => ($"air-{i}", "pm25", Hour.AddHours(i % 3));
 
-    static KeyValuePair<(string, string, DateTimeOffset), double[]> Kept(int i) => new(Key(i), RecentHours.Empty());
+    static KeyValuePair<(string, string, DateTimeOffset), double[]> Kept(int i) => new(Key(i), [.. RecentHours.None]);
 
     [Fact]
     public void Beyond_the_capacity_the_hours_kept_first_are_dropped_down_to_nine_tenths()
     {
         var recent = new RecentHours(10);
         var generation = recent.Take([]).Generation;
-        recent.Put(Enumerable.Range(0, 10).Select(Kept), generation);
+        recent.Put(Enumerable.Range(0, 10).Select(Kept), [], generation);
         Assert.Equal(10, recent.Count);
-        recent.Put([Kept(3), Kept(10)], generation); // 3 again: still in its first place
+        recent.Put([Kept(3), Kept(10)], [], generation); // 3 again: still in its first place
         Assert.Equal(9, recent.Count);
         var (whole, _, unchanged, _) = recent.Take(Enumerable.Range(0, 11).Select(Key));
         Assert.Equal(Enumerable.Range(0, 2).Select(Key), whole.Order());
@@ -119,7 +119,7 @@ public sealed class RecentHoursBookkeepingTests
     {
         var recent = new RecentHours(100);
         var generation = recent.Take([]).Generation;
-        recent.Put([Kept(1), Kept(2)], generation);
+        recent.Put([Kept(1), Kept(2)], [], generation);
         recent.Touched([new Domain.Reading("air-1", "pm25", Hour.AddHours(1).AddMinutes(7).AddSeconds(30), 5, "N"),
             new Domain.Reading("air-1", "pm25", Hour.AddHours(1).AddMinutes(3), 6, "N")]);
         var (whole, changed, unchanged, _) = recent.Take([Key(1), Key(2)]);
@@ -129,11 +129,25 @@ public sealed class RecentHoursBookkeepingTests
         Assert.Equal(Key(2), Assert.Single(unchanged).Key);
         Assert.Empty(recent.Take([Key(1)]).Changed); // taken: unchanged now
 
+        // An hour neither kept nor being read notes nothing (its next recompute reads it whole); one being read whole
+        // notes what is stored meanwhile (the read may have missed it), so it is changed once kept.
+        var reading = new Domain.Reading("air-4", "pm25", Hour.AddHours(1).AddMinutes(20), 7, "N");
+        recent.Touched([reading]);
+        var first = recent.Take([Key(4)]);
+        Assert.Equal(Key(4), Assert.Single(first.Whole));
+        recent.Touched([reading]);
+        recent.Put([Kept(4)], first.Whole, first.Generation);
+        Assert.Equal(Key(4), Assert.Single(recent.Take([Key(4)]).Changed).Key);
+        recent.Touched([reading]); // kept: noted
+        Assert.Single(recent.Take([Key(4)]).Changed);
+        recent.Touched([new Domain.Reading("air-7", "pm25", Hour.AddHours(1), 7, "N")]); // neither: not noted
+        Assert.Single(recent.Take([Key(7)]).Whole);
+
         recent.Forget([Key(1)]);
         Assert.Equal(Key(1), Assert.Single(recent.Take([Key(1)]).Whole));
         var before = recent.Take([]).Generation;
         recent.Clear();
-        recent.Put([Kept(5)], before); // read before the clear: not kept
+        recent.Put([Kept(5)], [], before); // read before the clear: not kept
         Assert.Equal(0, recent.Count);
     }
 }

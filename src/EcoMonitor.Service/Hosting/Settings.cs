@@ -220,8 +220,9 @@ public sealed class RollupSettings : IValidatableObject
     /// <summary>Station-parameter-hours whose minute values are kept in memory after a recompute (about 0.5 KB each),
     /// so that the next recompute of such an hour reads only the minutes whose readings changed since, not the whole
     /// hour (0: off, every recompute reads its hours whole). Not used with Mqtt:SharedGroup: other instances store
-    /// readings of the same hours. The default holds two hours of 2,000 stations with 11 parameters.</summary>
-    [Range(0, 10_000_000)] public int RecentHours { get; set; } = 50_000;
+    /// readings of the same hours. The default holds the current hour of 2,000 stations with 11 parameters and
+    /// some; the hours kept first are dropped first.</summary>
+    [Range(0, 10_000_000)] public int RecentHours { get; set; } = 30_000;
     /// <summary>How often marks left by other instances (or a crashed one) are looked for; at start always.</summary>
     public TimeSpan RepairInterval { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>Another instance's mark this old is taken over: that instance is gone or far behind (a live

@@ -312,7 +312,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                     double[]? minutes;
                     if (whole.Contains(key))
                     {
-                        if (!fresh.TryGetValue(key, out minutes)) fresh[key] = minutes = RecentHours.Empty();
+                        if (!fresh.TryGetValue(key, out minutes)) fresh[key] = minutes = _recent.Empty();
                     }
                     else minutes = changed.TryGetValue(key, out var c) ? c.Minutes : null;
                     if (minutes is not null) minutes[(int)((minute - key.Item3.ToUnixTimeMilliseconds()) / 60_000)] = value;
@@ -326,7 +326,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                 if (directions.Count > 0)
                     await MinuteDirectionsAsync([.. directions.Select(k => k.Station).Distinct()], bindFrom, bindTo, Set, ct);
             }
-            _recent.Put(fresh, generation);
+            _recent.Put(fresh, whole, generation);
 
             var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
             foreach (var key in dirty)

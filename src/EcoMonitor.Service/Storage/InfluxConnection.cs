@@ -216,34 +216,30 @@ static class NumberRows
         Expect(ref reader, JsonTokenType.StartObject);
         while (Property(ref reader) is { } name)
         {
-            if (name == "error")
-            {
-                reader.Read();
-                throw new InfluxException(200, reader.GetString() ?? "query error");
-            }
-            if (name != "results")
-            {
-                reader.Skip();
-                continue;
-            }
+            if (!Wanted(ref reader, name, "results")) continue;
             Expect(ref reader, JsonTokenType.StartArray);
             while (Next(ref reader) == JsonTokenType.StartObject)
                 while (Property(ref reader) is { } member)
                 {
-                    if (member == "error")
-                    {
-                        reader.Read();
-                        throw new InfluxException(200, reader.GetString() ?? "query error");
-                    }
-                    if (member != "series")
-                    {
-                        reader.Skip();
-                        continue;
-                    }
+                    if (!Wanted(ref reader, member, "series")) continue;
                     Expect(ref reader, JsonTokenType.StartArray);
                     while (Next(ref reader) == JsonTokenType.StartObject) Series(ref reader, column, row);
                 }
         }
+    }
+
+    /// <summary>At a property: true when it is <paramref name="wanted"/>; an "error" member is thrown (InfluxDB's
+    /// error for the whole answer or one statement); any other is skipped.</summary>
+    static bool Wanted(ref Utf8JsonReader reader, string name, string wanted)
+    {
+        if (name == "error")
+        {
+            reader.Read();
+            throw new InfluxException(200, reader.GetString() ?? "query error");
+        }
+        if (name == wanted) return true;
+        reader.Skip();
+        return false;
     }
 
     static void Series(ref Utf8JsonReader reader, string column, Action<IReadOnlyDictionary<string, string>, long, double> row)

@@ -23,6 +23,10 @@ internal sealed class RecentHours(int capacity)
     readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), double[]> _hours = [];
     readonly Dictionary<(string Station, string Parameter, DateTimeOffset Hour), (long From, long To)> _touched = [];
 
+    /// <summary>Hours a recompute is reading whole (from <see cref="Take"/> to <see cref="Put"/>): minutes stored
+    /// meanwhile are noted for them too, since the read may have missed them.</summary>
+    readonly HashSet<(string Station, string Parameter, DateTimeOffset Hour)> _reading = [];
+
     /// <summary>Kept hours in the order they were first kept: the first ones are dropped beyond the capacity. May hold
     /// hours forgotten since (skipped when dropping; compacted when it grows to twice the capacity).</summary>
     Queue<(string Station, string Parameter, DateTimeOffset Hour)> _order = new();
@@ -31,7 +35,13 @@ internal sealed class RecentHours(int capacity)
     long _generation;
 
     /// <summary>An hour without minute values (not kept: nothing to save reading it again).</summary>
-    public static readonly double[] None = Empty();
+    public static readonly double[] None = Fresh();
+
+    /// <summary>Arrays of dropped hours, for the next hours read whole: kept hours live long enough to reach the
+    /// GC's oldest generation, and dropping them at the rate of a fast feed left that generation full of garbage (RSS
+    /// +100 MiB in the bench's soak). Only the stage's rounds, one at a time, take and return them: an array dropped
+    /// by a round is not handed out again before the next one.</summary>
+    readonly Stack<double[]> _free = new();
 
     public bool Enabled => capacity > 0;
 
@@ -41,17 +51,29 @@ internal sealed class RecentHours(int capacity)
         get { lock (_lock) return _hours.Count; }
     }
 
-    /// <summary>An hour's minutes, NaN where there is none.</summary>
-    public static double[] Empty()
+    static double[] Fresh()
     {
         var minutes = new double[MinutesPerHour];
         Array.Fill(minutes, double.NaN);
         return minutes;
     }
 
+    /// <summary>An hour's minutes, all NaN (none), for an hour read whole: an array of a dropped hour when there is
+    /// one.</summary>
+    public double[] Empty()
+    {
+        double[]? minutes;
+        lock (_lock) _free.TryPop(out minutes);
+        if (minutes is null) return Fresh();
+        Array.Fill(minutes, double.NaN);
+        return minutes;
+    }
+
     static long Floor(long ms, long unit) => ms - (((ms % unit) + unit) % unit);
 
-    /// <summary>Notes the minutes of these stored readings (call before their hours are handed to the stage).</summary>
+    /// <summary>Notes the minutes of these stored readings (call before their hours are handed to the stage), for the
+    /// hours kept or being read whole: an hour neither kept nor being read is read whole by its next recompute, after
+    /// these readings were stored.</summary>
     public void Touched(IEnumerable<Reading> readings)
     {
         if (!Enabled) return;
@@ -60,6 +82,7 @@ internal sealed class RecentHours(int capacity)
             {
                 var minute = Floor(r.Timestamp.ToUnixTimeMilliseconds(), MinuteMs);
                 var key = (r.StationId, r.Parameter, DateTimeOffset.FromUnixTimeMilliseconds(Floor(minute, HourMs)));
+                if (!_hours.ContainsKey(key) && !_reading.Contains(key)) continue;
                 _touched[key] = _touched.TryGetValue(key, out var span)
                     ? (Math.Min(span.From, minute), Math.Max(span.To, minute + MinuteMs))
                     : (minute, minute + MinuteMs);
@@ -83,7 +106,11 @@ internal sealed class RecentHours(int capacity)
             foreach (var key in hours)
             {
                 var touched = _touched.Remove(key, out var span);
-                if (!_hours.TryGetValue(key, out var minutes)) whole.Add(key);
+                if (!_hours.TryGetValue(key, out var minutes))
+                {
+                    whole.Add(key);
+                    _reading.Add(key);
+                }
                 else if (touched) changed[key] = (span.From, span.To, minutes);
                 else unchanged[key] = minutes;
             }
@@ -91,20 +118,24 @@ internal sealed class RecentHours(int capacity)
         }
     }
 
-    /// <summary>Keeps hours read whole since <see cref="Take"/> gave <paramref name="generation"/> (none if everything
-    /// was forgotten meanwhile: they may have been read before data written around the service). Beyond the capacity
+    /// <summary>Keeps hours read whole (those of <paramref name="read"/> with readings) since <see cref="Take"/> gave
+    /// <paramref name="generation"/> (none if everything was forgotten meanwhile: they may have been read before data
+    /// written around the service); the hours of <paramref name="read"/> are no longer being read. Beyond the capacity
     /// the hours kept first are dropped, down to nine tenths of it.</summary>
-    public void Put(IEnumerable<KeyValuePair<(string Station, string Parameter, DateTimeOffset Hour), double[]>> hours, long generation)
+    public void Put(IEnumerable<KeyValuePair<(string Station, string Parameter, DateTimeOffset Hour), double[]>> hours,
+        IEnumerable<(string Station, string Parameter, DateTimeOffset Hour)> read, long generation)
     {
         if (!Enabled) return;
         lock (_lock)
         {
+            _reading.ExceptWith(read);
             if (generation != _generation) return;
             foreach (var (key, minutes) in hours)
                 if (_hours.TryAdd(key, minutes)) _order.Enqueue(key);
                 else _hours[key] = minutes;
             if (_hours.Count > capacity)
-                while (_hours.Count > capacity - capacity / 10 && _order.TryDequeue(out var oldest)) _hours.Remove(oldest);
+                while (_hours.Count > capacity - capacity / 10 && _order.TryDequeue(out var oldest))
+                    if (_hours.Remove(oldest, out var dropped) && _free.Count < capacity / 5) _free.Push(dropped);
             if (_order.Count > 2 * Math.Max(capacity, _hours.Count))
                 _order = new Queue<(string, string, DateTimeOffset)>(_order.Where(_hours.ContainsKey).Distinct());
         }
@@ -118,6 +149,7 @@ internal sealed class RecentHours(int capacity)
             {
                 _hours.Remove(key);
                 _touched.Remove(key);
+                _reading.Remove(key);
             }
     }
 
@@ -126,8 +158,9 @@ internal sealed class RecentHours(int capacity)
     {
         lock (_lock)
         {
-            _hours.Clear();
+            _hours.Clear(); // not to _free: a round may still be using them
             _touched.Clear();
+            _reading.Clear();
             _order.Clear();
             _generation++;
         }
