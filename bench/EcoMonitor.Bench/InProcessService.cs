@@ -7,6 +7,18 @@ using Microsoft.Extensions.Configuration;
 /// rollup stage's lag) or calls it as a client on the same machine; alerting off, logging at Warning.</summary>
 static class InProcessService
 {
+    /// <summary>What every bench run of the service is given, in process or as a process of its own: the stations
+    /// file, the run's broker and topic prefix, the run's database.</summary>
+    public static Dictionary<string, string> Connection(int brokerPort, string prefix, string influxUrl, string database, string stationsFile) => new()
+    {
+        ["Stations:File"] = stationsFile,
+        ["Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
+        ["Mqtt:ClientId"] = prefix + "-svc",
+        ["Ingestion:TopicPrefix"] = prefix,
+        ["Influx:Url"] = influxUrl,
+        ["Influx:Database"] = database,
+    };
+
     public static WebApplication Build(int brokerPort, string prefix, string influxUrl, string database, string stationsFile,
         IEnumerable<KeyValuePair<string, string?>>? extra = null)
     {
@@ -15,14 +27,9 @@ static class InProcessService
             ["Http:Url"] = "http://127.0.0.1:0",
             ["Grpc:Url"] = "http://127.0.0.1:0",
             ["Serilog:MinimumLevel:Default"] = "Warning",
-            ["Stations:File"] = stationsFile,
-            ["Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
-            ["Mqtt:ClientId"] = prefix + "-svc",
-            ["Ingestion:TopicPrefix"] = prefix,
-            ["Influx:Url"] = influxUrl,
-            ["Influx:Database"] = database,
             ["Alerting:Enabled"] = "false",
         };
+        foreach (var (key, value) in Connection(brokerPort, prefix, influxUrl, database, stationsFile)) settings[key] = value;
         foreach (var (key, value) in extra ?? []) settings[key] = value;
         return EcoMonitorApp.Build([], c => c.AddInMemoryCollection(settings));
     }

@@ -95,16 +95,6 @@ static void Micro(DataSet data)
     Console.WriteLine($"   ratio                             {service / reference,12:P0} of the parse-only speed, {(double)alloc / refAlloc:N1}x its allocations");
 }
 
-static Dictionary<string, string> ServiceSettings(int brokerPort, string prefix, string influxUrl, string database, string stationsFile) => new()
-{
-    ["Stations:File"] = stationsFile,
-    ["Mqtt:Port"] = brokerPort.ToString(CultureInfo.InvariantCulture),
-    ["Mqtt:ClientId"] = prefix + "-svc",
-    ["Ingestion:TopicPrefix"] = prefix,
-    ["Influx:Url"] = influxUrl,
-    ["Influx:Database"] = database,
-};
-
 /// <summary>One end-to-end run on a broker of its own: the bare subscriber, then <paramref name="instances"/> service
 /// processes (a shared group when more than one). With --instances above 1 the data set label names the number of
 /// instances of every run, the one-instance runs included.</summary>
@@ -135,7 +125,7 @@ static async Task<EndToEndResult> EndToEndAsync(BenchOptions options, string dll
     long peak, peakSum;
     Dictionary<string, long>[] perInstance;
     // Every instance started and subscribed before the first publish.
-    await using (var service = await ServiceGroup.StartAsync(dll, instances, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
+    await using (var service = await ServiceGroup.StartAsync(dll, instances, InProcessService.Connection(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
     {
         var cpu0 = service.CpuTime;
         var sw = Stopwatch.StartNew();
@@ -277,7 +267,7 @@ static async Task SoakAsync(BenchOptions options, string dll)
         ? $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the publisher goes (un-paced: the broker queues what the service has not taken)"
         : $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the service acknowledges (at most {SoakBacklog:N0} unacknowledged)");
     Console.WriteLine($"   {"t s",5} {"acknowledged",13} {"msg/s",8} {"RSS MiB",8} {"peak MiB",9} {"CPU s",7}");
-    await using (var service = await ServiceProcess.StartAsync(dll, ServiceSettings(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
+    await using (var service = await ServiceProcess.StartAsync(dll, InProcessService.Connection(broker.Port, prefix, options.InfluxUrl, database, stationsFile)))
     {
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.SoakSeconds));
         var cpu0 = service.CpuTime;
