@@ -58,10 +58,9 @@ public static class WindVector
     /// that cancel out.</summary>
     public static double? Mean(IEnumerable<double> degrees)
     {
-        var list = degrees as IReadOnlyCollection<double> ?? [.. degrees];
-        if (list.Count == 0) return null;
-        var (s, c) = Components(list);
-        return Direction(s, c);
+        var sum = new Sum();
+        foreach (var d in degrees) sum.Add(d);
+        return sum.Mean;
     }
 
     /// <summary>The 16-point compass name of a direction: N, NNE, NE, ... (English) or 北, 东北偏北, 东北, ... (Chinese,
