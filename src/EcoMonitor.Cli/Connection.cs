@@ -23,13 +23,16 @@ sealed partial class Connection(TextWriter output, TimeProvider time, Func<strin
     /// <summary>The server as given (for messages), once resolved.</summary>
     public string? ServerText { get; private set; }
 
+    /// <summary>The server's address, once resolved.</summary>
+    public Uri? ServerUri { get; private set; }
+
     public Uri Server(ParseResult p)
     {
         var (text, source) = p.GetValue(Ecomon.Server) is { Length: > 0 } s ? (s, "--server")
             : environment("ECOMON_SERVER") is { Length: > 0 } e ? (e, "ECOMON_SERVER")
             : (DefaultServer, "the default server");
         ServerText = text;
-        return ParseServer(text, source);
+        return ServerUri = ParseServer(text, source);
     }
 
     /// <summary>host:port (plain HTTP/2), http://host:port or https://host:port; a bare host means port 8481.</summary>

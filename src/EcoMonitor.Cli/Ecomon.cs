@@ -82,7 +82,8 @@ public static class Ecomon
         }
         catch (Exception e)
         {
-            var (line, hint) = Failure.Describe(e, connection.ServerText);
+            var http1 = Failure.MayBeHttp1(e) && connection.ServerUri is { } uri && await Failure.AnswersHttp1Async(uri);
+            var (line, hint) = Failure.Describe(e, connection.ServerText, http1);
             await error.WriteLineAsync(line);
             if (hint is not null) await error.WriteLineAsync(hint);
             return 1;

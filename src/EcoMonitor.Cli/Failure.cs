@@ -9,7 +9,40 @@ static class Failure
 {
     public const string HttpPortHint = "hint: that is the service's HTTP port (Http:Url, 8480 by default); gRPC listens on Grpc:Url (8481 by default)";
 
-    public static (string Error, string? Hint) Describe(Exception e, string? server)
+    /// <summary>Whether the call failed the way a server that does not speak HTTP/2 makes it fail: the HTTP/2
+    /// handshake not completed (Internal), or the connection closed or reset during it (Unavailable). Kestrel
+    /// answers HTTP/2 on an HTTP/1.1-only endpoint with a GOAWAY HTTP_1_1_REQUIRED and closes; when it closes with
+    /// the client's frames still unread the kernel resets the connection, and the client may see the reset before
+    /// the GOAWAY (seen on a loaded machine). Then only asking in HTTP/1.1 tells.</summary>
+    public static bool MayBeHttp1(Exception e) =>
+        e is RpcException { StatusCode: StatusCode.Internal or StatusCode.Unavailable } r
+        && r.Status.DebugException is not null // a transport failure on this side, not a status the service sent
+        && !Chain(r.Status.DebugException).Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal)
+        && !Chain(r.Status.DebugException).Contains("refused", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether the server answers a plain HTTP/1.1 request (any status) within 3 s.</summary>
+    public static async Task<bool> AnswersHttp1Async(Uri server)
+    {
+        try
+        {
+            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(server, "/healthz"))
+            {
+                Version = System.Net.HttpVersion.Version11,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            return response.Version.Major == 1;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The error line and hint of a failure; <paramref name="answersHttp1"/>: the server was found to answer
+    /// HTTP/1.1 after the call failed (<see cref="AnswersHttp1Async"/>).</summary>
+    public static (string Error, string? Hint) Describe(Exception e, string? server, bool answersHttp1 = false)
     {
         if (e is RpcException r)
         {
@@ -18,6 +51,8 @@ static class Failure
             // Kestrel answers HTTP/2 on an HTTP/1.1-only endpoint with HTTP_1_1_REQUIRED: the HTTP port was given.
             if (all.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal) || detail.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal))
                 return ($"error: {r.StatusCode}: {server} answers HTTP/1.1 only, not gRPC (HTTP/2 error HTTP_1_1_REQUIRED)", HttpPortHint);
+            if (answersHttp1)
+                return ($"error: {r.StatusCode}: {server} answers HTTP/1.1 only, not gRPC ({detail})", HttpPortHint);
             // The debug exception names what the detail leaves out (connection refused, name not resolved).
             if (r.StatusCode == StatusCode.Unavailable && r.Status.DebugException is { } debug && !detail.Contains(Inner(debug).Message, StringComparison.Ordinal))
                 detail = $"{detail} {OneLine(Inner(debug).Message)}";

@@ -144,6 +144,58 @@ public sealed class CliErrorTests(Xunit.Abstractions.ITestOutputHelper log) : IA
         Assert.Equal("hint: ecomon aggregate --help", Hint(err));
     }
 
+    /// <summary>Kestrel's HTTP/1.1-only port answers the HTTP/2 preface with a GOAWAY HTTP_1_1_REQUIRED and closes;
+    /// with the client's frames still unread the kernel resets the connection and on a loaded machine the client sees
+    /// the reset first ("the server did not complete the HTTP/2 handshake", no HTTP_1_1_REQUIRED: it failed CI that
+    /// way). A fault-injecting listener makes that ordering certain: it resets every HTTP/2 connection without a
+    /// GOAWAY and answers HTTP/1.1 requests. ecomon must still tell that the port speaks HTTP/1.1 only.</summary>
+    [Fact]
+    public async Task The_HTTP_port_is_named_also_when_the_connection_is_reset_before_the_GOAWAY_is_read()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        int http2 = 0, http1 = 0;
+        var serving = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var socket = await listener.AcceptSocketAsync(stop.Token);
+                var buffer = new byte[4096];
+                var n = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, stop.Token);
+                if (Encoding.ASCII.GetString(buffer, 0, n).StartsWith("PRI * HTTP/2.0", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref http2);
+                    socket.LingerState = new System.Net.Sockets.LingerOption(true, 0); // close = RST, no GOAWAY
+                }
+                else
+                {
+                    Interlocked.Increment(ref http1);
+                    await socket.SendAsync("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), System.Net.Sockets.SocketFlags.None, stop.Token);
+                    socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+                }
+            }
+        });
+        try
+        {
+            var (code, output, err) = await Ecomon(null, "stations", "--server", $"127.0.0.1:{port}", "--key", ServiceUnderTest.ReaderKey);
+            Assert.Equal(1, code);
+            Assert.Equal("", output);
+            Assert.True(http2 >= 1, "ecomon never tried HTTP/2");
+            Assert.True(http1 >= 1, "ecomon never asked in HTTP/1.1");
+            OneErrorLine(err, $"error: ");
+            Assert.Contains($"127.0.0.1:{port} answers HTTP/1.1 only, not gRPC", Lines(err)[0]);
+            Assert.Equal(Failure.HttpPortHint, Hint(err));
+        }
+        finally
+        {
+            stop.Cancel();
+            listener.Stop();
+            await Task.WhenAny(serving, Task.Delay(5000));
+        }
+    }
+
     [Fact]
     public async Task Server_as_host_port_key_from_the_environment_never_shown_by_help()
     {
