@@ -43,13 +43,26 @@ public static class TestInfrastructure
         }
     }
 
+    /// <summary>Polls until the condition holds. A condition that reads InfluxDB while the service writes can meet a
+    /// point with some fields and not yet the others (InfluxDB 1.x keeps each field as a cache key of its own): a
+    /// JSON null where a number or string is read counts as "not yet", and is named if the time runs out.</summary>
     public static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var until = DateTime.UtcNow + timeout;
+        InvalidOperationException? partial = null;
         while (true)
         {
-            if (await condition()) return;
-            if (DateTime.UtcNow > until) throw new TimeoutException($"Timed out after {timeout} waiting for: {what}");
+            try
+            {
+                if (await condition()) return;
+                partial = null;
+            }
+            catch (InvalidOperationException e) when (e.TargetSite?.DeclaringType?.Namespace == "System.Text.Json")
+            {
+                partial = e;
+            }
+            if (DateTime.UtcNow > until)
+                throw new TimeoutException($"Timed out after {timeout} waiting for: {what}" + (partial is null ? "" : $" (last read: {partial.Message})"), partial);
             await Task.Delay(100);
         }
     }
