@@ -59,7 +59,7 @@ if (options.Sections.Contains(4)) await QueryAsync(options);
 if (options.Sections.Contains(5)) await AlertsAsync(options);
 if (options.Sections.Contains(6))
     foreach (var stations in options.LagStations)
-        await RollupLag.RunAsync(options.InfluxUrl, stations, options.LagRate);
+        await RollupLag.RunAsync(options.InfluxUrl, stations, options.LagRate, options.LagSeconds);
 if (options.Sections.Contains(7)) await ImportBench.RunAsync(options.InfluxUrl);
 
 static void Micro(DataSet data)
@@ -518,7 +518,7 @@ sealed record EndToEndResult(string DataSet, bool Tuned, int Instances, long Mes
     double AckSeconds, double CpuPer100k, double CpuAllPer100k, long PeakRss, long PeakRssSum, double? DirectRate, long Points);
 
 sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays, int[] DataSets, int[] Sections, int SoakSeconds,
-    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int[] LagStations, int LagRate, int Instances)
+    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int[] LagStations, int LagRate, int LagSeconds, int Instances)
 {
     /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
     /// set of that many stations; none: only the soak), --sections 1,2,3,4,5,6, --soak SECONDS (0: none; part of
@@ -526,7 +526,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
     /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
     /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days,
     /// --soak-unpaced true (the soak's publisher not held back by the service), --lag-stations 2000 (section 6: one
-    /// run per number of stations), --lag-rate 1000 (section 6: the steady rate, msg/s), --instances N (section 2: 1..4
+    /// run per number of stations), --lag-rate 1000 (section 6: the steady rate, msg/s), --lag-seconds 20 (section 6: how long the steady load lasts), --instances N (section 2: 1..4
     /// service processes as one MQTT 5 shared group; above 1 each run is followed by the same run with one instance;
     /// default 1; the soak always runs one).</summary>
     public static BenchOptions Parse(string[] args)
@@ -543,6 +543,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         var soakUnpaced = false;
         int[] lagStations = [2000];
         var lagRate = 1000;
+        var lagSeconds = 20;
         var instances = 1;
         var influx = Environment.GetEnvironmentVariable("ECOMON_BENCH_INFLUX_URL") ?? "http://127.0.0.1:28086";
         static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
@@ -565,6 +566,10 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 case "--soak-unpaced": soakUnpaced = bool.Parse(value); break;
                 case "--lag-stations": lagStations = [.. value.Split(',').Select(Int)]; break;
                 case "--lag-rate": lagRate = Int(value); break;
+                case "--lag-seconds":
+                    lagSeconds = Int(value);
+                    if (lagSeconds < 1) throw new ArgumentException($"--lag-seconds must be at least 1 (got {value})");
+                    break;
                 case "--instances":
                     instances = Int(value);
                     if (instances is < 1 or > 4) throw new ArgumentException($"--instances must be 1..4 (got {value})");
@@ -572,7 +577,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
-        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, lagStations, lagRate, instances);
+        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, lagStations, lagRate, lagSeconds, instances);
     }
 }
 
