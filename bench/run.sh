@@ -3,7 +3,7 @@
 # brokers it starts itself; the service runs as its own process (the Release build of src/EcoMonitor.Service). Prints
 # ratios against references measured in the same run.
 #   bench/run.sh [--messages N] [--datasets dense,2000,10000] [--sections 1,2,3,4,5,6] [--soak SECONDS] [--timeout SECONDS] [--rollup-wait SECONDS]
-#                 [--service-dll PATH] [--instances N] [--soak-unpaced true] [--lag-stations N,M] [--lag-rate N] [--lag-seconds N]
+#                 [--service-dll PATH] [--instances N] [--soak-unpaced true] [--soak-rate N] [--lag-stations N,M] [--lag-rate N] [--lag-seconds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ECOMON_INSTANCE=bench ECOMON_MQTT_PORT=28830 ECOMON_INFLUX_PORT=28086 ECOMON_INFLUX_RPC_PORT=28088 deploy/local/infra.sh up

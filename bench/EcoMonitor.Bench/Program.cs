@@ -263,7 +263,9 @@ static async Task SoakAsync(BenchOptions options, string dll)
     var stationsFile = data.WriteStationsFile();
     using var influx = new InfluxConnection(Options.Create(new InfluxSettings { Url = new Uri(options.InfluxUrl), Database = database, Timeout = TimeSpan.FromMinutes(2) }));
     Console.WriteLine();
-    Console.WriteLine(options.SoakUnpaced
+    Console.WriteLine(options.SoakRate > 0
+        ? $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s at {options.SoakRate:N0} msg/s ({options.SoakRate * 60.0 / stations:0.#}x the network's one message a station-minute)"
+        : options.SoakUnpaced
         ? $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the publisher goes (un-paced: the broker queues what the service has not taken)"
         : $"2s. soak, {data.Name}, tuned broker, publishing for {options.SoakSeconds} s as fast as the service acknowledges (at most {SoakBacklog:N0} unacknowledged)");
     Console.WriteLine($"   {"t s",5} {"acknowledged",13} {"msg/s",8} {"RSS MiB",8} {"peak MiB",9} {"CPU s",7}");
@@ -274,10 +276,18 @@ static async Task SoakAsync(BenchOptions options, string dll)
         var sw = Stopwatch.StartNew();
         // Paced by the service: at most SoakBacklog messages published and not yet acknowledged, so the run measures
         // the service at its sustained rate, not a broker queue growing without bound.
-        var publishing = PublishAsync(broker.Port, prefix, data.Messages(capacity), stop.Token, options.SoakUnpaced ? null : async published =>
-        {
-            while (published - await service.AcknowledgedAsync() > SoakBacklog && !stop.IsCancellationRequested) await Task.Delay(100);
-        });
+        // With --soak-rate, at that steady rate instead.
+        var publishing = PublishAsync(broker.Port, prefix, data.Messages(capacity), stop.Token,
+            options.SoakRate > 0 ? async published =>
+            {
+                var due = TimeSpan.FromSeconds((double)published / options.SoakRate);
+                if (due > sw.Elapsed) await Task.Delay(due - sw.Elapsed, CancellationToken.None);
+            }
+            : options.SoakUnpaced ? null : async published =>
+            {
+                if (published % 1000 != 0) return;
+                while (published - await service.AcknowledgedAsync() > SoakBacklog && !stop.IsCancellationRequested) await Task.Delay(100);
+            });
         long last = 0;
         var lastT = 0.0;
         var samples = new List<(double T, long Rss)>();
@@ -486,7 +496,7 @@ static async Task<long> PublishAsync(int port, string prefix, IEnumerable<(strin
     foreach (var (station, payload) in payloads)
     {
         if (stop.IsCancellationRequested || failure is not null) break;
-        if (pace is not null && published % 1000 == 0) await pace(published);
+        if (pace is not null && published % 100 == 0) await pace(published);
         await slots.WaitAsync();
         published++;
         _ = Task.Run(async () =>
@@ -518,14 +528,14 @@ sealed record EndToEndResult(string DataSet, bool Tuned, int Instances, long Mes
     double AckSeconds, double CpuPer100k, double CpuAllPer100k, long PeakRss, long PeakRssSum, double? DirectRate, long Points);
 
 sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, int QueryDays, int[] DataSets, int[] Sections, int SoakSeconds,
-    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int[] LagStations, int LagRate, int LagSeconds, int Instances)
+    string? ServiceDll, TimeSpan Timeout, TimeSpan RollupWait, bool SoakUnpaced, int SoakRate, int[] LagStations, int LagRate, int LagSeconds, int Instances)
 {
     /// <summary>--messages N (per end-to-end run, default 20,000), --datasets dense,2000,10000 (a number: a realistic
     /// set of that many stations; none: only the soak), --sections 1,2,3,4,5,6, --soak SECONDS (0: none; part of
     /// section 2), --influx URL, --service-dll PATH,
     /// --timeout SECONDS (for the service to acknowledge everything; default 600), --rollup-wait SECONDS (how long after
     /// the last acknowledgement to wait for the rollups to hold every value; default 60), --query-stations, --query-days,
-    /// --soak-unpaced true (the soak's publisher not held back by the service), --lag-stations 2000 (section 6: one
+    /// --soak-unpaced true (the soak's publisher not held back by the service), --soak-rate N (the soak at N msg/s), --lag-stations 2000 (section 6: one
     /// run per number of stations), --lag-rate 1000 (section 6: the steady rate, msg/s), --lag-seconds 20 (section 6: how long the steady load lasts), --instances N (section 2: 1..4
     /// service processes as one MQTT 5 shared group; above 1 each run is followed by the same run with one instance;
     /// default 1; the soak always runs one).</summary>
@@ -541,6 +551,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
         var timeout = TimeSpan.FromMinutes(10);
         var rollupWait = TimeSpan.FromSeconds(60);
         var soakUnpaced = false;
+        var soakRate = 0;
         int[] lagStations = [2000];
         var lagRate = 1000;
         var lagSeconds = 20;
@@ -564,6 +575,10 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 case "--timeout": timeout = TimeSpan.FromSeconds(Int(value)); break;
                 case "--rollup-wait": rollupWait = TimeSpan.FromSeconds(Int(value)); break;
                 case "--soak-unpaced": soakUnpaced = bool.Parse(value); break;
+                case "--soak-rate":
+                    soakRate = Int(value);
+                    if (soakRate < 0) throw new ArgumentException($"--soak-rate must be 0 (as fast as the service acknowledges) or more (got {value})");
+                    break;
                 case "--lag-stations": lagStations = [.. value.Split(',').Select(Int)]; break;
                 case "--lag-rate": lagRate = Int(value); break;
                 case "--lag-seconds":
@@ -577,7 +592,7 @@ sealed record BenchOptions(int Messages, string InfluxUrl, int QueryStations, in
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
-        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, lagStations, lagRate, lagSeconds, instances);
+        return new BenchOptions(messages, influx, queryStations, queryDays, dataSets, sections, soak, dll, timeout, rollupWait, soakUnpaced, soakRate, lagStations, lagRate, lagSeconds, instances);
     }
 }
 

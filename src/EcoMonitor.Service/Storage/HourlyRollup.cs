@@ -205,7 +205,9 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
 
     static DateTimeOffset TimeOf(IReadOnlyDictionary<string, JsonElement> row) => DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
 
-    /// <summary>The hours of the rollup in [from, to).</summary>
+    /// <summary>The hours of the rollup in [from, to). Read chunk by chunk (<see cref="InfluxConnection.QuerySeriesAsync"/>):
+    /// every recompute reads the whole local days of its hours, which grow through the day, and whole answers of
+    /// that size made the large-object heap grow with the hour of the day (10-minute soak, 2,000 stations).</summary>
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ReadHoursAsync(
         IReadOnlyList<string> stations, IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
@@ -213,15 +215,26 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var filter = Filter(bind, stations, parameters);
         var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\", \"source\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
-        foreach (var series in await influx.QueryAsync(q, bind, ct, post: true))
-            foreach (var row in series.Rows())
+        await foreach (var series in influx.QuerySeriesAsync(q, bind, ct))
+        {
+            int Column(string name)
             {
-                var minutes = row["minutes"].GetInt32();
-                var source = row.TryGetValue("source", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString()! : SourceMinutes;
-                result[(series.Tags["station"], series.Tags["parameter"], TimeOf(row))] = minutes == 0
-                    ? HourFigures.None with { Source = source }
-                    : new HourFigures(minutes, Number(row, "mean"), Number(row, "min"), Number(row, "max"), source);
+                for (var i = 0; i < series.Columns.Count; i++)
+                    if (series.Columns[i] == name) return i;
+                return -1;
             }
+            var (time, minutesAt, meanAt, minAt, maxAt, sourceAt) = (Column("time"), Column("minutes"), Column("mean"), Column("min"), Column("max"), Column("source"));
+            double NumberAt(JsonElement[] row, int i) => i >= 0 && row[i].ValueKind == JsonValueKind.Number ? row[i].GetDouble() : double.NaN;
+            var (station, parameter) = (series.Tags["station"], series.Tags["parameter"]);
+            foreach (var row in series.Values)
+            {
+                var minutes = row[minutesAt].GetInt32();
+                var source = sourceAt >= 0 && row[sourceAt].ValueKind == JsonValueKind.String ? row[sourceAt].GetString()! : SourceMinutes;
+                result[(station, parameter, DateTimeOffset.FromUnixTimeMilliseconds(row[time].GetInt64()))] = minutes == 0
+                    ? HourFigures.None with { Source = source }
+                    : new HourFigures(minutes, NumberAt(row, meanAt), NumberAt(row, minAt), NumberAt(row, maxAt), source);
+            }
+        }
         return result;
     }
 

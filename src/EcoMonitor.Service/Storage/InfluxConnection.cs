@@ -82,6 +82,20 @@ public sealed class InfluxConnection : IDisposable
         await foreach (var chunk in ChunksAsync(influxQl, parameters, ct)) NumberRows.Read(chunk.Span, column, row);
     }
 
+    /// <summary>Runs InfluxQL whose answer may be large, as <see cref="QueryAsync"/> does, but asks for it in chunks of
+    /// <see cref="ChunkRows"/> rows and parses one chunk at a time: what is held (and allocated, on the large-object
+    /// heap) is a chunk's size whatever the answer's, where <see cref="QueryAsync"/> holds the whole answer twice (as
+    /// text and parsed). A series longer than a chunk comes as several <see cref="InfluxSeries"/> with the same tags,
+    /// in time order; a server that does not chunk sends one answer, taken the same way. The whole answer must arrive
+    /// within Influx:Timeout.</summary>
+    public async IAsyncEnumerable<InfluxSeries> QuerySeriesAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var chunk in ChunksAsync(influxQl, parameters, ct))
+            foreach (var series in InfluxSeries.Parse(chunk.Span))
+                yield return series;
+    }
+
     /// <summary>The chunks of a chunked answer (see <see cref="QueryNumbersAsync"/>); each is valid until the next
     /// is asked for.</summary>
     async IAsyncEnumerable<ReadOnlyMemory<byte>> ChunksAsync(string influxQl, IReadOnlyDictionary<string, object>? parameters,
@@ -173,11 +187,16 @@ public sealed class InfluxException(int status, string message) : Exception($"In
 /// <summary>One series of a /query answer; values keep InfluxDB's JSON (times are epoch milliseconds).</summary>
 public sealed record InfluxSeries(string Name, IReadOnlyDictionary<string, string> Tags, IReadOnlyList<string> Columns, IReadOnlyList<JsonElement[]> Values)
 {
-    public static IReadOnlyList<InfluxSeries> Parse(string body)
-    {
+    public static IReadOnlyList<InfluxSeries> Parse(string body) =>
         // One copy of the answer that the values point into (not pooled, so it needs no disposing), instead of a
         // clone per value: a rollup query's answer has tens of thousands of them.
-        var root = JsonElement.Parse(body);
+        Parse(JsonElement.Parse(body));
+
+    /// <summary>One answer (or one chunk of a chunked answer) in UTF-8; the values own a copy of it.</summary>
+    public static IReadOnlyList<InfluxSeries> Parse(ReadOnlySpan<byte> utf8) => Parse(JsonElement.Parse(utf8));
+
+    static IReadOnlyList<InfluxSeries> Parse(JsonElement root)
+    {
         var list = new List<InfluxSeries>();
         if (!root.TryGetProperty("results", out var results)) return list;
         foreach (var result in results.EnumerateArray())
