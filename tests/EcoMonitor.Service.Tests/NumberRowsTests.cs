@@ -69,15 +69,15 @@ public sealed class NumberRowsTests
         Assert.Equal(Enumerable.Range(0, count).Select(i => (start.AddSeconds(i).ToUnixTimeMilliseconds(), i * 0.5)), rows);
     }
 
-    /// <summary>QueryEachSeriesAsync (the rollup's day reads, into pooled buffers): an answer of two series far
-    /// larger than the first 64 KB buffer gives the same rows with the same tags as QueryAsync, in order.</summary>
+    /// <summary>QuerySeriesAsync (the rollup's day reads): a chunked answer of two series, each longer than a chunk,
+    /// gives the same rows with the same tags as the whole answer of QueryAsync, in order.</summary>
     [Fact]
     [Trait("Category", "Integration")]
-    public async Task Series_read_into_pooled_buffers_equal_the_answer_read_as_text()
+    public async Task Series_read_chunk_by_chunk_equal_the_whole_answer()
     {
-        var database = TestInfrastructure.UniqueName("pooled");
+        var database = TestInfrastructure.UniqueName("chunks");
         var start = new DateTimeOffset(2025, 6, 1, 0, 0, 0, TimeSpan.Zero);
-        const int count = 5000;
+        var count = InfluxConnection.ChunkRows + 777;
         await Seed.WriteRawAsync(database, Enumerable.Range(0, count).SelectMany(i => new[]
         {
             Seed.Line("air-1", "pm25", start.AddSeconds(i), i * 0.5),
@@ -86,30 +86,27 @@ public sealed class NumberRowsTests
         using var influx = TestInfrastructure.Influx(database);
         const string q = "SELECT \"value\", \"flag\" FROM \"reading\" WHERE time >= $from GROUP BY \"station\"";
         var bind = new Dictionary<string, object> { ["from"] = start.ToString("O") };
-        static IEnumerable<string> Rows(InfluxSeries s) => s.Values.Select(v =>
-            $"{s.Tags["station"]} {string.Join(" ", s.Columns.Zip(v).Select(c => $"{c.First}={c.Second.GetRawText()}"))}");
-        var pooled = new List<string>(); // taken inside the callback: the values are valid only there
-        var series = 0;
-        await influx.QueryEachSeriesAsync(q, bind, s =>
-        {
-            series++;
-            pooled.AddRange(Rows(s));
-        });
-        var whole = (await influx.QueryAsync(q, bind)).SelectMany(Rows).ToList();
-        Assert.Equal(2, series);
-        Assert.Equal(2 * count, pooled.Count);
-        Assert.True(pooled.Sum(r => r.Length) > 4 * 64 * 1024, "the answer did not outgrow the first buffer");
-        Assert.Equal(whole, pooled);
+        static IEnumerable<string> Rows(IEnumerable<InfluxSeries> series) => series.SelectMany(s => s.Values.Select(v =>
+            $"{s.Tags["station"]} {string.Join(" ", s.Columns.Zip(v).Select(c => $"{c.First}={c.Second.GetRawText()}"))}"));
+        var chunked = new List<InfluxSeries>();
+        await foreach (var series in influx.QuerySeriesAsync(q, bind)) chunked.Add(series);
+        var whole = await influx.QueryAsync(q, bind);
+        Assert.Equal(2, whole.Count);
+        Assert.True(chunked.Count >= 4, $"{chunked.Count} series parts: the answer was not chunked");
+        Assert.Equal(2 * count, Rows(chunked).Count());
+        Assert.Equal(Rows(whole), Rows(chunked));
     }
 
     [Fact]
     [Trait("Category", "Integration")]
-    public async Task An_error_in_the_answer_read_into_pooled_buffers_is_an_InfluxException()
+    public async Task An_error_in_a_chunked_answer_is_an_InfluxException()
     {
-        using var influx = TestInfrastructure.Influx(TestInfrastructure.UniqueName("pooled"));
+        using var influx = TestInfrastructure.Influx(TestInfrastructure.UniqueName("chunks"));
         await influx.QueryAsync($"CREATE DATABASE \"{influx.Settings.Database}\"", post: true);
-        var e = await Assert.ThrowsAsync<InfluxException>(() =>
-            influx.QueryEachSeriesAsync("SELECT \"value\" FROM \"reading\" GROUP BY time(1m)", null, _ => { }));
+        var e = await Assert.ThrowsAsync<InfluxException>(async () =>
+        {
+            await foreach (var _ in influx.QuerySeriesAsync("SELECT \"value\" FROM \"reading\" GROUP BY time(1m)", null)) { }
+        });
         Assert.Contains("GROUP BY requires at least one aggregate function", e.Message);
     }
 }

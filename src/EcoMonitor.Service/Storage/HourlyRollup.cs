@@ -205,10 +205,9 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
 
     static DateTimeOffset TimeOf(IReadOnlyDictionary<string, JsonElement> row) => DateTimeOffset.FromUnixTimeMilliseconds(row["time"].GetInt64());
 
-    /// <summary>The hours of the rollup in [from, to). Read into pooled buffers (<see cref="InfluxConnection.QueryEachSeriesAsync"/>):
-    /// every recompute reads the whole local days of its hours, which grow through the day, and answers of that size
-    /// allocated anew at every read made the large-object heap grow with the hour of the day (10-minute soak, 2,000
-    /// stations).</summary>
+    /// <summary>The hours of the rollup in [from, to). Read chunk by chunk (<see cref="InfluxConnection.QuerySeriesAsync"/>):
+    /// every recompute reads the whole local days of its hours, which grow through the day, and whole answers of
+    /// that size made the large-object heap grow with the hour of the day (10-minute soak, 2,000 stations).</summary>
     async Task<Dictionary<(string Station, string Parameter, DateTimeOffset Hour), HourFigures>> ReadHoursAsync(
         IReadOnlyList<string> stations, IReadOnlyList<string> parameters, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)
     {
@@ -216,7 +215,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var filter = Filter(bind, stations, parameters);
         var q = $"SELECT \"minutes\", \"mean\", \"min\", \"max\", \"source\" FROM \"{Measurement}\" WHERE time >= $from AND time < $to{filter} GROUP BY \"station\", \"parameter\"";
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
-        await influx.QueryEachSeriesAsync(q, bind, series =>
+        await foreach (var series in influx.QuerySeriesAsync(q, bind, ct))
         {
             int Column(string name)
             {
@@ -235,7 +234,7 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
                     ? HourFigures.None with { Source = source }
                     : new HourFigures(minutes, NumberAt(row, meanAt), NumberAt(row, minAt), NumberAt(row, maxAt), source);
             }
-        }, ct);
+        }
         return result;
     }
 
