@@ -14,11 +14,13 @@ static class Failure
     /// answers HTTP/2 on an HTTP/1.1-only endpoint with a GOAWAY HTTP_1_1_REQUIRED and closes; when it closes with
     /// the client's frames still unread the kernel resets the connection, and the client may see the reset before
     /// the GOAWAY (seen on a loaded machine). Then only asking in HTTP/1.1 tells.</summary>
-    public static bool MayBeHttp1(Exception e) =>
-        e is RpcException { StatusCode: StatusCode.Internal or StatusCode.Unavailable } r
-        && r.Status.DebugException is not null // a transport failure on this side, not a status the service sent
-        && !Chain(r.Status.DebugException).Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal)
-        && !Chain(r.Status.DebugException).Contains("refused", StringComparison.OrdinalIgnoreCase);
+    public static bool MayBeHttp1(Exception e)
+    {
+        // A debug exception: a transport failure on this side, not a status the service sent.
+        if (e is not RpcException { StatusCode: StatusCode.Internal or StatusCode.Unavailable, Status.DebugException: { } debug }) return false;
+        var chain = Chain(debug);
+        return !chain.Contains("HTTP_1_1_REQUIRED", StringComparison.Ordinal) && !chain.Contains("refused", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>Whether the server answers a plain HTTP/1.1 request (any status) within 3 s.</summary>
     public static async Task<bool> AnswersHttp1Async(Uri server)

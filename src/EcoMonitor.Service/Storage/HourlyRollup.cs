@@ -217,13 +217,8 @@ public sealed class HourlyRollup(InfluxConnection influx, int minMinutesPerHour 
         var result = new Dictionary<(string, string, DateTimeOffset), HourFigures>();
         await foreach (var series in influx.QuerySeriesAsync(q, bind, ct))
         {
-            int Column(string name)
-            {
-                for (var i = 0; i < series.Columns.Count; i++)
-                    if (series.Columns[i] == name) return i;
-                return -1;
-            }
-            var (time, minutesAt, meanAt, minAt, maxAt, sourceAt) = (Column("time"), Column("minutes"), Column("mean"), Column("min"), Column("max"), Column("source"));
+            var (time, minutesAt, meanAt, minAt, maxAt, sourceAt) = (series.IndexOf("time"), series.IndexOf("minutes"), series.IndexOf("mean"),
+                series.IndexOf("min"), series.IndexOf("max"), series.IndexOf("source"));
             double NumberAt(JsonElement[] row, int i) => i >= 0 && row[i].ValueKind == JsonValueKind.Number ? row[i].GetDouble() : double.NaN;
             var (station, parameter) = (series.Tags["station"], series.Tags["parameter"]);
             foreach (var row in series.Values)

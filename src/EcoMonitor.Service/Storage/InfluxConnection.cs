@@ -219,6 +219,14 @@ public sealed record InfluxSeries(string Name, IReadOnlyDictionary<string, strin
         return list;
     }
 
+    /// <summary>The index of <paramref name="column"/> in <see cref="Columns"/>, or -1 when the answer has none.</summary>
+    public int IndexOf(string column)
+    {
+        for (var i = 0; i < Columns.Count; i++)
+            if (Columns[i] == column) return i;
+        return -1;
+    }
+
     /// <summary>Rows as column name -> value.</summary>
     public IEnumerable<IReadOnlyDictionary<string, JsonElement>> Rows() =>
         Values.Select(row => (IReadOnlyDictionary<string, JsonElement>)Columns.Zip(row).ToDictionary(x => x.First, x => x.Second));
